@@ -1,0 +1,214 @@
+"""A local Kubernetes control plane: bring it up, issue identities, tear it down.
+
+``up`` builds what is missing, lays out certificates and kubeconfigs, then hands the processes
+to a detached supervisor (see ``supervisor.py``) and waits until it reports the cluster ready.
+``down`` stops processes by the pids it recorded (checking each is still ours), never by name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis_operator.devcluster import pki
+from redis_operator.devcluster.build import Binaries, ensure_binaries
+from redis_operator.devcluster.components import (
+    AUDIT_POLICY,
+    SERVICE_CIDR,
+    identity_kubeconfig,
+)
+from redis_operator.devcluster.kubeconfig import write_kubeconfig
+from redis_operator.devcluster.layout import Layout, Ports, Settings, default_state_root
+from redis_operator.devcluster.supervisor import pid_alive
+
+_IDENTITIES = {
+    # file stem: (user, groups)
+    "admin": ("kubernetes-admin", ("system:masters",)),
+    "kube-controller-manager": ("system:kube-controller-manager", ()),
+    "kube-scheduler": ("system:kube-scheduler", ()),
+}
+_USER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9:._@-]*$")
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be brought up or used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Status:
+    """What ``status`` reports about one cluster."""
+
+    state_dir: Path
+    running: bool
+    ready: bool
+    kubeconfig: Path | None
+    processes: dict[str, int | None]
+
+
+class DevCluster:
+    """One local cluster, identified by its state directory."""
+
+    def __init__(self, state_dir: Path | None = None, name: str = "dev") -> None:
+        self.layout = Layout(state_dir or default_state_root() / name)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.layout.admin_kubeconfig
+
+    def binaries(self) -> Binaries:
+        return Settings.load(self.layout.settings).binaries
+
+    def kubectl_path(self) -> Path:
+        return self.binaries().kubectl
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def up(self, nodes: int = 1, owner_pid: int | None = None, timeout: float = 300.0) -> Path:
+        """Start the cluster (idempotent) and return the admin kubeconfig path."""
+        if self.is_ready():
+            return self.kubeconfig
+        if self._supervisor_pid() is not None:
+            self.down()
+        binaries = ensure_binaries()
+        self._prepare(binaries, nodes, owner_pid)
+        log = self.layout.log_file("supervisor").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "redis_operator.devcluster.supervisor", str(self.layout.root)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while not self.layout.ready_marker.exists():
+            if proc.poll() is not None:
+                raise ClusterError(
+                    f"the control plane failed to start:\n{self._log_tail('supervisor')}"
+                )
+            if time.monotonic() > deadline:
+                self.down()
+                raise ClusterError(f"the control plane was not ready within {timeout:.0f}s")
+            time.sleep(0.2)
+        return self.kubeconfig
+
+    def _prepare(self, binaries: Binaries, nodes: int, owner_pid: int | None) -> None:
+        layout = self.layout
+        if layout.root.exists():
+            shutil.rmtree(layout.root)
+        for directory in (layout.root, layout.pki, layout.logs, layout.pids, layout.kubeconfigs):
+            directory.mkdir(parents=True, exist_ok=True)
+        layout.root.chmod(0o700)
+        ports = Ports.allocate()
+        Settings(ports, binaries, nodes, owner_pid).save(layout.settings)
+        layout.audit_policy.write_text(AUDIT_POLICY)
+        ca = pki.create_ca(layout.pki)
+        service_ip = SERVICE_CIDR.split("/")[0].rsplit(".", 1)[0] + ".1"
+        pki.issue(
+            ca,
+            layout.pki,
+            "apiserver",
+            "kube-apiserver",
+            server_names=[
+                "127.0.0.1",
+                "localhost",
+                service_ip,
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ],
+            client=False,
+        )
+        pki.create_service_account_keys(layout.pki)
+        server = layout.server(ports)
+        for stem, (user, groups) in _IDENTITIES.items():
+            pair = pki.issue(ca, layout.pki, stem, user, groups)
+            target = (
+                layout.admin_kubeconfig if stem == "admin" else identity_kubeconfig(layout, stem)
+            )
+            write_kubeconfig(target, server, ca.cert, user, pair)
+
+    def down(self) -> None:
+        """Stop every process of this cluster (by recorded pid) and remove its state."""
+        supervisor = self._supervisor_pid()
+        if supervisor is not None:
+            os.kill(supervisor, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while pid_alive(supervisor) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if pid_alive(supervisor):
+                os.kill(supervisor, signal.SIGKILL)
+        for pid in self.component_pids().values():
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
+        if self.layout.root.exists():
+            shutil.rmtree(self.layout.root)
+
+    # -- inspection ----------------------------------------------------------------------
+
+    def _owned_pid(self, pid_file: Path) -> int | None:
+        """The pid in a pid file, if that process is alive and still one of ours."""
+        try:
+            pid = int(pid_file.read_text().strip())
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except (OSError, ValueError):
+            return None
+        # Ours: its command line names this cluster's state dir (every component's does).
+        root = str(self.layout.root)
+        return pid if any(a == root or root + "/" in a for a in args) else None
+
+    def _supervisor_pid(self) -> int | None:
+        return self._owned_pid(self.layout.supervisor_pid)
+
+    def component_pids(self) -> dict[str, int | None]:
+        if not self.layout.pids.exists():
+            return {}
+        return {
+            f.stem: self._owned_pid(f)
+            for f in sorted(self.layout.pids.glob("*.pid"))
+            if f.stem != "supervisor"
+        }
+
+    def is_ready(self) -> bool:
+        return self.layout.ready_marker.exists() and self._supervisor_pid() is not None
+
+    def status(self) -> Status:
+        processes = {"supervisor": self._supervisor_pid(), **self.component_pids()}
+        return Status(
+            state_dir=self.layout.root,
+            running=processes["supervisor"] is not None,
+            ready=self.is_ready(),
+            kubeconfig=self.kubeconfig if self.kubeconfig.exists() else None,
+            processes=processes,
+        )
+
+    def _log_tail(self, component: str, lines: int = 40) -> str:
+        try:
+            text = self.layout.log_file(component).read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    # -- identities ----------------------------------------------------------------------
+
+    def issue_kubeconfig(self, user: str, groups: Sequence[str] = ()) -> Path:
+        """A kubeconfig for a non-admin identity (client certificate with CN=user, O=groups)."""
+        if not _USER_NAME.match(user):
+            raise ClusterError(f"invalid user name {user!r}")
+        if not self.layout.settings.exists():
+            raise ClusterError(f"no cluster at {self.layout.root}; run 'dev-cluster up' first")
+        settings = Settings.load(self.layout.settings)
+        stem = "user-" + user.replace(":", "_")
+        ca = pki.KeyPair(self.layout.pki / "ca.crt", self.layout.pki / "ca.key")
+        pair = pki.issue(ca, self.layout.pki, stem, user, groups)
+        path = self.layout.kubeconfigs / f"{stem}.kubeconfig"
+        return write_kubeconfig(path, self.layout.server(settings.ports), ca.cert, user, pair)

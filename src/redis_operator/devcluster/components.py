@@ -1,0 +1,160 @@
+"""The command lines of the control plane's processes: every address is on 127.0.0.1.
+
+kwok gives its fake nodes and pods addresses in 127.0.0.0/8, the Service range is in loopback
+too, and the apiserver's endpoint reconciler is off (it refuses loopback endpoints), so nothing
+here ever dials an address outside this machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis_operator.devcluster.layout import Layout, Settings
+
+SERVICE_CIDR = "127.96.0.0/16"
+POD_CIDR = "127.64.0.0/16"
+NODE_IP = "127.0.0.1"
+
+#: Audit only writes (Metadata level): enough to count an operator's write calls.
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+  verbs: ["create", "update", "patch", "delete", "deletecollection"]
+- level: None
+"""
+
+
+@dataclass(frozen=True)
+class Component:
+    """One process of the control plane, in start order."""
+
+    name: str
+    argv: list[str]
+
+
+def identity_kubeconfig(layout: Layout, name: str) -> Path:
+    return layout.kubeconfigs / f"{name}.kubeconfig"
+
+
+def components(layout: Layout, settings: Settings) -> list[Component]:
+    """All processes, in the order they must start."""
+    b, p, pki = settings.binaries, settings.ports, layout.pki
+    kcm_kc = identity_kubeconfig(layout, "kube-controller-manager")
+    sched_kc = identity_kubeconfig(layout, "kube-scheduler")
+    etcd_url = f"http://127.0.0.1:{p.etcd_client}"
+    peer_url = f"http://127.0.0.1:{p.etcd_peer}"
+    return [
+        Component(
+            "etcd",
+            [
+                str(b.etcd),
+                "--name=default",
+                f"--data-dir={layout.etcd_data}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=default={peer_url}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+        ),
+        Component(
+            "kube-apiserver",
+            [
+                str(b.kube_apiserver),
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={p.apiserver}",
+                f"--tls-cert-file={pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--client-ca-file={pki / 'ca.crt'}",
+                "--authorization-mode=RBAC",
+                "--anonymous-auth=false",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                f"--service-account-key-file={pki / 'sa.pub'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--endpoint-reconciler-type=none",
+                f"--audit-policy-file={layout.audit_policy}",
+                f"--audit-log-path={layout.audit_log}",
+                "--audit-log-format=json",
+                "--profiling=false",
+                "--v=1",
+            ],
+        ),
+        Component(
+            "kube-controller-manager",
+            [
+                str(b.kube_controller_manager),
+                f"--kubeconfig={kcm_kc}",
+                f"--authentication-kubeconfig={kcm_kc}",
+                f"--authorization-kubeconfig={kcm_kc}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={p.controller_manager}",
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--root-ca-file={pki / 'ca.crt'}",
+                "--use-service-account-credentials=true",
+                "--leader-elect=false",
+                "--profiling=false",
+                "--v=1",
+            ],
+        ),
+        Component(
+            "kube-scheduler",
+            [
+                str(b.kube_scheduler),
+                f"--kubeconfig={sched_kc}",
+                f"--authentication-kubeconfig={sched_kc}",
+                f"--authorization-kubeconfig={sched_kc}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={p.scheduler}",
+                "--leader-elect=false",
+                "--profiling=false",
+                "--v=1",
+            ],
+        ),
+        Component(
+            "kwok",
+            [
+                str(b.kwok),
+                f"--kubeconfig={layout.admin_kubeconfig}",
+                f"--config={b.kwok_stages}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                f"--node-ip={NODE_IP}",
+                f"--cidr={POD_CIDR}",
+                f"--server-address=127.0.0.1:{p.kwok}",
+            ],
+        ),
+    ]
+
+
+def fake_node(name: str) -> dict[str, object]:
+    """A Node that kwok manages: no taints, so ordinary pods schedule on it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {
+                "kwok.x-k8s.io/node": "fake",
+                "node.alpha.kubernetes.io/ttl": "0",
+            },
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+            },
+        },
+        "status": {
+            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "500"},
+            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "500"},
+        },
+    }

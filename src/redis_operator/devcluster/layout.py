@@ -1,0 +1,129 @@
+"""Where a local cluster keeps its state, and the settings its supervisor reads back."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from redis_operator.devcluster.build import Binaries
+
+
+def default_state_root() -> Path:
+    """``$REDIS_OPERATOR_STATE`` or ``~/.local/state/redis-operator``."""
+    env = os.environ.get("REDIS_OPERATOR_STATE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "redis-operator"
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1 (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The loopback ports one cluster listens on, chosen free at ``up``."""
+
+    etcd_client: int
+    etcd_peer: int
+    apiserver: int
+    controller_manager: int
+    scheduler: int
+    kwok: int
+
+    @classmethod
+    def allocate(cls) -> Ports:
+        return cls(*(free_port() for _ in range(6)))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What ``up`` decided and the supervisor needs: ports, binaries, nodes, owner pid."""
+
+    ports: Ports
+    binaries: Binaries
+    nodes: int
+    owner_pid: int | None
+
+    def save(self, path: Path) -> None:
+        data = asdict(self)
+        data["binaries"] = {k: str(v) for k, v in data["binaries"].items()}
+        path.write_text(json.dumps(data, indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> Settings:
+        data = json.loads(path.read_text())
+        return cls(
+            ports=Ports(**data["ports"]),
+            binaries=Binaries(**{k: Path(v) for k, v in data["binaries"].items()}),
+            nodes=data["nodes"],
+            owner_pid=data["owner_pid"],
+        )
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths inside one cluster's state directory."""
+
+    root: Path
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def pids(self) -> Path:
+        return self.root / "pids"
+
+    @property
+    def etcd_data(self) -> Path:
+        return self.root / "etcd"
+
+    @property
+    def settings(self) -> Path:
+        return self.root / "settings.json"
+
+    @property
+    def admin_kubeconfig(self) -> Path:
+        return self.root / "admin.kubeconfig"
+
+    @property
+    def kubeconfigs(self) -> Path:
+        return self.root / "kubeconfigs"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.logs / "audit.log"
+
+    @property
+    def audit_policy(self) -> Path:
+        return self.root / "audit-policy.yaml"
+
+    @property
+    def ready_marker(self) -> Path:
+        return self.root / "ready"
+
+    @property
+    def supervisor_pid(self) -> Path:
+        return self.pids / "supervisor.pid"
+
+    def pid_file(self, component: str) -> Path:
+        return self.pids / f"{component}.pid"
+
+    def log_file(self, component: str) -> Path:
+        return self.logs / f"{component}.log"
+
+    def server(self, ports: Ports) -> str:
+        return f"https://127.0.0.1:{ports.apiserver}"

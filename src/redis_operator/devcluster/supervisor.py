@@ -1,0 +1,193 @@
+"""The background process that owns a local cluster's components.
+
+Every component is started with a parent-death signal, so killing the supervisor (even with
+SIGKILL) takes the whole control plane with it; the supervisor in turn stops everything when the
+process that asked for the cluster (``--owner-pid``, e.g. a pytest run) goes away. That is how
+"nothing is left running even when a test run crashes" holds.
+
+Run as ``python -m redis_operator.devcluster.supervisor STATE_DIR``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import FrameType
+
+from redis_operator.devcluster.components import Component, components, fake_node
+from redis_operator.devcluster.layout import Layout, Settings
+from redis_operator.devcluster.rest import Endpoint
+
+_PR_SET_PDEATHSIG = 1
+_STOP_GRACE_SECONDS = 10.0
+_STEP_TIMEOUT_SECONDS = 120.0
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: ask the kernel to SIGKILL the child when the supervisor dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def admin_endpoint(layout: Layout, settings: Settings) -> Endpoint:
+    pki = layout.pki
+    return Endpoint(settings.ports.apiserver, pki / "ca.crt", pki / "admin.crt", pki / "admin.key")
+
+
+class Supervisor:
+    """Starts the components in order, watches them and the owner, stops them all at the end."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.settings = Settings.load(layout.settings)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopping = False
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def _log(self, message: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+    def _should_stop(self) -> bool:
+        owner = self.settings.owner_pid
+        if owner is not None and not pid_alive(owner):
+            self._log(f"owner process {owner} is gone; stopping")
+            self.stopping = True
+        return self.stopping
+
+    def start(self, component: Component) -> None:
+        log = self.layout.log_file(component.name).open("ab")
+        proc = subprocess.Popen(
+            component.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+        log.close()
+        self.procs[component.name] = proc
+        self.layout.pid_file(component.name).write_text(str(proc.pid))
+        self._log(f"started {component.name} (pid {proc.pid})")
+
+    def _wait(self, what: str, check: object) -> None:
+        deadline = time.monotonic() + _STEP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self._should_stop():
+                raise SystemExit(1)
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} exited with {proc.returncode} while waiting for {what}; "
+                        f"see {self.layout.log_file(name)}"
+                    )
+            try:
+                if callable(check) and check():
+                    self._log(f"{what}: ok")
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"timed out after {_STEP_TIMEOUT_SECONDS:.0f}s waiting for {what}")
+
+    def _etcd_healthy(self) -> bool:
+        url = f"http://127.0.0.1:{self.settings.ports.etcd_client}/health"
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return b'"true"' in resp.read()
+
+    def _apiserver_ready(self) -> bool:
+        status, _ = admin_endpoint(self.layout, self.settings).request("GET", "/readyz")
+        return status == 200
+
+    def _nodes_ready(self) -> bool:
+        _, body = admin_endpoint(self.layout, self.settings).request("GET", "/api/v1/nodes")
+        items = body.get("items", []) if isinstance(body, dict) else []
+        ready = [
+            n
+            for n in items
+            if any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in n.get("status", {}).get("conditions", [])
+            )
+        ]
+        return len(ready) >= self.settings.nodes
+
+    def _default_service_account(self) -> bool:
+        status, _ = admin_endpoint(self.layout, self.settings).request(
+            "GET", "/api/v1/namespaces/default/serviceaccounts/default"
+        )
+        return status == 200
+
+    def _create_nodes(self) -> None:
+        endpoint = admin_endpoint(self.layout, self.settings)
+        for i in range(self.settings.nodes):
+            status, body = endpoint.request("POST", "/api/v1/nodes", fake_node(f"kwok-node-{i}"))
+            if status not in (201, 409):
+                raise RuntimeError(f"creating node kwok-node-{i}: {status} {body}")
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        self.layout.supervisor_pid.write_text(str(os.getpid()))
+        try:
+            for component in components(self.layout, self.settings):
+                self.start(component)
+                if component.name == "etcd":
+                    self._wait("etcd health", self._etcd_healthy)
+                elif component.name == "kube-apiserver":
+                    self._wait("kube-apiserver /readyz", self._apiserver_ready)
+            self._create_nodes()
+            self._wait(f"{self.settings.nodes} Ready node(s)", self._nodes_ready)
+            self._wait("the default ServiceAccount", self._default_service_account)
+            self.layout.ready_marker.write_text(str(os.getpid()))
+            self._log("cluster ready")
+            while not self._should_stop():
+                for name, proc in self.procs.items():
+                    if proc.poll() is not None:
+                        self._log(f"{name} exited with {proc.returncode}; stopping the cluster")
+                        self.stopping = True
+                time.sleep(0.5)
+            return 0
+        except (RuntimeError, SystemExit) as exc:
+            self._log(f"failed: {exc}")
+            return 1
+        finally:
+            self.stop_all()
+
+    def stop_all(self) -> None:
+        """SIGTERM in reverse start order, then SIGKILL whatever outlives the grace period."""
+        self.layout.ready_marker.unlink(missing_ok=True)
+        for name, proc in reversed(list(self.procs.items())):
+            if proc.poll() is None:
+                proc.terminate()
+            try:
+                proc.wait(timeout=_STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            self.layout.pid_file(name).unlink(missing_ok=True)
+            self._log(f"stopped {name}")
+
+
+def main() -> int:
+    return Supervisor(Layout(Path(sys.argv[1]))).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
