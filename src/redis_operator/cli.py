@@ -3,14 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import logging
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from redis_operator.controller import ControllerSettings
 from redis_operator.devcluster.build import BuildError, ensure_binaries
 from redis_operator.devcluster.cluster import ClusterError, DevCluster
+from redis_operator.manifests import render_manifests, write_manifests
+from redis_operator.messages import Language
+from redis_operator.runner import RunOptions, run
+
+
+def _run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    options = RunOptions(
+        kubeconfig=args.kubeconfig,
+        namespaces=args.namespace,
+        controller=ControllerSettings(language=Language(args.event_language), workers=args.workers),
+        liveness_endpoint=args.liveness_endpoint,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(options))
+    return 0
+
+
+def _manifests(args: argparse.Namespace) -> int:
+    if args.write:
+        for path in write_manifests(Path(args.write)):
+            print(path)
+        return 0
+    print("\n---\n".join(text.strip() for text in render_manifests().values()))
+    return 0
 
 
 def _cluster(args: argparse.Namespace) -> DevCluster:
@@ -56,6 +88,32 @@ def _dev_cluster(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="redis-operator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    run_cmd = commands.add_parser("run", help="run the operator")
+    run_cmd.add_argument("--kubeconfig", help="kubeconfig (default: in-cluster, or $KUBECONFIG)")
+    run_cmd.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch this namespace (repeatable); default: all namespaces",
+    )
+    run_cmd.add_argument(
+        "--event-language",
+        choices=[lang.value for lang in Language],
+        default=Language.EN.value,
+        help="language of Event reasons and messages (zh: the tutorial's own strings)",
+    )
+    run_cmd.add_argument("--workers", type=int, default=8, help="concurrent reconcile passes")
+    run_cmd.add_argument(
+        "--liveness-endpoint",
+        help="serve kopf's liveness probe, e.g. http://127.0.0.1:8080/healthz",
+    )
+    run_cmd.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    run_cmd.set_defaults(handler=_run)
+
+    manifests = commands.add_parser("manifests", help="print the deploy/ manifests from the code")
+    manifests.add_argument("--write", metavar="DIR", help="write them into DIR (e.g. deploy)")
+    manifests.set_defaults(handler=_manifests)
 
     dev = commands.add_parser(
         "dev-cluster", help="a local Kubernetes control plane for development, tests and the demo"

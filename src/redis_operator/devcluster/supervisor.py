@@ -36,13 +36,12 @@ def _die_with_parent() -> None:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether the process runs; a zombie (exited, not yet reaped by its parent) does not."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def admin_endpoint(layout: Layout, settings: Settings) -> Endpoint:

@@ -1,0 +1,329 @@
+"""The Redis API: names, defaults, a typed view of an object, and the CRD.
+
+`crd()` is the one source of truth for the schema: the apiserver enforces it (defaults, bounds,
+CEL rules) while the operator is down, and `deploy/crd.yaml` is generated from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+GROUP = "myapp.tangx.in"
+VERSION = "v1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "Redis"
+PLURAL = "redis"
+SINGULAR = "redis"
+CRD_NAME = f"{PLURAL}.{GROUP}"
+
+DEFAULT_REPLICAS = 1
+DEFAULT_PORT = 6379
+DEFAULT_IMAGE = "redis:7-alpine"
+
+# Production needs an upper bound: with one API call per pod, a typo such as `replicas: 10000`
+# would flood the namespace with pods and the Redis with events before anyone notices, and a
+# ResourceQuota is not always there to stop it. 100 standalone Redis servers behind one name is
+# far beyond any real use; raising the bound later is a compatible change, lowering it is not,
+# so we start low. It also caps ordinals at two digits.
+MAX_REPLICAS = 100
+
+# The tutorial's schema bounds, kept so its manifests mean the same; the CEL rule below adds the
+# tutorial webhook's "at least 6379", on create and update alike.
+PORT_SCHEMA_MINIMUM = 1234
+PORT_SCHEMA_MAXIMUM = 54321
+PORT_MINIMUM = 6379
+
+# A DNS label (RFC 1123/1035) is at most 63 characters; the Service name must be a DNS-1035
+# label (it must start with a letter), and each pod name `<name>-<ordinal>` is used as the pod's
+# hostname, which must be a DNS-1123 label.
+DNS_LABEL_MAX_LENGTH = 63
+DNS1035_LABEL_PATTERN = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
+
+IMAGE_MAX_LENGTH = 512
+
+
+def _image_reference_pattern() -> str:
+    """The grammar of github.com/distribution/reference, anchored, in the RE2/Python subset.
+
+    `[[:xdigit:]]` is spelled out so the same pattern compiles in Go (the apiserver) and Python
+    (the tests).
+    """
+    alphanumeric = "[a-z0-9]+"
+    separator = "(?:[._]|__|[-]+)"
+    path_component = f"{alphanumeric}(?:{separator}{alphanumeric})*"
+    domain_component = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+    domain_name = rf"{domain_component}(?:\.{domain_component})*"
+    host = rf"(?:{domain_name}|\[[a-fA-F0-9:]+\])"
+    domain = f"{host}(?::[0-9]+)?"
+    name = f"(?:{domain}/)?{path_component}(?:/{path_component})*"
+    tag = r"[\w][\w.-]{0,127}"
+    digest = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+    return f"^{name}(?::{tag})?(?:@{digest})?$"
+
+
+IMAGE_PATTERN = _image_reference_pattern()
+
+# CEL rules and their messages, named so tests and docs can refer to them.
+# The image pattern is a CEL rule rather than the schema's `pattern` so that a rejection reads
+# as a sentence rather than as this regular expression.
+IMAGE_RULE = f"self.matches(r'{IMAGE_PATTERN}')"  # raw: in '...' CEL would take \\. for an escape
+IMAGE_MESSAGE = (
+    "must be a container image reference, e.g. redis:7-alpine or "
+    "registry.example.com/team/redis:7@sha256:<digest>"
+)
+PORT_RULE = f"self >= {PORT_MINIMUM}"
+PORT_MESSAGE = f"port must be at least {PORT_MINIMUM} (Redis' default port)"
+
+NAME_LABEL_RULE = f"self.metadata.name.matches('{DNS1035_LABEL_PATTERN}')"
+NAME_LABEL_MESSAGE = (
+    "must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and "
+    "ending with a letter or digit): it names the Service and the pods"
+)
+# Every pod name `<name>-<ordinal>` for ordinals 0..replicas-1 must fit in a DNS label; the
+# longest is the last ordinal. With no replicas there are no pods, and the schema's maxLength
+# on metadata.name covers the Service name.
+NAME_LENGTH_RULE = (
+    "self.spec.replicas == 0 || "
+    f"size(self.metadata.name) + 1 + size(string(self.spec.replicas - 1)) <= {DNS_LABEL_MAX_LENGTH}"
+)
+# A static message: a messageExpression naming the would-be pod fails the apiserver's cost
+# estimate, which cannot bound the length of string(int) and so of the concatenation.
+NAME_LENGTH_MESSAGE = (
+    f"too long for spec.replicas: every pod name <name>-<ordinal> (ordinals 0 to replicas-1) "
+    f"must be at most {DNS_LABEL_MAX_LENGTH} characters"
+)
+
+
+@dataclass(frozen=True)
+class RedisSpec:
+    """The desired state, with the CRD's defaults filled in for fields the object lacks.
+
+    The apiserver applies the same defaults, so this only matters for objects that bypassed
+    them (tests, objects read from an old storage version).
+    """
+
+    replicas: int = DEFAULT_REPLICAS
+    port: int = DEFAULT_PORT
+    image: str = DEFAULT_IMAGE
+
+    @classmethod
+    def from_object(cls, redis: Mapping[str, Any]) -> RedisSpec:
+        """Read `spec` from a Redis object dict; a field of the wrong type is a ValueError."""
+        spec: Mapping[str, Any] = redis.get("spec") or {}
+        replicas = spec.get("replicas", DEFAULT_REPLICAS)
+        port = spec.get("port", DEFAULT_PORT)
+        image = spec.get("image", DEFAULT_IMAGE)
+        for field_name, value, kind in (
+            ("replicas", replicas, int),
+            ("port", port, int),
+            ("image", image, str),
+        ):
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise ValueError(f"spec.{field_name}: expected {kind.__name__}, got {value!r}")
+        return cls(replicas=replicas, port=port, image=image)
+
+
+@dataclass(frozen=True)
+class Redis:
+    """The parts of a Redis object the operator reasons about."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    deleting: bool
+    spec: RedisSpec
+
+    @classmethod
+    def from_object(cls, redis: Mapping[str, Any]) -> Redis:
+        """Parse a Redis object dict as the apiserver returns it."""
+        meta: Mapping[str, Any] = redis.get("metadata") or {}
+        return cls(
+            name=str(meta.get("name", "")),
+            namespace=str(meta.get("namespace", "")),
+            uid=str(meta.get("uid", "")),
+            generation=int(meta.get("generation", 0)),
+            deleting=meta.get("deletionTimestamp") is not None,
+            spec=RedisSpec.from_object(redis),
+        )
+
+
+def _spec_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "The desired state of a Redis.",
+        # An empty default makes the apiserver fill in the field defaults below even when the
+        # object has no spec at all, so rules and the operator can rely on them.
+        "default": {},
+        "properties": {
+            "replicas": {
+                "type": "integer",
+                "format": "int32",
+                "description": "Number of Redis pods, named <name>-0 .. <name>-<replicas-1>.",
+                "default": DEFAULT_REPLICAS,
+                "minimum": 0,
+                "maximum": MAX_REPLICAS,
+            },
+            "port": {
+                "type": "integer",
+                "format": "int32",
+                "description": "Port Redis listens on, in every pod and on the Service.",
+                "default": DEFAULT_PORT,
+                "minimum": PORT_SCHEMA_MINIMUM,
+                "maximum": PORT_SCHEMA_MAXIMUM,
+                "x-kubernetes-validations": [{"rule": PORT_RULE, "message": PORT_MESSAGE}],
+            },
+            "image": {
+                "type": "string",
+                "description": "Container image reference, e.g. redis:7-alpine.",
+                "default": DEFAULT_IMAGE,
+                "minLength": 1,
+                "maxLength": IMAGE_MAX_LENGTH,
+                "x-kubernetes-validations": [{"rule": IMAGE_RULE, "message": IMAGE_MESSAGE}],
+            },
+        },
+    }
+
+
+def _condition_schema() -> dict[str, Any]:
+    """metav1.Condition, as controller-gen renders it from the upstream markers."""
+    return {
+        "type": "object",
+        "required": ["type", "status", "lastTransitionTime", "reason", "message"],
+        "properties": {
+            "type": {
+                "type": "string",
+                "maxLength": 316,
+                "pattern": (
+                    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                    r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+                ),
+            },
+            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+            "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
+            "lastTransitionTime": {"type": "string", "format": "date-time"},
+            "reason": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 1024,
+                "pattern": "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+            },
+            "message": {"type": "string", "maxLength": 32768},
+        },
+    }
+
+
+def _status_schema() -> dict[str, Any]:
+    count = {"type": "integer", "format": "int32", "minimum": 0}
+    return {
+        "type": "object",
+        "description": "The observed state of a Redis, written by the operator.",
+        "properties": {
+            "replicas": count | {"description": "Pods that exist and are owned by this Redis."},
+            "readyReplicas": count | {"description": "Owned pods that are Ready."},
+            "selector": {
+                "type": "string",
+                "description": "Label selector of the pods, for the scale subresource.",
+            },
+            "observedGeneration": {
+                "type": "integer",
+                "format": "int64",
+                "minimum": 0,
+                "description": "The metadata.generation this status was computed for.",
+            },
+            "targetReplicas": count
+            | {
+                "description": (
+                    "spec.replicas as of observedGeneration: the count the operator last acted "
+                    "on, so that a change is announced once as a scale-up or a scale-down."
+                )
+            },
+            "conditions": {
+                "type": "array",
+                "items": _condition_schema(),
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["type"],
+            },
+        },
+    }
+
+
+def crd() -> dict[str, Any]:
+    """The apiextensions.k8s.io/v1 CustomResourceDefinition of Redis."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            # At the root only name and generateName may be constrained. maxLength bounds the
+            # cost of the CEL rules on the name (the apiserver uses this schema for them only
+            # when both are declared as strings).
+            "metadata": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "maxLength": DNS_LABEL_MAX_LENGTH},
+                    "generateName": {"type": "string"},
+                },
+            },
+            "spec": _spec_schema(),
+            "status": _status_schema(),
+        },
+        "x-kubernetes-validations": [
+            {
+                "rule": NAME_LABEL_RULE,
+                "message": NAME_LABEL_MESSAGE,
+                "fieldPath": ".metadata.name",
+                "reason": "FieldValueInvalid",
+            },
+            {
+                "rule": NAME_LENGTH_RULE,
+                "message": NAME_LENGTH_MESSAGE,
+                "fieldPath": ".metadata.name",
+                "reason": "FieldValueInvalid",
+            },
+        ],
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": CRD_NAME,
+            "labels": {"app.kubernetes.io/name": "redis-operator"},
+        },
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": SINGULAR,
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas",
+                            "labelSelectorPath": ".status.selector",
+                        },
+                    },
+                    "additionalPrinterColumns": [
+                        {"name": "Desired", "type": "integer", "jsonPath": ".spec.replicas"},
+                        {"name": "Current", "type": "integer", "jsonPath": ".status.replicas"},
+                        {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
+                        {"name": "Image", "type": "string", "jsonPath": ".spec.image"},
+                        {"name": "Port", "type": "integer", "jsonPath": ".spec.port"},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                    ],
+                }
+            ],
+        },
+    }

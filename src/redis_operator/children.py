@@ -1,0 +1,204 @@
+"""The children of a Redis: its pods `<name>-<ordinal>` and its headless Service `<name>`.
+
+Everything here builds or inspects plain object dicts; what to do with them is planning's job.
+Drift is detected by comparing the fields we set (image, port, command) directly with the live
+pod, rather than through a template hash: it also catches `kubectl set image` on a pod, and an
+operator upgrade that changes, say, the probe does not restart every Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from redis_operator.api import API_VERSION, KIND, Redis, RedisSpec
+
+CONTAINER_NAME = "redis"
+PORT_NAME = "redis"
+MANAGED_BY = "redis-operator"
+
+NAME_LABEL = "app.kubernetes.io/name"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+
+# Pods in these phases never run again (restartPolicy Always only ends there on eviction,
+# node shutdown and the like), yet keep their name until garbage-collected.
+FINISHED_PHASES = frozenset({"Failed", "Succeeded"})
+
+
+def pod_name(redis_name: str, ordinal: int) -> str:
+    """The name (and hostname) of the pod with this ordinal."""
+    return f"{redis_name}-{ordinal}"
+
+
+def ordinal_of(pod_name: str, redis_name: str) -> int | None:
+    """The ordinal if `pod_name` is `<redis_name>-<ordinal>` in canonical decimal, else None.
+
+    `foo-01` and `foo-1-0` are not children of `foo`, so no two Redis claim the same name.
+    """
+    prefix = f"{redis_name}-"
+    if not pod_name.startswith(prefix):
+        return None
+    suffix = pod_name[len(prefix) :]
+    if not suffix.isascii() or not suffix.isdigit() or str(int(suffix)) != suffix:
+        return None
+    return int(suffix)
+
+
+def selector_labels(redis_name: str) -> dict[str, str]:
+    """Labels that select exactly this Redis' pods (Service selector and status.selector).
+
+    `managed-by` is part of it because a Helm release of the same name (e.g. Bitnami's redis
+    chart) labels its pods with the same `name` and `instance`.
+    """
+    return {
+        INSTANCE_LABEL: redis_name,
+        MANAGED_BY_LABEL: MANAGED_BY,
+        NAME_LABEL: "redis",
+    }
+
+
+def labels(redis_name: str) -> dict[str, str]:
+    """All labels of a child: the tutorial's `app` plus the recommended ones."""
+    return {"app": redis_name} | selector_labels(redis_name)
+
+
+def selector_string(redis_name: str) -> str:
+    """The selector in the `k=v,k=v` form the scale subresource and HPA read from status."""
+    return ",".join(f"{key}={value}" for key, value in sorted(selector_labels(redis_name).items()))
+
+
+def owner_reference(redis: Redis) -> dict[str, Any]:
+    """A controller reference, so garbage collection and `kubectl` see the ownership."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": redis.name,
+        "uid": redis.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _metadata(redis: Redis, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": redis.namespace,
+        "labels": labels(redis.name),
+        "ownerReferences": [owner_reference(redis)],
+    }
+
+
+def redis_command(port: int) -> list[str]:
+    """The container command: without `--port`, Redis would listen on 6379 whatever the spec."""
+    return ["redis-server", "--port", str(port)]
+
+
+def desired_pod(redis_obj: Mapping[str, Any], ordinal: int) -> dict[str, Any]:
+    """The pod with this ordinal as the Redis' spec wants it."""
+    redis = Redis.from_object(redis_obj)
+    name = pod_name(redis.name, ordinal)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": _metadata(redis, name),
+        "spec": {
+            # With the headless Service as subdomain, each pod gets a stable DNS name
+            # <pod>.<redis>.<namespace>.svc.
+            "hostname": name,
+            "subdomain": redis.name,
+            "containers": [
+                {
+                    "name": CONTAINER_NAME,
+                    "image": redis.spec.image,
+                    "command": redis_command(redis.spec.port),
+                    "ports": [
+                        {"name": PORT_NAME, "containerPort": redis.spec.port, "protocol": "TCP"}
+                    ],
+                    "readinessProbe": {"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 5},
+                }
+            ],
+        },
+    }
+
+
+def _service_ports(port: int) -> list[dict[str, Any]]:
+    return [{"name": PORT_NAME, "port": port, "targetPort": PORT_NAME, "protocol": "TCP"}]
+
+
+def desired_service(redis_obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The headless Service that gives the pods DNS names."""
+    redis = Redis.from_object(redis_obj)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(redis, redis.name),
+        "spec": {
+            "clusterIP": "None",
+            "selector": selector_labels(redis.name),
+            "ports": _service_ports(redis.spec.port),
+        },
+    }
+
+
+def service_patch(
+    service: Mapping[str, Any], redis_obj: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """A JSON merge patch (RFC 7386) bringing an owned Service's ports and selector back to the
+    spec, or None when they match.
+
+    Merge patch replaces the ports list whole (a strategic merge would add a port rather than
+    change it); selector keys someone added are removed with explicit nulls.
+    """
+    redis = Redis.from_object(redis_obj)
+    spec: Mapping[str, Any] = service.get("spec") or {}
+    want_selector = selector_labels(redis.name)
+    want_ports = _service_ports(redis.spec.port)
+    have_selector: Mapping[str, Any] = spec.get("selector") or {}
+    patch: dict[str, Any] = {}
+    if dict(have_selector) != want_selector:
+        patch["selector"] = {key: None for key in have_selector} | want_selector
+    if spec.get("ports") != want_ports:
+        patch["ports"] = want_ports
+    return {"spec": patch} if patch else None
+
+
+def is_owned_by(child: Mapping[str, Any], redis_obj: Mapping[str, Any]) -> bool:
+    """Whether the child's controller reference points at this very Redis (by uid)."""
+    uid = Redis.from_object(redis_obj).uid
+    references = (child.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("controller") is True and ref.get("uid") == uid for ref in references)
+
+
+def is_terminating(obj: Mapping[str, Any]) -> bool:
+    """Whether the object is being deleted (it keeps its name until it is gone)."""
+    return (obj.get("metadata") or {}).get("deletionTimestamp") is not None
+
+
+def is_finished(pod: Mapping[str, Any]) -> bool:
+    """Whether the pod has stopped for good (phase Failed or Succeeded)."""
+    return (pod.get("status") or {}).get("phase") in FINISHED_PHASES
+
+
+def is_ready(pod: Mapping[str, Any]) -> bool:
+    """Whether the pod serves: condition Ready is True and it is not going away."""
+    if is_terminating(pod):
+        return False
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def pod_matches_spec(pod: Mapping[str, Any], spec: RedisSpec) -> bool:
+    """Whether the pod runs what the spec says: the image, and Redis on the spec's port."""
+    containers = (pod.get("spec") or {}).get("containers") or []
+    container = next((c for c in containers if c.get("name") == CONTAINER_NAME), None)
+    if container is None:
+        return False
+    ports = [
+        p.get("containerPort") for p in container.get("ports") or [] if p.get("name") == PORT_NAME
+    ]
+    return (
+        container.get("image") == spec.image
+        and container.get("command") == redis_command(spec.port)
+        and ports == [spec.port]
+    )

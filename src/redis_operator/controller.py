@@ -1,0 +1,392 @@
+"""The Redis controller: watch events in, one level-triggered pass per key, API writes out.
+
+All I/O of a reconcile lives here; every decision is the planner's (``planning.py``). kopf
+delivers watch events (``@kopf.on.event``) for Redis objects, pods and Services; they feed the
+store and queue the owning Redis. Workers take keys from the queue and run a pass against the
+store, so a pass with nothing to do calls no API at all.
+
+kopf's change-detecting handlers (on.create/update/delete) are not used on purpose: they keep
+their progress and a diff base in annotations, i.e. write on every change, and a production
+operator must not write while nothing changes. The finalizer is ours for the same reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import kopf
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from event_recorder import EventRecorder
+from redis_operator import api, planning
+from redis_operator.children import ordinal_of
+from redis_operator.messages import ChildKind, Event, EventKey, Language
+from redis_operator.planning import ChildRef, Failure, Plan
+from redis_operator.store import Expectations, Obj, Store
+from redis_operator.workqueue import ShutDown, WorkQueue
+
+log = logging.getLogger(__name__)
+
+FINALIZER = f"{api.GROUP}/cleanup"
+OWNER_API_VERSION = api.API_VERSION
+Key = tuple[str, str]
+
+#: Errors worth retrying with backoff (the API said so, or never answered).
+_TRANSIENT = (ApiException, aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    """How the controller runs: event language, parallelism, and bounds on its API writes."""
+
+    language: Language = Language.EN
+    workers: int = 8
+    max_concurrent_writes: int = 16
+    expectations_recheck_seconds: float = 30.0
+
+
+def _key(obj: Obj) -> Key:
+    meta = obj["metadata"]
+    return meta.get("namespace") or "", meta["name"]
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, ApiException):
+        body = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else exc.body
+        return f"{exc.status} {exc.reason}: {(body or '')[:200]}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class _PassResult:
+    failure: Failure | None = None
+    created: set[str] = field(default_factory=set)
+    deleted: dict[str, str] = field(default_factory=dict)
+    requeue_soon: bool = False
+
+
+class RedisController:
+    """Keeps every Redis' pods and Service converged on its spec."""
+
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        recorder: EventRecorder,
+        settings: ControllerSettings | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings or ControllerSettings()
+        self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+        self.recorder = recorder
+        self.now = now
+        self.store = Store()
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self.expectations: dict[Key, Expectations] = {}
+        self.deleted_by_us: dict[Key, set[str]] = {}
+        self._writes = asyncio.Semaphore(self.settings.max_concurrent_writes)
+
+    # -- watch events (called by kopf handlers) ------------------------------------------
+
+    def on_redis(self, event_type: str | None, body: Obj) -> None:
+        key = _key(body)
+        if event_type == "DELETED":
+            self.store.redis.remove(body)
+            self.queue.forget(key)
+            self.expectations.pop(key, None)
+            self.deleted_by_us.pop(key, None)
+            return
+        self.store.redis.upsert(body)
+        self.queue.add(key)
+
+    def on_pod(self, event_type: str | None, body: Obj) -> None:
+        if event_type == "DELETED":
+            self.store.pods.remove(body)
+        else:
+            self.store.pods.upsert(body)
+        owner = self._owner_of(body)
+        if owner is not None:
+            self.queue.add(owner)
+
+    def on_service(self, event_type: str | None, body: Obj) -> None:
+        if event_type == "DELETED":
+            self.store.services.remove(body)
+        else:
+            self.store.services.upsert(body)
+        owner = self._owner_of(body)
+        if owner is not None:
+            self.queue.add(owner)
+
+    def _owner_of(self, child: Obj) -> Key | None:
+        """The Redis a child belongs to, or whose child name it takes."""
+        meta = child["metadata"]
+        namespace = meta.get("namespace") or ""
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("controller") and ref.get("apiVersion") == OWNER_API_VERSION:
+                return namespace, ref["name"]
+        name: str = meta["name"]
+        if self.store.redis.get(namespace, name) is not None:
+            return namespace, name  # a Service named like a Redis
+        base = name.rpartition("-")[0]
+        if ordinal_of(name, base) is not None and self.store.redis.get(namespace, base):
+            return namespace, base
+        return None
+
+    # -- workers -------------------------------------------------------------------------
+
+    async def run_workers(self) -> None:
+        """Run the workers until cancelled or the queue shuts down."""
+        await asyncio.gather(*(self._worker() for _ in range(self.settings.workers)))
+
+    async def _worker(self) -> None:
+        while True:
+            try:
+                key = await self.queue.get()
+            except ShutDown:
+                return
+            try:
+                await self.reconcile(key)
+            except Exception:  # a bug must not kill the worker; back off and retry
+                log.exception("reconcile of %s/%s crashed", *key)
+                self.queue.add_rate_limited(key)
+            finally:
+                self.queue.done(key)
+
+    # -- one pass ------------------------------------------------------------------------
+
+    async def reconcile(self, key: Key) -> None:
+        namespace, name = key
+        redis = self.store.redis.get(namespace, name)
+        if redis is None:
+            return
+        expectations = self.expectations.setdefault(key, Expectations())
+        if not expectations.satisfied(self.store, namespace, time.monotonic()):
+            # Our last writes are not in the store yet: their watch events will queue us.
+            self.queue.add_after(key, self.settings.expectations_recheck_seconds)
+            return
+        pods = self.store.candidate_pods(namespace, name)
+        service = self.store.services.get(namespace, name)
+        if redis["metadata"].get("deletionTimestamp"):
+            await self._finalize(key, redis, pods, service)
+            return
+        if FINALIZER not in (redis["metadata"].get("finalizers") or []):
+            redis = await self._patch_finalizers(redis, add=True)
+        deleted = frozenset(self.deleted_by_us.get(key, set()))
+        plan = planning.plan(redis, pods, service, deleted, now=self.now())
+        if plan.is_empty:
+            self.queue.forget(key)
+            return
+        result = await self._carry_out(key, redis, plan)
+        expectations.record(time.monotonic(), result.created, result.deleted)
+        status = planning.status_after(redis, plan, failure=result.failure, now=self.now())
+        if status is not None:
+            await self._write_status(redis, status)
+        if result.failure is not None:
+            self.queue.add_rate_limited(key)
+            return
+        self.queue.forget(key)
+        if plan.requeue_after is not None:
+            self.queue.add_after(key, plan.requeue_after)
+        elif result.requeue_soon:
+            self.queue.add_after(key, 1.0)
+
+    async def _carry_out(self, key: Key, redis: Obj, plan: Plan) -> _PassResult:
+        namespace, _ = key
+        result = _PassResult()
+        for event in plan.events:
+            self._record(redis, event)
+        if plan.create_service is not None:
+            await self._create(redis, ChildKind.SERVICE, plan.create_service, result)
+        if plan.patch_service is not None:
+            await self._patch_service(redis, plan.patch_service, result)
+        removals = [*plan.delete_pods, *plan.replace_pods]
+        await self._gather(self._delete_pod(key, redis, ref, result) for ref in removals)
+        await self._gather(
+            self._create(redis, ChildKind.POD, body, result) for body in plan.create_pods
+        )
+        for name in result.created:
+            self.deleted_by_us.get(key, set()).discard(name)
+        log.info(
+            "%s/%s: created %d, deleted %d%s",
+            namespace,
+            key[1],
+            len(result.created),
+            len(result.deleted),
+            f", failed: {result.failure.message}" if result.failure else "",
+        )
+        return result
+
+    async def _gather(self, calls: Any) -> None:
+        async def bounded(call: Awaitable[None]) -> None:
+            async with self._writes:
+                await call
+
+        await asyncio.gather(*(bounded(c) for c in calls))
+
+    def _record(self, redis: Obj, event: Event) -> None:
+        rendered = event.render(self.settings.language)
+        self.recorder.event(redis, rendered.type, rendered.reason, rendered.message)
+
+    def _fail(
+        self,
+        redis: Obj,
+        result: _PassResult,
+        key: EventKey,
+        kind: str,
+        child: str,
+        exc: BaseException,
+    ) -> None:
+        error = _error_text(exc)
+        log.warning("%s %s %s failed: %s", key.value, kind, child, error)
+        self._record(redis, Event(key, {"kind": kind, "child": child, "error": error}))
+        if result.failure is None:
+            message = Event(key, {"kind": kind, "child": child, "error": error}).render(Language.EN)
+            result.failure = Failure(reason=key.value, message=message.message)
+
+    async def _create(
+        self, redis: Obj, kind: ChildKind, body: dict[str, Any], result: _PassResult
+    ) -> None:
+        namespace = redis["metadata"]["namespace"]
+        child = body["metadata"]["name"]
+        try:
+            if kind is ChildKind.POD:
+                created = await self.core.create_namespaced_pod(namespace, body)
+            else:
+                created = await self.core.create_namespaced_service(namespace, body)
+        except ApiException as exc:
+            if exc.status == 409:  # exists: our store lags, or it is someone else's
+                result.requeue_soon = True
+                return
+            self._fail(redis, result, EventKey.FAILED_CREATE, kind, child, exc)
+            return
+        except _TRANSIENT as exc:
+            self._fail(redis, result, EventKey.FAILED_CREATE, kind, child, exc)
+            return
+        as_dict = self.core.api_client.sanitize_for_serialization(created)
+        if kind is ChildKind.POD:
+            self.store.pods.upsert(as_dict)
+            result.created.add(child)
+        else:
+            self.store.services.upsert(as_dict)
+        self._record(redis, Event(EventKey.SUCCESSFUL_CREATE, {"kind": kind, "child": child}))
+
+    async def _delete_pod(self, key: Key, redis: Obj, ref: ChildRef, result: _PassResult) -> None:
+        await self._delete(redis, ChildKind.POD, ref, result)
+        if ref.name in result.deleted:
+            self.deleted_by_us.setdefault(key, set()).add(ref.name)
+
+    async def _delete(
+        self, redis: Obj, kind: ChildKind, ref: ChildRef, result: _PassResult
+    ) -> None:
+        namespace = redis["metadata"]["namespace"]
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=ref.uid))
+        try:
+            if kind is ChildKind.POD:
+                await self.core.delete_namespaced_pod(ref.name, namespace, body=options)
+            else:
+                await self.core.delete_namespaced_service(ref.name, namespace, body=options)
+        except ApiException as exc:
+            if exc.status in (404, 409):  # already gone, or no longer the object we saw
+                result.requeue_soon = True
+                return
+            self._fail(redis, result, EventKey.FAILED_DELETE, kind, ref.name, exc)
+            return
+        except _TRANSIENT as exc:
+            self._fail(redis, result, EventKey.FAILED_DELETE, kind, ref.name, exc)
+            return
+        result.deleted[ref.name] = ref.uid
+        self._record(redis, Event(EventKey.SUCCESSFUL_DELETE, {"kind": kind, "child": ref.name}))
+
+    async def _patch_service(self, redis: Obj, patch: dict[str, Any], result: _PassResult) -> None:
+        namespace, name = _key(redis)
+        try:
+            updated = await self.core.patch_namespaced_service(name, namespace, patch)
+        except _TRANSIENT as exc:
+            self._fail(redis, result, EventKey.FAILED_UPDATE, ChildKind.SERVICE, name, exc)
+            return
+        self.store.services.upsert(self.core.api_client.sanitize_for_serialization(updated))
+        self._record(
+            redis, Event(EventKey.SUCCESSFUL_UPDATE, {"kind": ChildKind.SERVICE, "child": name})
+        )
+
+    async def _write_status(self, redis: Obj, status: Mapping[str, Any]) -> None:
+        namespace, name = _key(redis)
+        old = redis.get("status") or {}
+        body = {"status": {**{k: None for k in old if k not in status}, **status}}
+        updated = await self.custom.patch_namespaced_custom_object_status(
+            api.GROUP,
+            api.VERSION,
+            namespace,
+            api.PLURAL,
+            name,
+            body,
+            _content_type="application/merge-patch+json",
+        )
+        self.store.redis.upsert(updated)
+
+    async def _patch_finalizers(self, redis: Obj, *, add: bool) -> Obj:
+        """Add or remove our finalizer; resourceVersion makes it fail rather than clobber."""
+        namespace, name = _key(redis)
+        current: Sequence[str] = redis["metadata"].get("finalizers") or []
+        finalizers = [*current, FINALIZER] if add else [f for f in current if f != FINALIZER]
+        body = {
+            "metadata": {
+                "finalizers": finalizers,
+                "resourceVersion": redis["metadata"]["resourceVersion"],
+            }
+        }
+        updated: Obj = await self.custom.patch_namespaced_custom_object(
+            api.GROUP,
+            api.VERSION,
+            namespace,
+            api.PLURAL,
+            name,
+            body,
+            _content_type="application/merge-patch+json",
+        )
+        self.store.redis.upsert(updated)
+        return updated
+
+    async def _finalize(
+        self, key: Key, redis: Obj, pods: Sequence[Obj], service: Obj | None
+    ) -> None:
+        if FINALIZER not in (redis["metadata"].get("finalizers") or []):
+            return
+        plan = planning.plan_deletion(redis, pods, service)
+        result = _PassResult()
+        for event in plan.events:
+            self._record(redis, event)
+        await self._gather(self._delete(redis, ChildKind.POD, r, result) for r in plan.delete_pods)
+        if plan.delete_service is not None:
+            await self._delete(redis, ChildKind.SERVICE, plan.delete_service, result)
+        self.expectations[key].record(time.monotonic(), set(), dict(result.deleted))
+        if result.failure is not None:
+            self.queue.add_rate_limited(key)
+        elif plan.done:
+            await self._patch_finalizers(redis, add=False)
+        elif plan.requeue_after is not None:
+            self.queue.add_after(key, plan.requeue_after)
+
+
+def register(registry: kopf.OperatorRegistry, controller: RedisController) -> None:
+    """Wire kopf's watch events for Redis objects, pods and Services into the controller."""
+
+    @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL, registry=registry)
+    def redis_event(event: Mapping[str, Any], **_: Any) -> None:
+        controller.on_redis(event.get("type"), event["object"])
+
+    @kopf.on.event("", "v1", "pods", registry=registry)
+    def pod_event(event: Mapping[str, Any], **_: Any) -> None:
+        controller.on_pod(event.get("type"), event["object"])
+
+    @kopf.on.event("", "v1", "services", registry=registry)
+    def service_event(event: Mapping[str, Any], **_: Any) -> None:
+        controller.on_service(event.get("type"), event["object"])

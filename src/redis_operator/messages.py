@@ -1,0 +1,181 @@
+"""The catalog of Events the operator records on a Redis, in English and Chinese.
+
+Planning and the controller speak in language-neutral `Event`s (a key and arguments); the
+language is an operator setting applied only here, when an Event is recorded. The Chinese
+reasons and messages reproduce the tutorial's strings exactly where it has them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import NamedTuple
+
+SOURCE_COMPONENT = "RedisOperator"
+"""The Events' `source.component` (`From` in `kubectl describe`), as in the tutorial."""
+
+MAX_ERROR_LENGTH = 300
+"""Errors are cut to this many characters: an Event says what failed, the log has the rest."""
+
+
+class Language(StrEnum):
+    EN = "en"
+    ZH = "zh"
+
+
+class EventType(StrEnum):
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+class EventKey(StrEnum):
+    """What happened; the value is also the English reason."""
+
+    SCALING_UP = "ScalingUp"
+    SCALING_DOWN = "ScalingDown"
+    SUCCESSFUL_CREATE = "SuccessfulCreate"
+    SUCCESSFUL_DELETE = "SuccessfulDelete"
+    SUCCESSFUL_UPDATE = "SuccessfulUpdate"
+    FAILED_CREATE = "FailedCreate"
+    FAILED_DELETE = "FailedDelete"
+    FAILED_UPDATE = "FailedUpdate"
+    POD_RECREATED = "PodRecreated"
+    POD_REPLACED = "PodReplaced"
+    POD_FINISHED = "PodFinished"
+    NAME_CONFLICT = "NameConflict"
+    DELETING = "Deleting"
+
+
+class ChildKind(StrEnum):
+    """The `kind` argument of the create/update/delete events."""
+
+    POD = "pod"
+    SERVICE = "service"
+
+
+_KIND_NAMES: dict[Language, dict[str, str]] = {
+    Language.EN: {ChildKind.POD: "pod", ChildKind.SERVICE: "service"},
+    Language.ZH: {ChildKind.POD: "Pod", ChildKind.SERVICE: "Service"},
+}
+
+
+@dataclass(frozen=True)
+class _Entry:
+    type: EventType
+    zh_reason: str
+    en: str
+    zh: str
+
+
+# Arguments: name = the Redis, replicas, pods = a count, kind (ChildKind), child = a child's
+# name, pod = a pod's name, phase, error, children = a list of `kind/name`.
+_CATALOG: dict[EventKey, _Entry] = {
+    EventKey.SCALING_UP: _Entry(
+        EventType.NORMAL,
+        "扩容",
+        "{name} replicas set to {replicas}",
+        "{name} 副本数设置为 {replicas}",
+    ),
+    EventKey.SCALING_DOWN: _Entry(
+        EventType.WARNING,
+        "缩容",
+        "{name} replicas set to {replicas}",
+        "{name} 副本数设置为 {replicas}",
+    ),
+    EventKey.SUCCESSFUL_CREATE: _Entry(
+        EventType.NORMAL, "创建成功", "Created {kind}: {child}", "已创建 {kind}: {child}"
+    ),
+    EventKey.SUCCESSFUL_DELETE: _Entry(
+        EventType.NORMAL, "删除成功", "Deleted {kind}: {child}", "已删除 {kind}: {child}"
+    ),
+    EventKey.SUCCESSFUL_UPDATE: _Entry(
+        EventType.NORMAL, "更新成功", "Updated {kind}: {child}", "已更新 {kind}: {child}"
+    ),
+    EventKey.FAILED_CREATE: _Entry(
+        EventType.WARNING,
+        "创建失败",
+        "Error creating {kind} {child}: {error}",
+        "创建 {kind} {child} 失败: {error}",
+    ),
+    EventKey.FAILED_DELETE: _Entry(
+        EventType.WARNING,
+        "删除失败",
+        "Error deleting {kind} {child}: {error}",
+        "删除 {kind} {child} 失败: {error}",
+    ),
+    EventKey.FAILED_UPDATE: _Entry(
+        EventType.WARNING,
+        "更新失败",
+        "Error updating {kind} {child}: {error}",
+        "更新 {kind} {child} 失败: {error}",
+    ),
+    EventKey.POD_RECREATED: _Entry(
+        EventType.WARNING,
+        "重建",
+        "Pod {pod} was deleted; recreated it",
+        "Pod {pod} 已被删除，已重新创建",
+    ),
+    EventKey.POD_REPLACED: _Entry(
+        EventType.NORMAL,
+        "替换",
+        "Replacing pod {pod}: its image or port does not match the spec",
+        "Pod {pod} 的镜像或端口与规格不一致，正在替换",
+    ),
+    EventKey.POD_FINISHED: _Entry(
+        EventType.WARNING,
+        "Pod已终止",
+        "Pod {pod} is {phase}; deleting it so that it is recreated",
+        "Pod {pod} 处于 {phase} 状态，删除后将重新创建",
+    ),
+    EventKey.NAME_CONFLICT: _Entry(
+        EventType.WARNING,
+        "名称冲突",
+        "Not touching {children}: the names are taken by objects {name} does not control",
+        "{children} 的名称已被不属于 {name} 的对象占用，不会修改它们",
+    ),
+    EventKey.DELETING: _Entry(
+        EventType.NORMAL, "删除", "Deleting {name} and its {pods} pods", "删除 {name}"
+    ),
+}
+
+
+class RenderedEvent(NamedTuple):
+    """An Event ready to record: its type, reason and message in one language."""
+
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """A language-neutral Event: what happened and the facts to tell."""
+
+    key: EventKey
+    args: Mapping[str, str | int] = field(default_factory=dict, hash=False)
+
+    def render(self, language: Language | str) -> RenderedEvent:
+        return render(self.key, language, **self.args)
+
+
+def _short(error: str) -> str:
+    error = " ".join(error.split())
+    if len(error) <= MAX_ERROR_LENGTH:
+        return error
+    return error[: MAX_ERROR_LENGTH - 1] + "…"
+
+
+def render(key: EventKey | str, language: Language | str, **args: str | int) -> RenderedEvent:
+    """Type, reason and message of an Event in `language`; missing arguments are a KeyError."""
+    key, language = EventKey(key), Language(language)
+    entry = _CATALOG[key]
+    values: dict[str, str | int] = dict(args)
+    if "kind" in values:
+        values["kind"] = _KIND_NAMES[language][ChildKind(str(values["kind"]))]
+    if "error" in values:
+        values["error"] = _short(str(values["error"]))
+    template, reason = (
+        (entry.en, key.value) if language is Language.EN else (entry.zh, entry.zh_reason)
+    )
+    return RenderedEvent(entry.type.value, reason, template.format_map(values))

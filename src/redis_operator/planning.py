@@ -1,0 +1,495 @@
+"""The reconcile planner: from a Redis and its observed children, what to do and what to tell.
+
+Pure and level-triggered: the same observation gives the same plan, and an observation that
+needs nothing gives an empty plan with `status=None`, so a steady state writes nothing. Events
+fire once per change because the facts they report are remembered in the Redis' own status:
+`observedGeneration` with `targetReplicas` for spec changes, the `Ready` condition for name
+conflicts. The controller writes that status only after the plan's actions succeeded, so a
+crash mid-pass repeats the pass's events (the recorder then counts them up on one Event).
+
+The only memory outside the cluster is `deleted_by_us`, the pods the controller itself deleted
+(like the ReplicaSet controller's expectations): without it, a pod deleted for a scale-down or
+a replacement would be reported as deleted by someone else once it is gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from redis_operator.api import Redis
+from redis_operator.children import (
+    desired_pod,
+    desired_service,
+    is_finished,
+    is_owned_by,
+    is_ready,
+    is_terminating,
+    ordinal_of,
+    pod_matches_spec,
+    pod_name,
+    selector_string,
+    service_patch,
+)
+from redis_operator.messages import ChildKind, Event, EventKey
+
+REQUEUE_WAIT_SECONDS = 5.0
+"""Look again this soon while waiting for a pod to go away or a replacement to become Ready."""
+
+REQUEUE_CONFLICT_SECONDS = 60.0
+"""Look again this soon while a child's name is taken by an object whose events we may not see."""
+
+READY = "Ready"
+REPLICA_FAILURE = "ReplicaFailure"
+
+# Reasons of the Ready condition, most important first.
+NAME_CONFLICT = "NameConflict"
+SCALING_UP = "ScalingUp"
+SCALING_DOWN = "ScalingDown"
+UPDATING = "Updating"
+PROGRESSING = "Progressing"
+PODS_NOT_READY = "PodsNotReady"
+ALL_REPLICAS_READY = "AllReplicasReady"
+
+CONFLICT_MESSAGE_PREFIX = "Names taken by objects this Redis does not control: "
+
+_MAX_CONDITION_MESSAGE = 1024
+
+
+@dataclass(frozen=True)
+class ChildRef:
+    """A child to delete, by name and uid.
+
+    The controller should delete with `preconditions.uid`, so that it never deletes an object
+    someone created under the same name since the observation.
+    """
+
+    name: str
+    uid: str
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> ChildRef:
+        meta: Mapping[str, Any] = obj.get("metadata") or {}
+        return cls(name=str(meta.get("name", "")), uid=str(meta.get("uid", "")))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one reconcile pass should do and tell.
+
+    Actions: `create_pods` (full bodies, lowest ordinal first); `delete_pods` (scale-down and
+    stray owned pods, highest ordinal first); `replace_pods` (delete now, recreated under the
+    same name by a later pass once gone); `create_service` (full body); `patch_service` (a JSON
+    merge patch for the owned Service). `status` is the new status, None when unchanged;
+    `events` are recorded on the Redis; `requeue_after` (seconds) asks for another pass when
+    something is awaited that may produce no watch event.
+    """
+
+    create_pods: tuple[dict[str, Any], ...] = ()
+    delete_pods: tuple[ChildRef, ...] = ()
+    replace_pods: tuple[ChildRef, ...] = ()
+    create_service: dict[str, Any] | None = None
+    patch_service: dict[str, Any] | None = None
+    status: dict[str, Any] | None = None
+    events: tuple[Event, ...] = ()
+    requeue_after: float | None = None
+
+    @property
+    def has_actions(self) -> bool:
+        """Whether the plan changes any child."""
+        return bool(
+            self.create_pods
+            or self.delete_pods
+            or self.replace_pods
+            or self.create_service is not None
+            or self.patch_service is not None
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether the pass writes nothing at all: no child, no status, no Event."""
+        return not self.has_actions and self.status is None and not self.events
+
+
+@dataclass(frozen=True)
+class DeletionPlan:
+    """What to do while the Redis is being deleted; `done` once no owned child is left."""
+
+    delete_pods: tuple[ChildRef, ...] = ()
+    delete_service: ChildRef | None = None
+    events: tuple[Event, ...] = ()
+    requeue_after: float | None = None
+
+    @property
+    def done(self) -> bool:
+        """Whether the Redis may go: nothing to delete and nothing still terminating."""
+        return not self.delete_pods and self.delete_service is None and self.requeue_after is None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed action of a pass: reason is the EventKey's value, e.g. `FailedCreate`."""
+
+    reason: str
+    message: str
+
+
+def timestamp(now: datetime) -> str:
+    """RFC 3339 in UTC with second precision, as metav1.Time serializes."""
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name", ""))
+
+
+def _find_condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    conditions: Sequence[Mapping[str, Any]] = status.get("conditions") or []
+    return next((c for c in conditions if c.get("type") == type_), None)
+
+
+def _condition(
+    old: Mapping[str, Any] | None,
+    type_: str,
+    *,
+    true: bool,
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """A metav1.Condition; lastTransitionTime moves only when status does."""
+    status = "True" if true else "False"
+    if old is not None and old.get("status") == status and old.get("lastTransitionTime"):
+        transition = str(old["lastTransitionTime"])
+    else:
+        transition = timestamp(now)
+    return {
+        "type": type_,
+        "status": status,
+        "observedGeneration": generation,
+        "lastTransitionTime": transition,
+        "reason": reason,
+        "message": message[:_MAX_CONDITION_MESSAGE],
+    }
+
+
+def _known_conflicts(ready: Mapping[str, Any] | None) -> frozenset[str]:
+    """The conflicts already told, as recorded in the Ready condition by an earlier pass.
+
+    Only a conflict that is new warns: one that goes away, or stays, does not warn again.
+    """
+    if ready is None or ready.get("reason") != NAME_CONFLICT:
+        return frozenset()
+    message = str(ready.get("message", ""))
+    if not message.startswith(CONFLICT_MESSAGE_PREFIX):
+        return frozenset()
+    return frozenset(message.removeprefix(CONFLICT_MESSAGE_PREFIX).split(", "))
+
+
+def _scaling_event(redis: Redis, status: Mapping[str, Any]) -> Event | None:
+    """ScalingUp/ScalingDown when a spec change not yet acted on moved replicas."""
+    if status.get("observedGeneration") == redis.generation:
+        return None
+    before = int(status.get("targetReplicas", 0))
+    args: dict[str, str | int] = {"name": redis.name, "replicas": redis.spec.replicas}
+    if redis.spec.replicas > before:
+        return Event(EventKey.SCALING_UP, args)
+    if redis.spec.replicas < before:
+        return Event(EventKey.SCALING_DOWN, args)
+    return None
+
+
+def _replacement(active: Mapping[int, Mapping[str, Any]], stale: Sequence[int]) -> int | None:
+    """The stale pod to replace now, if any: one at a time, without losing a Ready pod early.
+
+    A Ready pod goes only when every other pod is Ready. A pod that is not Ready serves
+    nobody, so it goes first and needs no wait: otherwise pods that all failed to start (a
+    typo in the image) would wait for each other forever. Highest ordinal first, like a
+    StatefulSet rollout.
+    """
+    candidate = min(stale, key=lambda o: (is_ready(active[o]), -o))
+    if not is_ready(active[candidate]):
+        return candidate
+    others_ready = all(is_ready(pod) for o, pod in active.items() if o != candidate)
+    return candidate if others_ready else None
+
+
+@dataclass
+class _PodWork:
+    """What the pass found to do about the pods, and what it learned on the way."""
+
+    creates: list[int] = field(default_factory=list)
+    deletes: list[ChildRef] = field(default_factory=list)
+    replaces: list[ChildRef] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    active: dict[int, Mapping[str, Any]] = field(default_factory=dict)
+    stale: list[int] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    waiting: bool = False
+
+
+def _pod_work(
+    redis: Mapping[str, Any],
+    me: Redis,
+    pods: Sequence[Mapping[str, Any]],
+    deleted_by_us: frozenset[str],
+    acknowledged: bool,
+    known_conflicts: frozenset[str],
+) -> _PodWork:
+    """Create missing ordinals, delete the excess, replace finished and stale pods.
+
+    A missing pod is reported as deleted by someone else only if the spec has not changed,
+    we did not delete it, and its name was not taken by a foreign pod (then ours never was).
+    """
+    work = _PodWork()
+    owned = [pod for pod in pods if is_owned_by(pod, redis)]
+    by_ordinal: dict[int, Mapping[str, Any]] = {}
+    strays: list[ChildRef] = []
+    for pod in pods:
+        ordinal = ordinal_of(_name(pod), me.name)
+        if ordinal is not None:
+            by_ordinal[ordinal] = pod
+        elif is_owned_by(pod, redis) and not is_terminating(pod):
+            strays.append(ChildRef.of(pod))
+
+    for ordinal in range(me.spec.replicas):
+        name = pod_name(me.name, ordinal)
+        child = by_ordinal.get(ordinal)
+        if child is None:
+            work.creates.append(ordinal)
+            conflicted = f"{ChildKind.POD}/{name}" in known_conflicts
+            if acknowledged and name not in deleted_by_us and not conflicted:
+                work.events.append(Event(EventKey.POD_RECREATED, {"pod": name}))
+        elif not is_owned_by(child, redis):
+            work.conflicts.append(f"{ChildKind.POD}/{name}")
+        elif is_terminating(child):
+            work.waiting = True
+        elif is_finished(child):
+            work.replaces.append(ChildRef.of(child))
+            phase = str((child.get("status") or {}).get("phase"))
+            work.events.append(Event(EventKey.POD_FINISHED, {"pod": name, "phase": phase}))
+        else:
+            work.active[ordinal] = child
+
+    for ordinal in sorted(by_ordinal, reverse=True):
+        pod = by_ordinal[ordinal]
+        if ordinal >= me.spec.replicas and is_owned_by(pod, redis) and not is_terminating(pod):
+            work.deletes.append(ChildRef.of(pod))
+    work.deletes += sorted(strays, key=lambda ref: ref.name)
+
+    work.stale = [o for o, pod in work.active.items() if not pod_matches_spec(pod, me.spec)]
+    if work.stale:
+        work.waiting = True
+        busy = work.creates or work.replaces or any(is_terminating(pod) for pod in owned)
+        ordinal = None if busy else _replacement(work.active, work.stale)
+        if ordinal is not None:
+            work.replaces.append(ChildRef.of(work.active[ordinal]))
+            work.events.append(Event(EventKey.POD_REPLACED, {"pod": pod_name(me.name, ordinal)}))
+    work.waiting = work.waiting or bool(work.replaces)
+    return work
+
+
+def plan(
+    redis: Mapping[str, Any],
+    pods: Sequence[Mapping[str, Any]],
+    service: Mapping[str, Any] | None,
+    deleted_by_us: frozenset[str] = frozenset(),
+    *,
+    now: datetime,
+) -> Plan:
+    """Plan one reconcile pass of a Redis that is not being deleted.
+
+    `pods`: the pods of the Redis' namespace named like its children or labelled with its
+    instance; `service`: the Service named like the Redis, if any; `now`: for condition times.
+    A Redis being deleted gets an empty plan (see `plan_deletion`).
+    """
+    me = Redis.from_object(redis)
+    if me.deleting:
+        return Plan()
+    current: Mapping[str, Any] = redis.get("status") or {}
+    acknowledged = current.get("observedGeneration") == me.generation
+    old_ready = _find_condition(current, READY)
+    known_conflicts = _known_conflicts(old_ready)
+    scaling = _scaling_event(me, current)
+    work = _pod_work(redis, me, pods, deleted_by_us, acknowledged, known_conflicts)
+    events = ([] if scaling is None else [scaling]) + work.events
+
+    create_service: dict[str, Any] | None = None
+    patch_service: dict[str, Any] | None = None
+    if service is None:
+        create_service = desired_service(redis)
+    elif not is_owned_by(service, redis):
+        work.conflicts.append(f"{ChildKind.SERVICE}/{me.name}")
+    elif is_terminating(service):
+        work.waiting = True
+    else:
+        patch_service = service_patch(service, redis)
+    service_pending = service is None or patch_service is not None or is_terminating(service)
+
+    conflict_message = CONFLICT_MESSAGE_PREFIX + ", ".join(work.conflicts)
+    new_conflicts = [c for c in work.conflicts if c not in known_conflicts]
+    if new_conflicts:
+        children = ", ".join(new_conflicts)
+        events.append(Event(EventKey.NAME_CONFLICT, {"name": me.name, "children": children}))
+
+    live = [
+        pod
+        for pod in pods
+        if is_owned_by(pod, redis) and not is_terminating(pod) and not is_finished(pod)
+    ]
+    ready_count = sum(1 for pod in live if is_ready(pod))
+    desired = me.spec.replicas
+    if work.conflicts:
+        reason, message = NAME_CONFLICT, conflict_message
+    else:
+        message = f"{ready_count}/{desired} replicas ready"
+        if len(work.active) < desired:
+            reason = SCALING_UP
+        elif work.deletes:
+            reason = SCALING_DOWN
+        elif work.stale:
+            reason = UPDATING
+        elif service_pending:
+            reason = PROGRESSING
+        elif ready_count < desired:
+            reason = PODS_NOT_READY
+        else:
+            reason = ALL_REPLICAS_READY
+    conditions = [
+        _condition(
+            old_ready,
+            READY,
+            true=reason == ALL_REPLICAS_READY,
+            reason=reason,
+            message=message,
+            generation=me.generation,
+            now=now,
+        )
+    ]
+
+    has_actions = bool(work.creates or work.deletes or work.replaces) or (
+        create_service is not None or patch_service is not None
+    )
+    # A failure reported by an earlier pass stands until a pass that acts succeeds (see
+    # `status_after`); a pass with nothing to do has nothing left failing.
+    old_failure = _find_condition(current, REPLICA_FAILURE)
+    if old_failure is not None and has_actions:
+        conditions.append(dict(old_failure))
+    status = {
+        "replicas": len(live),
+        "readyReplicas": ready_count,
+        "selector": selector_string(me.name),
+        "observedGeneration": me.generation,
+        "targetReplicas": desired,
+        "conditions": conditions,
+    }
+    if work.waiting:
+        requeue_after: float | None = REQUEUE_WAIT_SECONDS
+    elif work.conflicts:
+        requeue_after = REQUEUE_CONFLICT_SECONDS
+    else:
+        requeue_after = None
+    return Plan(
+        create_pods=tuple(desired_pod(redis, ordinal) for ordinal in work.creates),
+        delete_pods=tuple(work.deletes),
+        replace_pods=tuple(work.replaces),
+        create_service=create_service,
+        patch_service=patch_service,
+        status=None if status == dict(current) else status,
+        events=tuple(events),
+        requeue_after=requeue_after,
+    )
+
+
+def with_failure(
+    status: Mapping[str, Any], reason: str, message: str, *, generation: int, now: datetime
+) -> dict[str, Any]:
+    """`status` with a `ReplicaFailure` condition saying what failed (Deployment's convention)."""
+    conditions: Sequence[Mapping[str, Any]] = status.get("conditions") or []
+    old = _find_condition(status, REPLICA_FAILURE)
+    failure = _condition(
+        old,
+        REPLICA_FAILURE,
+        true=True,
+        reason=reason,
+        message=message,
+        generation=generation,
+        now=now,
+    )
+    kept = [dict(c) for c in conditions if c.get("type") != REPLICA_FAILURE]
+    return dict(status) | {"conditions": [*kept, failure]}
+
+
+def status_after(
+    redis: Mapping[str, Any], plan: Plan, *, failure: Failure | None = None, now: datetime
+) -> dict[str, Any] | None:
+    """The status to write once the plan's actions were carried out, or None if unchanged.
+
+    Without a failure: the plan's status, with any earlier `ReplicaFailure` cleared. With one:
+    the failure as a condition, but the spec change is not acknowledged (observedGeneration
+    and targetReplicas stay as they were), so the next pass retries it and announces it again
+    rather than taking the missing pods for pods deleted by someone else.
+    """
+    current: dict[str, Any] = dict(redis.get("status") or {})
+    status = dict(plan.status) if plan.status is not None else dict(current)
+    if failure is None:
+        if "conditions" in status:
+            status["conditions"] = [
+                c for c in status["conditions"] if c.get("type") != REPLICA_FAILURE
+            ]
+    else:
+        generation = Redis.from_object(redis).generation
+        status = with_failure(
+            status, failure.reason, failure.message, generation=generation, now=now
+        )
+        for key in ("observedGeneration", "targetReplicas"):
+            if key in current:
+                status[key] = current[key]
+            else:
+                status.pop(key, None)
+    return None if status == current else status
+
+
+def plan_deletion(
+    redis: Mapping[str, Any],
+    pods: Sequence[Mapping[str, Any]],
+    service: Mapping[str, Any] | None,
+) -> DeletionPlan:
+    """Delete the owned pods (highest ordinal first) and Service before the Redis goes.
+
+    Owner references would have the garbage collector do it too, but only after the Redis is
+    gone and without Events; doing it ourselves keeps the order and tells. Objects that merely
+    carry a child's name are left alone.
+    """
+    me = Redis.from_object(redis)
+
+    def order(pod: Mapping[str, Any]) -> tuple[bool, int, str]:
+        ordinal = ordinal_of(_name(pod), me.name)
+        return (ordinal is None, -(ordinal or 0), _name(pod))
+
+    owned = [pod for pod in pods if is_owned_by(pod, redis)]
+    delete_pods = tuple(
+        ChildRef.of(pod) for pod in sorted(owned, key=order) if not is_terminating(pod)
+    )
+    owned_service = service if service is not None and is_owned_by(service, redis) else None
+    delete_service = (
+        ChildRef.of(owned_service)
+        if owned_service is not None and not is_terminating(owned_service)
+        else None
+    )
+    going = any(is_terminating(pod) for pod in owned) or (
+        owned_service is not None and is_terminating(owned_service)
+    )
+    acting = bool(delete_pods) or delete_service is not None
+    events = (
+        (Event(EventKey.DELETING, {"name": me.name, "pods": len(delete_pods)}),) if acting else ()
+    )
+    return DeletionPlan(
+        delete_pods=delete_pods,
+        delete_service=delete_service,
+        events=events,
+        requeue_after=REQUEUE_WAIT_SECONDS if acting or going else None,
+    )

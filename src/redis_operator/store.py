@@ -1,0 +1,119 @@
+"""The operator's in-memory view of the cluster, fed by watch events (an informer's cache).
+
+Reconcile passes read from here, not from the API, so a pass with nothing to do makes no API
+call at all. Writes the operator makes are stored from their responses ("write-through"), and a
+late watch event carrying an older resourceVersion never overwrites a newer object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Obj = Mapping[str, Any]
+
+
+def _rv(obj: Obj) -> int | None:
+    try:
+        return int(obj["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _key(obj: Obj) -> tuple[str, str]:
+    meta = obj["metadata"]
+    return meta.get("namespace") or "", meta["name"]
+
+
+@dataclass
+class Bucket:
+    """Objects of one kind, by namespace and name."""
+
+    by_namespace: dict[str, dict[str, Obj]] = field(default_factory=dict)
+
+    def upsert(self, obj: Obj) -> None:
+        namespace, name = _key(obj)
+        objects = self.by_namespace.setdefault(namespace, {})
+        current = objects.get(name)
+        if current is not None and current["metadata"].get("uid") == obj["metadata"].get("uid"):
+            old, new = _rv(current), _rv(obj)
+            if old is not None and new is not None and new < old:
+                return  # a late event: we already hold a newer version
+        objects[name] = obj
+
+    def remove(self, obj: Obj) -> None:
+        namespace, name = _key(obj)
+        objects = self.by_namespace.get(namespace, {})
+        current = objects.get(name)
+        if current is not None and current["metadata"].get("uid") == obj["metadata"].get("uid"):
+            del objects[name]
+
+    def get(self, namespace: str, name: str) -> Obj | None:
+        return self.by_namespace.get(namespace, {}).get(name)
+
+    def in_namespace(self, namespace: str) -> Iterator[Obj]:
+        yield from self.by_namespace.get(namespace, {}).values()
+
+    def __len__(self) -> int:
+        return sum(len(objects) for objects in self.by_namespace.values())
+
+
+@dataclass
+class Store:
+    """Redis objects, pods and Services the operator has seen."""
+
+    redis: Bucket = field(default_factory=Bucket)
+    pods: Bucket = field(default_factory=Bucket)
+    services: Bucket = field(default_factory=Bucket)
+
+    def candidate_pods(self, namespace: str, redis_name: str) -> list[Obj]:
+        """Pods that are, or could be mistaken for, children of a Redis.
+
+        Named ``<redis>-<ordinal>`` or labelled with its instance; the planner decides which
+        it owns, which collide with a child name, and which to ignore.
+        """
+        prefix = redis_name + "-"
+        found = []
+        for pod in self.pods.in_namespace(namespace):
+            name = pod["metadata"]["name"]
+            labels = pod["metadata"].get("labels") or {}
+            named_like_child = name.startswith(prefix) and name[len(prefix) :].isdigit()
+            if named_like_child or labels.get("app.kubernetes.io/instance") == redis_name:
+                found.append(pod)
+        return found
+
+
+@dataclass
+class Expectations:
+    """Writes a Redis' pass made that the watch has not shown yet (client-go's expectations).
+
+    Until the store reflects them, a new pass could act on a stale view (create a pod twice,
+    delete one already going), so the controller waits for them before planning again.
+    """
+
+    creates: set[str] = field(default_factory=set)
+    deletes: dict[str, str] = field(default_factory=dict)  # pod name -> uid deleted
+    recorded_at: float = 0.0
+
+    #: Like client-go's ExpectationsTimeout: never wait forever on a watch event that was lost.
+    TIMEOUT_SECONDS = 300.0
+
+    def record(self, now: float, creates: set[str], deletes: dict[str, str]) -> None:
+        self.creates |= creates
+        self.deletes.update(deletes)
+        self.recorded_at = now
+
+    def satisfied(self, store: Store, namespace: str, now: float) -> bool:
+        for name in list(self.creates):
+            if store.pods.get(namespace, name) is not None:
+                self.creates.discard(name)
+        for name, uid in list(self.deletes.items()):
+            meta = (store.pods.get(namespace, name) or {}).get("metadata", {})
+            # Seen going (terminating) or gone (absent, or the name reused by a new pod).
+            if meta.get("uid") != uid or meta.get("deletionTimestamp"):
+                del self.deletes[name]
+        if now - self.recorded_at > self.TIMEOUT_SECONDS:
+            self.creates.clear()
+            self.deletes.clear()
+        return not self.creates and not self.deletes

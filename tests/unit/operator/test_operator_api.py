@@ -1,0 +1,221 @@
+"""The Redis API: the typed view and the CRD (structure, defaults, rules, printer columns)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from redis_operator import api
+from redis_operator.api import Redis, RedisSpec, crd
+
+
+def _version() -> dict[str, Any]:
+    versions: list[dict[str, Any]] = crd()["spec"]["versions"]
+    (version,) = versions
+    return version
+
+
+def _schema() -> dict[str, Any]:
+    schema: dict[str, Any] = _version()["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def _walk(node: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _walk(item)
+
+
+def test_names() -> None:
+    definition = crd()
+    assert definition["apiVersion"] == "apiextensions.k8s.io/v1"
+    assert definition["kind"] == "CustomResourceDefinition"
+    assert definition["metadata"]["name"] == "redis.myapp.tangx.in"
+    spec = definition["spec"]
+    assert spec["group"] == "myapp.tangx.in"
+    assert spec["scope"] == "Namespaced"
+    assert spec["names"] == {
+        "kind": "Redis",
+        "listKind": "RedisList",
+        "plural": "redis",
+        "singular": "redis",
+    }
+    version = _version()
+    assert (version["name"], version["served"], version["storage"]) == ("v1", True, True)
+
+
+def test_subresources() -> None:
+    assert _version()["subresources"] == {
+        "status": {},
+        "scale": {
+            "specReplicasPath": ".spec.replicas",
+            "statusReplicasPath": ".status.replicas",
+            "labelSelectorPath": ".status.selector",
+        },
+    }
+
+
+def test_printer_columns() -> None:
+    columns = [
+        (c["name"], c["type"], c["jsonPath"]) for c in _version()["additionalPrinterColumns"]
+    ]
+    assert columns == [
+        ("Desired", "integer", ".spec.replicas"),
+        ("Current", "integer", ".status.replicas"),
+        ("Ready", "integer", ".status.readyReplicas"),
+        ("Image", "string", ".spec.image"),
+        ("Port", "integer", ".spec.port"),
+        ("Age", "date", ".metadata.creationTimestamp"),
+    ]
+
+
+def test_spec_schema_defaults_and_bounds() -> None:
+    spec = _schema()["properties"]["spec"]
+    assert spec["default"] == {}
+    replicas, port, image = (spec["properties"][k] for k in ("replicas", "port", "image"))
+    assert (replicas["type"], replicas["default"], replicas["minimum"]) == ("integer", 1, 0)
+    assert replicas["maximum"] == api.MAX_REPLICAS
+    assert (port["type"], port["format"], port["default"]) == ("integer", "int32", 6379)
+    assert (port["minimum"], port["maximum"]) == (1234, 54321)
+    assert port["x-kubernetes-validations"] == [
+        {"rule": "self >= 6379", "message": "port must be at least 6379 (Redis' default port)"}
+    ]
+    assert (image["type"], image["default"], image["minLength"]) == ("string", "redis:7-alpine", 1)
+    assert image["x-kubernetes-validations"] == [
+        {"rule": f"self.matches(r'{api.IMAGE_PATTERN}')", "message": api.IMAGE_MESSAGE}
+    ]
+
+
+def test_defaults_satisfy_the_schema() -> None:
+    spec = _schema()["properties"]["spec"]["properties"]
+    assert re.fullmatch(api.IMAGE_PATTERN, spec["image"]["default"])
+    assert spec["port"]["default"] >= api.PORT_MINIMUM
+
+
+def test_status_schema_is_strict() -> None:
+    assert not [key for key, _ in _walk(crd()) if key == "x-kubernetes-preserve-unknown-fields"]
+    status = _schema()["properties"]["status"]["properties"]
+    assert set(status) == {
+        "replicas",
+        "readyReplicas",
+        "selector",
+        "observedGeneration",
+        "targetReplicas",
+        "conditions",
+    }
+    conditions = status["conditions"]
+    assert conditions["x-kubernetes-list-type"] == "map"
+    assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+    item = conditions["items"]
+    assert set(item["required"]) == {"type", "status", "lastTransitionTime", "reason", "message"}
+    assert set(item["properties"]) == set(item["required"]) | {"observedGeneration"}
+    assert item["properties"]["status"]["enum"] == ["True", "False", "Unknown"]
+
+
+def test_every_object_in_the_schema_is_structural() -> None:
+    def check(node: dict[str, Any], path: str) -> None:
+        assert "type" in node, path
+        for name, child in (node.get("properties") or {}).items():
+            check(child, f"{path}.{name}")
+        if "items" in node:
+            check(node["items"], f"{path}[]")
+
+    check(_schema(), "")
+
+
+def test_root_rules_on_the_name() -> None:
+    rules = _schema()["x-kubernetes-validations"]
+    assert [r["rule"] for r in rules] == [api.NAME_LABEL_RULE, api.NAME_LENGTH_RULE]
+    for rule in rules:
+        assert rule["fieldPath"] == ".metadata.name"
+        assert rule["reason"] == "FieldValueInvalid"
+        assert rule["message"]
+    # The CEL cost estimate of the rules needs a bounded name.
+    assert _schema()["properties"]["metadata"]["properties"]["name"]["maxLength"] == 63
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("my-op-redis", True),
+        ("r", True),
+        ("a" * 63, True),
+        ("1redis", False),  # a Service name must start with a letter
+        ("redis-", False),
+        ("my.redis", False),  # a DNS subdomain, but not a label
+        ("Redis", False),
+    ],
+)
+def test_name_label_pattern(name: str, valid: bool) -> None:
+    assert bool(re.fullmatch(api.DNS1035_LABEL_PATTERN, name)) is valid
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "redis",
+        "redis:5-alpine",
+        "redis:7-alpine",
+        "library/redis:7.2",
+        "docker.io/library/redis:7",
+        "registry.example.com:5000/team/redis:v1.2.3",
+        "localhost/redis",
+        "[::1]:5000/redis:x",
+        "ghcr.io/org/sub/redis@sha256:" + "a" * 64,
+        "redis:7-alpine@sha256:" + "0123456789abcdef" * 4,
+        "my_registry/re__dis",
+    ],
+)
+def test_image_pattern_accepts_references(image: str) -> None:
+    assert re.fullmatch(api.IMAGE_PATTERN, image)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "",
+        " redis",
+        "redis ",
+        "Redis",
+        "redis:",
+        "redis:-x",
+        "redis@sha256:abc",
+        "a//b",
+        "redis:7 alpine",
+    ],
+)
+def test_image_pattern_rejects_non_references(image: str) -> None:
+    assert not re.fullmatch(api.IMAGE_PATTERN, image)
+
+
+def test_redis_spec_defaults_and_types() -> None:
+    assert RedisSpec.from_object({}) == RedisSpec(replicas=1, port=6379, image="redis:7-alpine")
+    assert RedisSpec.from_object(
+        {"spec": {"replicas": 2, "image": "redis:5-alpine", "port": 8333}}
+    ) == (RedisSpec(replicas=2, port=8333, image="redis:5-alpine"))
+    for bad in ({"replicas": "2"}, {"port": True}, {"image": 5}):
+        with pytest.raises(ValueError, match="spec"):
+            RedisSpec.from_object({"spec": bad})
+
+
+def test_redis_view() -> None:
+    redis = Redis.from_object(
+        {
+            "metadata": {
+                "name": "r",
+                "namespace": "ns",
+                "uid": "u",
+                "generation": 3,
+                "deletionTimestamp": "2024-01-01T00:00:00Z",
+            }
+        }
+    )
+    assert (redis.name, redis.namespace, redis.uid, redis.generation) == ("r", "ns", "u", 3)
+    assert redis.deleting and redis.spec == RedisSpec()

@@ -1,0 +1,162 @@
+"""The desired children of a Redis and the predicates planning uses on live ones."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from redis_operator.api import RedisSpec
+from redis_operator.children import (
+    desired_pod,
+    desired_service,
+    is_finished,
+    is_owned_by,
+    is_ready,
+    is_terminating,
+    labels,
+    ordinal_of,
+    pod_matches_spec,
+    pod_name,
+    selector_labels,
+    selector_string,
+    service_patch,
+)
+
+REDIS: dict[str, Any] = {
+    "apiVersion": "myapp.tangx.in/v1",
+    "kind": "Redis",
+    "metadata": {"name": "my-op-redis", "namespace": "ns", "uid": "u-1", "generation": 1},
+    "spec": {"replicas": 2, "image": "redis:5-alpine", "port": 8333},
+}
+OWNER = {
+    "apiVersion": "myapp.tangx.in/v1",
+    "kind": "Redis",
+    "name": "my-op-redis",
+    "uid": "u-1",
+    "controller": True,
+    "blockOwnerDeletion": True,
+}
+
+
+def test_pod_name_and_ordinal_round_trip() -> None:
+    assert pod_name("my-op-redis", 0) == "my-op-redis-0"
+    for ordinal in (0, 1, 9, 10, 99):
+        assert ordinal_of(pod_name("r", ordinal), "r") == ordinal
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["r", "r-", "r-01", "r-1-0", "r-x", "r--1", "r-+1", "r-１", "q-1", "rr-1", "r-1 ", "r- 1"],
+)
+def test_ordinal_of_rejects_names_that_are_not_children(name: str) -> None:
+    assert ordinal_of(name, "r") is None
+
+
+def test_labels_and_selector() -> None:
+    assert labels("my-op-redis") == {
+        "app": "my-op-redis",
+        "app.kubernetes.io/name": "redis",
+        "app.kubernetes.io/instance": "my-op-redis",
+        "app.kubernetes.io/managed-by": "redis-operator",
+    }
+    assert selector_labels("my-op-redis").items() <= labels("my-op-redis").items()
+    assert selector_string("my-op-redis") == (
+        "app.kubernetes.io/instance=my-op-redis,"
+        "app.kubernetes.io/managed-by=redis-operator,"
+        "app.kubernetes.io/name=redis"
+    )
+
+
+def test_desired_pod() -> None:
+    pod = desired_pod(REDIS, 1)
+    assert pod["apiVersion"] == "v1" and pod["kind"] == "Pod"
+    assert pod["metadata"] == {
+        "name": "my-op-redis-1",
+        "namespace": "ns",
+        "labels": labels("my-op-redis"),
+        "ownerReferences": [OWNER],
+    }
+    assert pod["spec"]["hostname"] == "my-op-redis-1"
+    assert pod["spec"]["subdomain"] == "my-op-redis"
+    (container,) = pod["spec"]["containers"]
+    assert container["name"] == "redis"
+    assert container["image"] == "redis:5-alpine"
+    assert container["command"] == ["redis-server", "--port", "8333"]
+    assert container["ports"] == [{"name": "redis", "containerPort": 8333, "protocol": "TCP"}]
+    assert container["readinessProbe"]["tcpSocket"] == {"port": "redis"}
+
+
+def test_desired_pod_uses_defaults_for_a_missing_spec() -> None:
+    redis = copy.deepcopy(REDIS)
+    del redis["spec"]
+    (container,) = desired_pod(redis, 0)["spec"]["containers"]
+    assert container["image"] == "redis:7-alpine"
+    assert container["command"] == ["redis-server", "--port", "6379"]
+
+
+def test_desired_service_is_headless_and_selects_the_pods() -> None:
+    service = desired_service(REDIS)
+    assert service["metadata"]["name"] == "my-op-redis"
+    assert service["metadata"]["ownerReferences"] == [OWNER]
+    assert service["spec"]["clusterIP"] == "None"
+    selector = service["spec"]["selector"]
+    assert selector.items() <= desired_pod(REDIS, 0)["metadata"]["labels"].items()
+    assert service["spec"]["ports"] == [
+        {"name": "redis", "port": 8333, "targetPort": "redis", "protocol": "TCP"}
+    ]
+
+
+def test_service_patch() -> None:
+    service = desired_service(REDIS)
+    assert service_patch(service, REDIS) is None
+    moved = copy.deepcopy(REDIS)
+    moved["spec"]["port"] = 7000
+    assert service_patch(service, moved) == {
+        "spec": {
+            "ports": [{"name": "redis", "port": 7000, "targetPort": "redis", "protocol": "TCP"}]
+        }
+    }
+    edited = copy.deepcopy(service)
+    edited["spec"]["selector"]["extra"] = "x"
+    patch = service_patch(edited, REDIS)
+    assert patch == {"spec": {"selector": {"extra": None, **selector_labels("my-op-redis")}}}
+
+
+def test_is_owned_by_needs_a_controller_reference_with_the_uid() -> None:
+    pod = desired_pod(REDIS, 0)
+    assert is_owned_by(pod, REDIS)
+    other = copy.deepcopy(REDIS)
+    other["metadata"]["uid"] = "u-2"
+    assert not is_owned_by(pod, other)
+    not_controller = copy.deepcopy(pod)
+    not_controller["metadata"]["ownerReferences"][0]["controller"] = False
+    assert not is_owned_by(not_controller, REDIS)
+    assert not is_owned_by({"metadata": {"name": "my-op-redis-0"}}, REDIS)
+
+
+def test_readiness_termination_and_phases() -> None:
+    pod = desired_pod(REDIS, 0)
+    assert not is_ready(pod)
+    pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+    assert is_ready(pod) and not is_terminating(pod) and not is_finished(pod)
+    pod["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    assert is_terminating(pod) and not is_ready(pod)
+    assert is_finished({"status": {"phase": "Failed"}})
+    assert is_finished({"status": {"phase": "Succeeded"}})
+
+
+def test_pod_matches_spec() -> None:
+    spec = RedisSpec(replicas=2, port=8333, image="redis:5-alpine")
+    pod = desired_pod(REDIS, 0)
+    assert pod_matches_spec(pod, spec)
+    assert not pod_matches_spec(pod, RedisSpec(replicas=2, port=8333, image="redis:6"))
+    assert not pod_matches_spec(pod, RedisSpec(replicas=2, port=8334, image="redis:5-alpine"))
+    # The tutorial's pods: a container named after the Redis, no command.
+    tutorial = copy.deepcopy(pod)
+    tutorial["spec"]["containers"][0]["name"] = "my-op-redis"
+    assert not pod_matches_spec(tutorial, spec)
+    no_command = copy.deepcopy(pod)
+    del no_command["spec"]["containers"][0]["command"]
+    assert not pod_matches_spec(no_command, spec)
