@@ -163,6 +163,14 @@ class RedisController:
     # -- one pass ------------------------------------------------------------------------
 
     async def reconcile(self, key: Key) -> None:
+        """One pass for one Redis; API trouble outside the children backs off and retries."""
+        try:
+            await self._reconcile(key)
+        except _TRANSIENT as exc:
+            delay = self.queue.add_rate_limited(key)
+            log.warning("%s/%s: %s; retrying in %.1fs", *key, _error_text(exc), delay)
+
+    async def _reconcile(self, key: Key) -> None:
         namespace, name = key
         redis = self.store.redis.get(namespace, name)
         if redis is None:
@@ -214,14 +222,15 @@ class RedisController:
         )
         for name in result.created:
             self.deleted_by_us.get(key, set()).discard(name)
-        log.info(
-            "%s/%s: created %d, deleted %d%s",
-            namespace,
-            key[1],
-            len(result.created),
-            len(result.deleted),
-            f", failed: {result.failure.message}" if result.failure else "",
-        )
+        if plan.has_actions:
+            log.info(
+                "%s/%s: created %s, deleted %s%s",
+                namespace,
+                key[1],
+                sorted(result.created) or "-",
+                sorted(result.deleted) or "-",
+                f", failed: {result.failure.message}" if result.failure else "",
+            )
         return result
 
     async def _gather(self, calls: Any) -> None:

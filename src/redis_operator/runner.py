@@ -55,6 +55,8 @@ def _kopf_settings(settings: kopf.OperatorSettings) -> None:
 
 async def run(options: RunOptions) -> None:
     """Run until cancelled (SIGINT/SIGTERM stop kopf, then the workers and the recorder)."""
+    # kopf logs every handler call at INFO; ours are plain watch-event feeders.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if options.kubeconfig:
         # kopf logs in on its own; point it at the same kubeconfig as ours.
         os.environ["KUBECONFIG"] = options.kubeconfig

@@ -100,6 +100,10 @@ def components(layout: Layout, settings: Settings) -> list[Component]:
                 f"--service-account-private-key-file={pki / 'sa.key'}",
                 f"--root-ca-file={pki / 'ca.crt'}",
                 "--use-service-account-credentials=true",
+                # Endpoints and EndpointSlices refuse loopback addresses, and kwok's pods have
+                # only loopback ones: those controllers could only log errors here.
+                "--controllers=*,-endpoints-controller,-endpointslice-controller,"
+                "-endpointslice-mirroring-controller",
                 "--leader-elect=false",
                 "--profiling=false",
                 "--v=1",
@@ -129,6 +133,9 @@ def components(layout: Layout, settings: Settings) -> list[Component]:
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 f"--node-ip={NODE_IP}",
                 f"--cidr={POD_CIDR}",
+                # Renew node Leases (what node-heartbeat-with-lease relies on); without them
+                # the node lifecycle controller marks nodes and their pods NotReady.
+                "--node-lease-duration-seconds=40",
                 f"--server-address=127.0.0.1:{p.kwok}",
             ],
         ),

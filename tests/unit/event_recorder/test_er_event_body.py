@@ -1,0 +1,201 @@
+"""The core/v1 Event body: name, namespace, involvedObject, timestamps, source, message size."""
+
+from __future__ import annotations
+
+import uuid
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from event_recorder import EventBroadcaster, InMemorySink, ObjectReference, Verb
+from event_recorder.event import (
+    event_name,
+    is_dns_subdomain,
+    parse_time,
+    rfc3339,
+    rfc3339_micro,
+    truncate_utf8,
+)
+from tests.unit.event_recorder.er_helpers import START_NS, node, redis
+
+
+async def _first_body(broadcaster: EventBroadcaster, sink: InMemorySink, obj: object) -> dict:
+    recorder = broadcaster.new_recorder("RedisOperator", "my-host")
+    recorder.event(obj, "Normal", "ScalingUp", "redis replicas set to 3")
+    await broadcaster.flush()
+    (call,) = sink.writes(Verb.CREATE)
+    return call.body
+
+
+async def test_first_event_is_the_body_client_go_creates(
+    broadcaster: EventBroadcaster, sink: InMemorySink
+) -> None:
+    body = await _first_body(broadcaster, sink, redis())
+
+    assert body == {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"my-op-redis.{START_NS:x}", "namespace": "default"},
+        "involvedObject": {
+            "kind": "Redis",
+            "namespace": "default",
+            "name": "my-op-redis",
+            "uid": "uid-redis-1",
+            "apiVersion": "myapp.tangx.in/v1",
+            "resourceVersion": "101",
+        },
+        "reason": "ScalingUp",
+        "message": "redis replicas set to 3",
+        "source": {"component": "RedisOperator", "host": "my-host"},
+        "firstTimestamp": "2023-11-14T22:13:20Z",
+        "lastTimestamp": "2023-11-14T22:13:20Z",
+        "count": 1,
+        "type": "Normal",
+        "reportingComponent": "RedisOperator",
+        "reportingInstance": "my-host",
+    }
+    assert "eventTime" not in body
+
+
+async def test_event_lives_in_the_objects_namespace(
+    broadcaster: EventBroadcaster, sink: InMemorySink
+) -> None:
+    body = await _first_body(broadcaster, sink, redis(namespace="team-a"))
+
+    assert body["metadata"]["namespace"] == "team-a"
+    assert body["involvedObject"]["namespace"] == "team-a"
+    assert ("team-a", body["metadata"]["name"]) in sink.events
+
+
+async def test_cluster_scoped_object_event_goes_to_default_with_empty_reference_namespace(
+    broadcaster: EventBroadcaster, sink: InMemorySink
+) -> None:
+    body = await _first_body(broadcaster, sink, node("worker-1"))
+
+    assert body["metadata"]["namespace"] == "default"
+    assert "namespace" not in body["involvedObject"]
+    assert body["involvedObject"]["kind"] == "Node"
+    assert body["metadata"]["name"] == f"worker-1.{START_NS:x}"
+
+
+async def test_source_without_host_omits_it_like_go(
+    broadcaster: EventBroadcaster, sink: InMemorySink
+) -> None:
+    recorder = broadcaster.new_recorder("RedisOperator")
+    recorder.event(redis(), "Warning", "ScalingDown", "redis replicas set to 1")
+    await broadcaster.flush()
+
+    (call,) = sink.writes()
+    assert call.body["source"] == {"component": "RedisOperator"}
+    assert call.body["reportingInstance"] == ""
+    assert call.body["type"] == "Warning"
+
+
+async def test_field_path_comes_from_an_explicit_reference(
+    broadcaster: EventBroadcaster, sink: InMemorySink
+) -> None:
+    ref = ObjectReference(
+        kind="Pod",
+        api_version="v1",
+        name="my-op-redis-0",
+        namespace="default",
+        uid="uid-pod",
+        field_path="spec.containers{my-op-redis}",
+    )
+    body = await _first_body(broadcaster, sink, ref)
+
+    assert body["involvedObject"] == {
+        "kind": "Pod",
+        "namespace": "default",
+        "name": "my-op-redis-0",
+        "uid": "uid-pod",
+        "apiVersion": "v1",
+        "fieldPath": "spec.containers{my-op-redis}",
+    }
+
+
+async def test_annotated_eventf_puts_annotations_on_the_event(
+    broadcaster: EventBroadcaster, sink: InMemorySink
+) -> None:
+    recorder = broadcaster.new_recorder("RedisOperator")
+    recorder.annotated_eventf(
+        redis(), {"example.com/by": "test"}, "Normal", "ScalingUp", "set to %d", 3
+    )
+    await broadcaster.flush()
+
+    (call,) = sink.writes()
+    assert call.body["metadata"]["annotations"] == {"example.com/by": "test"}
+    assert call.body["message"] == "set to 3"
+
+
+def test_event_name_is_object_name_dot_lowercase_hex_nanos() -> None:
+    assert event_name("my-op-redis", 0x17979CFE362A0000) == "my-op-redis.17979cfe362a0000"
+
+
+def test_event_name_falls_back_to_a_uuid_when_not_a_dns_subdomain() -> None:
+    for bad in ("My_Redis", "x" * 250, "-leading-dash"):
+        name = event_name(bad, START_NS)
+        assert uuid.UUID(name).version == 4
+        assert is_dns_subdomain(name)
+
+
+def test_dns_subdomain_rules() -> None:
+    assert is_dns_subdomain("a.b-c.0")
+    assert is_dns_subdomain("a" * 253)
+    assert not is_dns_subdomain("a" * 254)
+    assert not is_dns_subdomain("UPPER")
+    assert not is_dns_subdomain("trailing-.x")
+    assert not is_dns_subdomain("")
+
+
+def test_timestamps_are_rfc3339_utc_whole_seconds_and_micro_time_has_six_digits() -> None:
+    assert rfc3339(START_NS) == "2023-11-14T22:13:20Z"
+    assert rfc3339_micro(START_NS) == "2023-11-14T22:13:20.123456Z"
+    assert parse_time("2023-11-14T22:13:20Z") == START_NS - 123_456_789
+    assert parse_time("2023-11-14T22:13:20.123456Z") == START_NS - 789
+    assert parse_time("2023-11-14T22:13:20+00:00") == parse_time("2023-11-14T22:13:20Z")
+
+
+def test_chinese_message_is_cut_on_a_character_boundary_with_an_ellipsis() -> None:
+    original = "副本数设置为" * 100  # 600 characters, 1800 bytes
+
+    cut = truncate_utf8(original, 1024)
+
+    assert len(cut.encode()) == 1023  # 340 characters of 3 bytes, then "..."
+    assert cut == original[:340] + "..."
+
+
+def test_message_within_the_limit_is_untouched() -> None:
+    exact = "副" * 341 + "a"  # 1024 bytes
+    assert truncate_utf8(exact, 1024) == exact
+    assert truncate_utf8(exact + "b", 1024) == "副" * 340 + "..."
+
+
+def test_message_with_a_lone_surrogate_is_made_sendable() -> None:
+    assert truncate_utf8("bad \udcff byte", 1024) == "bad ? byte"
+
+
+@given(st.text(), st.integers(min_value=3, max_value=2048))
+def test_truncation_never_exceeds_the_byte_limit_nor_splits_a_character(
+    message: str, limit: int
+) -> None:
+    cut = truncate_utf8(message, limit)
+    encoded = cut.encode()  # would raise if a character had been split
+    assert len(encoded) <= limit
+    sendable = message.encode("utf-8", "replace").decode()
+    if cut != sendable:
+        assert cut.endswith("...")
+        assert sendable.startswith(cut[:-3])
+
+
+async def test_recorded_messages_are_cut_to_1024_bytes(
+    broadcaster: EventBroadcaster, sink: InMemorySink
+) -> None:
+    recorder = broadcaster.new_recorder("RedisOperator")
+    recorder.event(redis(), "Normal", "扩容", "redis 副本数设置为 3 " * 200)
+    await broadcaster.flush()
+
+    (call,) = sink.writes()
+    assert len(call.body["message"].encode()) <= 1024
+    assert call.body["message"].endswith("...")
+    assert call.body["reason"] == "扩容"
