@@ -30,7 +30,7 @@ from redis_operator import api, planning
 from redis_operator.children import ordinal_of
 from redis_operator.messages import ChildKind, Event, EventKey, Language
 from redis_operator.planning import ChildRef, Failure, Plan
-from redis_operator.store import Expectations, Obj, Store
+from redis_operator.store import ChildKey, Expectations, Obj, Store
 from redis_operator.workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,8 @@ def _error_text(exc: BaseException) -> str:
 @dataclass
 class _PassResult:
     failure: Failure | None = None
-    created: set[str] = field(default_factory=set)
-    deleted: dict[str, str] = field(default_factory=dict)
+    created: set[ChildKey] = field(default_factory=set)
+    deleted: dict[ChildKey, str] = field(default_factory=dict)
     requeue_soon: bool = False
 
 
@@ -220,15 +220,16 @@ class RedisController:
         await self._gather(
             self._create(redis, ChildKind.POD, body, result) for body in plan.create_pods
         )
-        for name in result.created:
-            self.deleted_by_us.get(key, set()).discard(name)
+        for kind, name in result.created:
+            if kind == ChildKind.POD:
+                self.deleted_by_us.get(key, set()).discard(name)
         if plan.has_actions:
             log.info(
                 "%s/%s: created %s, deleted %s%s",
                 namespace,
                 key[1],
-                sorted(result.created) or "-",
-                sorted(result.deleted) or "-",
+                sorted(n for _, n in result.created) or "-",
+                sorted(n for _, n in result.deleted) or "-",
                 f", failed: {result.failure.message}" if result.failure else "",
             )
         return result
@@ -279,17 +280,13 @@ class RedisController:
         except _TRANSIENT as exc:
             self._fail(redis, result, EventKey.FAILED_CREATE, kind, child, exc)
             return
-        as_dict = self.core.api_client.sanitize_for_serialization(created)
-        if kind is ChildKind.POD:
-            self.store.pods.upsert(as_dict)
-            result.created.add(child)
-        else:
-            self.store.services.upsert(as_dict)
+        self.store.children(kind).upsert(self.core.api_client.sanitize_for_serialization(created))
+        result.created.add((kind, child))
         self._record(redis, Event(EventKey.SUCCESSFUL_CREATE, {"kind": kind, "child": child}))
 
     async def _delete_pod(self, key: Key, redis: Obj, ref: ChildRef, result: _PassResult) -> None:
         await self._delete(redis, ChildKind.POD, ref, result)
-        if ref.name in result.deleted:
+        if (ChildKind.POD, ref.name) in result.deleted:
             self.deleted_by_us.setdefault(key, set()).add(ref.name)
 
     async def _delete(
@@ -311,7 +308,7 @@ class RedisController:
         except _TRANSIENT as exc:
             self._fail(redis, result, EventKey.FAILED_DELETE, kind, ref.name, exc)
             return
-        result.deleted[ref.name] = ref.uid
+        result.deleted[(kind, ref.name)] = ref.uid
         self._record(redis, Event(EventKey.SUCCESSFUL_DELETE, {"kind": kind, "child": ref.name}))
 
     async def _patch_service(self, redis: Obj, patch: dict[str, Any], result: _PassResult) -> None:

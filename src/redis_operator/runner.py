@@ -63,8 +63,12 @@ async def run(options: RunOptions) -> None:
     api_client = await _api_client(options.kubeconfig)
     broadcaster = EventBroadcaster(api_client)
     await broadcaster.start()
-    await broadcaster.learn_existing(component=SOURCE_COMPONENT)
-    recorder = broadcaster.new_recorder(component=SOURCE_COMPONENT, host=socket.gethostname())
+    host = socket.gethostname()
+    # Continue the counts of Events written before a restart instead of starting new ones.
+    scopes: list[str | None] = [*options.namespaces] or [None]
+    for namespace in scopes:
+        await broadcaster.learn_existing(SOURCE_COMPONENT, host=host, namespace=namespace)
+    recorder = broadcaster.new_recorder(component=SOURCE_COMPONENT, host=host)
     controller = RedisController(api_client, recorder, options.controller)
 
     registry = kopf.OperatorRegistry()

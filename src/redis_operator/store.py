@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Obj = Mapping[str, Any]
+#: A child by kind (``pod`` or ``service``) and name.
+ChildKey = tuple[str, str]
 
 
 def _rv(obj: Obj) -> int | None:
@@ -67,6 +69,10 @@ class Store:
     pods: Bucket = field(default_factory=Bucket)
     services: Bucket = field(default_factory=Bucket)
 
+    def children(self, kind: str) -> Bucket:
+        """The bucket of a child kind: ``pod`` or ``service``."""
+        return {"pod": self.pods, "service": self.services}[kind]
+
     def candidate_pods(self, namespace: str, redis_name: str) -> list[Obj]:
         """Pods that are, or could be mistaken for, children of a Redis.
 
@@ -92,27 +98,27 @@ class Expectations:
     delete one already going), so the controller waits for them before planning again.
     """
 
-    creates: set[str] = field(default_factory=set)
-    deletes: dict[str, str] = field(default_factory=dict)  # pod name -> uid deleted
+    creates: set[ChildKey] = field(default_factory=set)
+    deletes: dict[ChildKey, str] = field(default_factory=dict)  # child -> uid deleted
     recorded_at: float = 0.0
 
     #: Like client-go's ExpectationsTimeout: never wait forever on a watch event that was lost.
     TIMEOUT_SECONDS = 300.0
 
-    def record(self, now: float, creates: set[str], deletes: dict[str, str]) -> None:
+    def record(self, now: float, creates: set[ChildKey], deletes: dict[ChildKey, str]) -> None:
         self.creates |= creates
         self.deletes.update(deletes)
         self.recorded_at = now
 
     def satisfied(self, store: Store, namespace: str, now: float) -> bool:
-        for name in list(self.creates):
-            if store.pods.get(namespace, name) is not None:
-                self.creates.discard(name)
-        for name, uid in list(self.deletes.items()):
-            meta = (store.pods.get(namespace, name) or {}).get("metadata", {})
-            # Seen going (terminating) or gone (absent, or the name reused by a new pod).
+        for kind, name in list(self.creates):
+            if store.children(kind).get(namespace, name) is not None:
+                self.creates.discard((kind, name))
+        for (kind, name), uid in list(self.deletes.items()):
+            meta = (store.children(kind).get(namespace, name) or {}).get("metadata", {})
+            # Seen going (terminating) or gone (absent, or the name reused by a new object).
             if meta.get("uid") != uid or meta.get("deletionTimestamp"):
-                del self.deletes[name]
+                del self.deletes[(kind, name)]
         if now - self.recorded_at > self.TIMEOUT_SECONDS:
             self.creates.clear()
             self.deletes.clear()

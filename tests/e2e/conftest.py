@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from redis_operator.devcluster.cluster import DevCluster
 from tests.e2e.kube import Kubectl, wait_for
+from tests.e2e.operator import OPERATOR_GROUPS, OPERATOR_USER, OperatorProcess
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +51,54 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
     )
     yield name
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def operator_kubeconfig(cluster: DevCluster, kubectl: Kubectl) -> Path:
+    """Install deploy/'s namespace, CRD and RBAC; a kubeconfig with exactly that RBAC."""
+    deploy = REPO / "deploy"
+    kubectl(
+        "apply",
+        "-f",
+        str(deploy / "namespace.yaml"),
+        "-f",
+        str(deploy / "crd.yaml"),
+        "-f",
+        str(deploy / "rbac.yaml"),
+    )
+    kubectl("wait", "--for=condition=Established", "crd/redis.myapp.tangx.in", "--timeout=60s")
+    return cluster.issue_kubeconfig(OPERATOR_USER, OPERATOR_GROUPS)
+
+
+@pytest.fixture
+def start_operator(
+    operator_kubeconfig: Path, namespace: str, tmp_path: Path
+) -> Iterator[Callable[..., OperatorProcess]]:
+    """Start ``redis-operator run`` for the test's namespace, as the operator's identity.
+
+    At the end, its log must hold no authorization error: everything the operator does must
+    be allowed by the RBAC in deploy/.
+    """
+    started: list[OperatorProcess] = []
+
+    def start(*args: str) -> OperatorProcess:
+        process = OperatorProcess(
+            operator_kubeconfig,
+            tmp_path / f"operator-{len(started)}.log",
+            f"--namespace={namespace}",
+            *args,
+        )
+        process.start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+    for process in started:
+        log = process.log()
+        assert "forbidden" not in log.lower(), f"operator hit RBAC limits:\n{log[-3000:]}"
+        assert "Traceback" not in log, f"operator logged a traceback:\n{log[-3000:]}"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +56,31 @@ def wait_for(condition: Any, what: str, timeout: float = 60.0, interval: float =
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One row of the Events table that ``kubectl describe`` prints."""
+
+    type: str
+    reason: str
+    age: str
+    source: str
+    message: str
+
+
+def describe_events(described: str) -> list[EventRow]:
+    """Parse the Events table of ``kubectl describe`` output (columns split by 2+ spaces)."""
+    lines = described.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.startswith("Events:"))
+    except StopIteration:
+        return []
+    rows = []
+    for line in lines[start + 3 :]:
+        if not line.strip():
+            break
+        parts = re.split(r"\s{2,}", line.strip(), maxsplit=4)
+        if len(parts) == 5:
+            rows.append(EventRow(*parts))
+    return rows
