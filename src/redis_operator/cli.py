@@ -28,7 +28,11 @@ def _run(args: argparse.Namespace) -> int:
     options = RunOptions(
         kubeconfig=args.kubeconfig,
         namespaces=args.namespace,
-        controller=ControllerSettings(language=Language(args.event_language), workers=args.workers),
+        controller=ControllerSettings(
+            language=Language(args.event_language),
+            workers=args.workers,
+            max_concurrent_writes=args.max_concurrent_writes,
+        ),
         liveness_endpoint=args.liveness_endpoint,
     )
     with contextlib.suppress(KeyboardInterrupt):
@@ -104,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="language of Event reasons and messages (zh: the tutorial's own strings)",
     )
     run_cmd.add_argument("--workers", type=int, default=8, help="concurrent reconcile passes")
+    run_cmd.add_argument(
+        "--max-concurrent-writes",
+        type=int,
+        default=16,
+        help="bound on the pod/Service writes in flight at once, across all passes",
+    )
     run_cmd.add_argument(
         "--liveness-endpoint",
         help="serve kopf's liveness probe, e.g. http://127.0.0.1:8080/healthz",

@@ -84,3 +84,28 @@ def describe_events(described: str) -> list[EventRow]:
         if len(parts) == 5:
             rows.append(EventRow(*parts))
     return rows
+
+
+class AuditLog:
+    """The apiserver's audit log (write verbs only, see devcluster.components.AUDIT_POLICY)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def offset(self) -> int:
+        return self.path.stat().st_size
+
+    def writes(self, user: str, since: int = 0) -> list[dict[str, Any]]:
+        """Completed write requests made by ``user`` after byte offset ``since``."""
+        with self.path.open("rb") as log:
+            log.seek(since)
+            lines = log.read().splitlines()
+        found = []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line still being written
+            if entry.get("stage") == "ResponseComplete" and entry["user"]["username"] == user:
+                found.append(entry)
+        return found

@@ -128,7 +128,7 @@ class Started:
         return self.registry.get_sample_value(f"event_recorder_{name}", labels) or 0.0
 
     def assert_all_written(self, creates: int, patches: int) -> None:
-        """Every write succeeded, with this many of each verb; nothing failed or dropped."""
+        """This many creates and PATCHes, all answered with success; nothing dropped."""
         failures = {
             sample.labels.get("reason", ""): sample.value
             for family in self.registry.collect()
@@ -138,10 +138,14 @@ class Started:
         }
         assert failures == {}, "some writes failed or were dropped (see the log)"
         written = {
-            verb: self.metric("api_writes_total", verb=verb, result="success")
+            (verb, result): self.metric("api_writes_total", verb=verb, result=result)
             for verb in ("create", "patch")
+            for result in ("success", "api_error", "transport_error")
         }
-        assert written == {"create": creates, "patch": patches}
+        expected = dict.fromkeys(written, 0.0)
+        expected["create", "success"] = creates
+        expected["patch", "success"] = patches
+        assert written == expected  # and not one API call failed, even if retried
 
 
 StartBroadcaster = Callable[..., Awaitable[Started]]
@@ -287,12 +291,16 @@ def default_events(kubectl: Kubectl) -> Iterator[str]:
     )
 
 
+@pytest.mark.parametrize("api_mode", [EventAPI.CORE_V1, EventAPI.EVENTS_V1])
 async def test_event_on_a_node_lives_in_default(
-    kubectl: Kubectl, default_events: str, start_broadcaster: StartBroadcaster
+    kubectl: Kubectl,
+    default_events: str,
+    start_broadcaster: StartBroadcaster,
+    api_mode: EventAPI,
 ) -> None:
     reason = default_events
     node = kubectl.json("get", "node", "kwok-node-0")
-    started = await start_broadcaster()
+    started = await start_broadcaster(RecorderOptions(api=api_mode))
     recorder = started.broadcaster.new_recorder(COMPONENT, HOST)
     recorder.event(node, "Warning", reason, "node kwok-node-0 has no room for redis")
     await started.broadcaster.flush()
@@ -310,6 +318,72 @@ async def test_event_on_a_node_lives_in_default(
     assert event["metadata"]["namespace"] == "default"
     assert "namespace" not in event["involvedObject"]  # cluster-scoped: left empty
     assert event["involvedObject"]["uid"] == node["metadata"]["uid"]
+
+
+async def test_burst_of_repeats_is_spam_filtered_to_x25(
+    kubectl: Kubectl,
+    namespace: str,
+    redis: dict[str, Any],
+    start_broadcaster: StartBroadcaster,
+) -> None:
+    """100 repeats, some from other threads: 25 writes in order (1 create, 24 PATCHes)."""
+    started = await start_broadcaster()
+    recorder = started.broadcaster.new_recorder(COMPONENT, HOST)
+    for _ in range(50):
+        recorder.event(redis, "Warning", "PingFailed", "redis did not answer PING")
+    await asyncio.gather(
+        *(
+            asyncio.to_thread(
+                recorder.event, redis, "Warning", "PingFailed", "redis did not answer PING"
+            )
+            for _ in range(50)
+        )
+    )
+    await started.broadcaster.flush()
+    started.assert_all_written(creates=1, patches=24)
+    assert started.metric("events_spam_filtered_total") == 75
+
+    (row,) = await describe_rows(
+        kubectl,
+        describe_redis(namespace),
+        "PingFailed",
+        lambda rows: any(repeat_count(row) == 25 for row in rows),
+        "one PingFailed row (x25 over ...)",
+    )
+    assert (row.type, row.source, row.message) == (
+        "Warning",
+        COMPONENT,
+        "redis did not answer PING",
+    )
+
+
+async def test_similar_events_are_combined_from_the_tenth(
+    kubectl: Kubectl,
+    namespace: str,
+    redis: dict[str, Any],
+    start_broadcaster: StartBroadcaster,
+) -> None:
+    started = await start_broadcaster()
+    recorder = started.broadcaster.new_recorder(COMPONENT, HOST)
+    for replicas in range(1, 13):
+        recorder.eventf(redis, "Normal", "ScalingUp", "%s replicas set to %d", REDIS_NAME, replicas)
+    await started.broadcaster.flush()
+    started.assert_all_written(creates=10, patches=2)
+
+    rows = await describe_rows(
+        kubectl,
+        describe_redis(namespace),
+        "ScalingUp",
+        lambda rows: len(rows) == 10 and any(repeat_count(row) == 3 for row in rows),
+        "nine ScalingUp rows and one combined (x3 over ...)",
+    )
+    combined = [row for row in rows if row.message.startswith("(combined")]
+    assert [row.message for row in combined] == [
+        f"(combined from similar events): {REDIS_NAME} replicas set to 12"
+    ]
+    assert repeat_count(combined[0]) == 3
+    singles = sorted(row.message for row in rows if row not in combined)
+    assert singles == sorted(f"{REDIS_NAME} replicas set to {n}" for n in range(1, 10))
 
 
 async def test_event_on_a_node_reference_like_the_kubelet(
