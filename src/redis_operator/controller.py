@@ -142,6 +142,31 @@ class RedisController:
 
     # -- workers -------------------------------------------------------------------------
 
+    async def sync(self, namespaces: Sequence[str] = ()) -> None:
+        """Fill the store with a full listing before any pass runs (controller-runtime's
+        WaitForCacheSync): a pass over a half-listed store would recreate pods that exist."""
+        scopes: list[str | None] = [*namespaces] or [None]
+        for namespace in scopes:
+            if namespace is None:
+                redis = await self.custom.list_cluster_custom_object(
+                    api.GROUP, api.VERSION, api.PLURAL
+                )
+                pods = await self.core.list_pod_for_all_namespaces()
+                services = await self.core.list_service_for_all_namespaces()
+            else:
+                redis = await self.custom.list_namespaced_custom_object(
+                    api.GROUP, api.VERSION, namespace, api.PLURAL
+                )
+                pods = await self.core.list_namespaced_pod(namespace)
+                services = await self.core.list_namespaced_service(namespace)
+            serialize = self.core.api_client.sanitize_for_serialization
+            for pod in serialize(pods)["items"]:
+                self.store.pods.upsert(pod)
+            for service in serialize(services)["items"]:
+                self.store.services.upsert(service)
+            for obj in redis["items"]:
+                self.on_redis(None, obj)
+
     async def run_workers(self) -> None:
         """Run the workers until cancelled or the queue shuts down."""
         await asyncio.gather(*(self._worker() for _ in range(self.settings.workers)))

@@ -84,7 +84,19 @@ async def run(options: RunOptions) -> None:
             return kopf.login_with_service_account(**kwargs)
         return kopf.login_with_kubeconfig(**kwargs)
 
-    workers = asyncio.create_task(controller.run_workers(), name="redis-workers")
+    async def sync_then_work() -> None:
+        delay = 1.0
+        while True:
+            try:
+                await controller.sync(options.namespaces)
+                break
+            except Exception as exc:  # the API may be down at startup: keep trying
+                log.warning("initial listing failed (%s); retrying in %.0fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        await controller.run_workers()
+
+    workers = asyncio.create_task(sync_then_work(), name="redis-workers")
     try:
         await kopf.operator(
             registry=registry,
