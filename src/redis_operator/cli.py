@@ -12,11 +12,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from redis_operator import admission
 from redis_operator.controller import ControllerSettings
 from redis_operator.devcluster.build import BuildError, ensure_binaries
 from redis_operator.devcluster.cluster import ClusterError, DevCluster
+from redis_operator.leader import (
+    DEFAULT_LEASE_DURATION,
+    DEFAULT_LEASE_NAME,
+    DEFAULT_RENEW_DEADLINE,
+    DEFAULT_RETRY_PERIOD,
+    LeaderElectionConfig,
+    LeadershipLost,
+    default_namespace,
+)
 from redis_operator.manifests import render_manifests, write_manifests
 from redis_operator.messages import Language
+from redis_operator.monitoring import DEFAULT_ADDRESS, listen_address
 from redis_operator.runner import RunOptions, run
 
 
@@ -34,10 +45,86 @@ def _run(args: argparse.Namespace) -> int:
             max_concurrent_writes=args.max_concurrent_writes,
         ),
         liveness_endpoint=args.liveness_endpoint,
+        metrics_address=args.metrics_address,
+        leader_election=_leader_election(args),
+        webhook=_webhook(args),
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(options))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(options))
+    except LeadershipLost as exc:
+        # client-go's way: a process that lost the lease exits and restarts clean, rather than
+        # carry on with state that may be stale.
+        logging.getLogger("redis_operator").error("leadership lost (%s); exiting", exc)
+        return 1
     return 0
+
+
+def _seconds(text: str) -> float:
+    """A duration in seconds: ``15``, ``15s`` or ``1.5s``."""
+    try:
+        value = float(text.removesuffix("s"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration in seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _add_leader_election_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("leader election (client-go's Lease protocol)")
+    group.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="run passes only while holding a coordination.k8s.io Lease (for several replicas)",
+    )
+    group.add_argument(
+        "--leader-election-namespace",
+        help="namespace of the Lease (default: the pod's own namespace in a cluster, from its"
+        " ServiceAccount mount; else redis-operator-system)",
+    )
+    group.add_argument(
+        "--leader-election-id",
+        default=DEFAULT_LEASE_NAME,
+        help=f"name of the Lease (default: {DEFAULT_LEASE_NAME})",
+    )
+    timings = (
+        ("lease-duration", DEFAULT_LEASE_DURATION, "how long standbys wait after the last renewal"),
+        ("renew-deadline", DEFAULT_RENEW_DEADLINE, "the leader stops if not renewed for this long"),
+        ("retry-period", DEFAULT_RETRY_PERIOD, "interval of renewals and acquisition attempts"),
+    )
+    for name, default, what in timings:
+        group.add_argument(
+            f"--leader-elect-{name}",
+            type=_seconds,
+            default=default,
+            metavar="SECONDS",
+            help=f"{what} (default: {default:g}s)",
+        )
+
+
+def _leader_election(args: argparse.Namespace) -> LeaderElectionConfig | None:
+    if not args.leader_elect:
+        return None
+    try:
+        return LeaderElectionConfig(
+            namespace=args.leader_election_namespace or default_namespace(),
+            name=args.leader_election_id,
+            lease_duration=args.leader_elect_lease_duration,
+            renew_deadline=args.leader_elect_renew_deadline,
+            retry_period=args.leader_elect_retry_period,
+        )
+    except ValueError as exc:  # inconsistent timings: a usage error, like argparse's
+        print(f"redis-operator run: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _webhook(args: argparse.Namespace) -> admission.WebhookOptions | None:
+    try:
+        return admission.options_from_args(args)
+    except ValueError as exc:  # inconsistent webhook flags: a usage error, like argparse's
+        print(f"redis-operator run: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _manifests(args: argparse.Namespace) -> int:
@@ -82,6 +169,12 @@ def _dev_cluster(args: argparse.Namespace) -> int:
             print(cluster.kubeconfig)
         else:
             print(cluster.issue_kubeconfig(args.user, args.group))
+    elif args.action == "stop-component":
+        cluster.stop_component(args.component)
+        print(f"{args.component} stopped; start it again with 'dev-cluster start-component'")
+    elif args.action == "start-component":
+        cluster.start_component(args.component)
+        print(f"{args.component} started")
     elif args.action == "kubectl":
         argv = [str(cluster.kubectl_path()), *args.kubectl_args]
         env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
@@ -116,9 +209,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_cmd.add_argument(
         "--liveness-endpoint",
-        help="serve kopf's liveness probe, e.g. http://127.0.0.1:8080/healthz",
+        help="serve kopf's liveness probe, e.g. http://127.0.0.1:8081/healthz",
+    )
+    run_cmd.add_argument(
+        "--metrics-address",
+        type=listen_address,
+        default=DEFAULT_ADDRESS,
+        metavar="HOST:PORT",
+        help="serve /metrics, /healthz and /readyz here; an empty host means all interfaces,"
+        f" 0 turns it off (default: {DEFAULT_ADDRESS})",
     )
     run_cmd.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    _add_leader_election_arguments(run_cmd)
+    admission.add_arguments(run_cmd)
     run_cmd.set_defaults(handler=_run)
 
     manifests = commands.add_parser("manifests", help="print the deploy/ manifests from the code")
@@ -141,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     kc = actions.add_parser("kubeconfig", help="print the admin kubeconfig path, or issue one")
     kc.add_argument("--user", help="issue a kubeconfig for this (non-admin) user")
     kc.add_argument("--group", action="append", default=[], help="group of --user (repeatable)")
+    for verb in ("stop", "start"):
+        control = actions.add_parser(
+            f"{verb}-component", help=f"{verb} one component (e.g. kube-apiserver, for outages)"
+        )
+        control.add_argument("component")
     kubectl = actions.add_parser("kubectl", help="run the matching kubectl as admin")
     kubectl.add_argument("kubectl_args", nargs=argparse.REMAINDER)
     dev.set_defaults(handler=_dev_cluster)

@@ -29,6 +29,7 @@ from event_recorder import EventRecorder
 from redis_operator import api, planning
 from redis_operator.children import ordinal_of
 from redis_operator.messages import ChildKind, Event, EventKey, Language
+from redis_operator.metrics import ErrorReason, OperatorMetrics, Outcome
 from redis_operator.planning import ChildRef, Failure, Plan
 from redis_operator.store import ChildKey, Expectations, Obj, Store
 from redis_operator.workqueue import ShutDown, WorkQueue
@@ -58,7 +59,8 @@ def _key(obj: Obj) -> Key:
     return meta.get("namespace") or "", meta["name"]
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
+    """A one-line account of an API or transport error, for logs and Events."""
     if isinstance(exc, ApiException):
         body = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else exc.body
         return f"{exc.status} {exc.reason}: {(body or '')[:200]}"
@@ -82,6 +84,7 @@ class RedisController:
         recorder: EventRecorder,
         settings: ControllerSettings | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: OperatorMetrics | None = None,
     ) -> None:
         self.settings = settings or ControllerSettings()
         self.core = client.CoreV1Api(api_client)
@@ -93,6 +96,10 @@ class RedisController:
         self.expectations: dict[Key, Expectations] = {}
         self.deleted_by_us: dict[Key, set[str]] = {}
         self._writes = asyncio.Semaphore(self.settings.max_concurrent_writes)
+        self.metrics = metrics if metrics is not None else OperatorMetrics()
+        self.metrics.track_queue_depth(lambda: len(self.queue))
+        self.synced = False
+        """Whether :meth:`sync` has filled the store (readiness)."""
 
     # -- watch events (called by kopf handlers) ------------------------------------------
 
@@ -166,6 +173,7 @@ class RedisController:
                 self.store.services.upsert(service)
             for obj in redis["items"]:
                 self.on_redis(None, obj)
+        self.synced = True
 
     async def run_workers(self) -> None:
         """Run the workers until cancelled or the queue shuts down."""
@@ -189,34 +197,52 @@ class RedisController:
 
     async def reconcile(self, key: Key) -> None:
         """One pass for one Redis; API trouble outside the children backs off and retries."""
+        start = time.monotonic()
         try:
-            await self._reconcile(key)
+            outcome = await self._reconcile(key)
         except _TRANSIENT as exc:
+            self._observe_error(exc, start)
             delay = self.queue.add_rate_limited(key)
-            log.warning("%s/%s: %s; retrying in %.1fs", *key, _error_text(exc), delay)
+            log.warning("%s/%s: %s; retrying in %.1fs", *key, error_text(exc), delay)
+            return
+        except Exception as exc:  # a bug: counted here, logged and retried by the worker
+            self._observe_error(exc, start)
+            raise
+        self.metrics.observe_pass(outcome, time.monotonic() - start)
 
-    async def _reconcile(self, key: Key) -> None:
+    def _observe_error(self, exc: Exception, start: float) -> None:
+        if isinstance(exc, ApiException):
+            reason = ErrorReason.API_ERROR
+        elif isinstance(exc, _TRANSIENT):
+            reason = ErrorReason.TRANSPORT_ERROR
+        else:
+            reason = ErrorReason.UNEXPECTED
+        self.metrics.reconcile_error(reason)
+        self.metrics.observe_pass(Outcome.ERROR, time.monotonic() - start)
+
+    async def _reconcile(self, key: Key) -> Outcome:
         namespace, name = key
         redis = self.store.redis.get(namespace, name)
         if redis is None:
-            return
+            return Outcome.NOOP
         expectations = self.expectations.setdefault(key, Expectations())
         if not expectations.satisfied(self.store, namespace, time.monotonic()):
             # Our last writes are not in the store yet: their watch events will queue us.
             self.queue.add_after(key, self.settings.expectations_recheck_seconds)
-            return
+            return Outcome.WAITING
         pods = self.store.candidate_pods(namespace, name)
         service = self.store.services.get(namespace, name)
         if redis["metadata"].get("deletionTimestamp"):
-            await self._finalize(key, redis, pods, service)
-            return
+            return await self._finalize(key, redis, pods, service)
+        acted = False
         if FINALIZER not in (redis["metadata"].get("finalizers") or []):
             redis = await self._patch_finalizers(redis, add=True)
+            acted = True
         deleted = frozenset(self.deleted_by_us.get(key, set()))
         plan = planning.plan(redis, pods, service, deleted, now=self.now())
         if plan.is_empty:
             self.queue.forget(key)
-            return
+            return Outcome.ACTED if acted else Outcome.NOOP
         result = await self._carry_out(key, redis, plan)
         expectations.record(time.monotonic(), result.created, result.deleted)
         status = planning.status_after(redis, plan, failure=result.failure, now=self.now())
@@ -224,12 +250,13 @@ class RedisController:
             await self._write_status(redis, status)
         if result.failure is not None:
             self.queue.add_rate_limited(key)
-            return
+            return Outcome.FAILED
         self.queue.forget(key)
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after)
         elif result.requeue_soon:
             self.queue.add_after(key, 1.0)
+        return Outcome.ACTED
 
     async def _carry_out(self, key: Key, redis: Obj, plan: Plan) -> _PassResult:
         namespace, _ = key
@@ -248,6 +275,10 @@ class RedisController:
         for kind, name in result.created:
             if kind == ChildKind.POD:
                 self.deleted_by_us.get(key, set()).discard(name)
+        for event in plan.events:
+            recreated = (ChildKind.POD, str(event.args.get("pod")))
+            if event.key is EventKey.POD_RECREATED and recreated in result.created:
+                self.metrics.pod_recreated()
         if plan.has_actions:
             log.info(
                 "%s/%s: created %s, deleted %s%s",
@@ -279,8 +310,9 @@ class RedisController:
         child: str,
         exc: BaseException,
     ) -> None:
-        error = _error_text(exc)
+        error = error_text(exc)
         log.warning("%s %s %s failed: %s", key.value, kind, child, error)
+        self.metrics.child_write_failed(kind, key)
         self._record(redis, Event(key, {"kind": kind, "child": child, "error": error}))
         if result.failure is None:
             message = Event(key, {"kind": kind, "child": child, "error": error}).render(Language.EN)
@@ -307,6 +339,7 @@ class RedisController:
             return
         self.store.children(kind).upsert(self.core.api_client.sanitize_for_serialization(created))
         result.created.add((kind, child))
+        self.metrics.child_created(kind)
         self._record(redis, Event(EventKey.SUCCESSFUL_CREATE, {"kind": kind, "child": child}))
 
     async def _delete_pod(self, key: Key, redis: Obj, ref: ChildRef, result: _PassResult) -> None:
@@ -334,6 +367,7 @@ class RedisController:
             self._fail(redis, result, EventKey.FAILED_DELETE, kind, ref.name, exc)
             return
         result.deleted[(kind, ref.name)] = ref.uid
+        self.metrics.child_deleted(kind)
         self._record(redis, Event(EventKey.SUCCESSFUL_DELETE, {"kind": kind, "child": ref.name}))
 
     async def _patch_service(self, redis: Obj, patch: dict[str, Any], result: _PassResult) -> None:
@@ -388,9 +422,9 @@ class RedisController:
 
     async def _finalize(
         self, key: Key, redis: Obj, pods: Sequence[Obj], service: Obj | None
-    ) -> None:
+    ) -> Outcome:
         if FINALIZER not in (redis["metadata"].get("finalizers") or []):
-            return
+            return Outcome.NOOP
         plan = planning.plan_deletion(redis, pods, service)
         result = _PassResult()
         for event in plan.events:
@@ -401,10 +435,13 @@ class RedisController:
         self.expectations[key].record(time.monotonic(), set(), dict(result.deleted))
         if result.failure is not None:
             self.queue.add_rate_limited(key)
-        elif plan.done:
+            return Outcome.FAILED
+        if plan.done:
             await self._patch_finalizers(redis, add=False)
-        elif plan.requeue_after is not None:
+            return Outcome.ACTED
+        if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after)
+        return Outcome.ACTED if plan.events or result.deleted else Outcome.WAITING
 
 
 def register(registry: kopf.OperatorRegistry, controller: RedisController) -> None:

@@ -11,11 +11,27 @@ from typing import Any
 
 import yaml
 
-from redis_operator import api
+from redis_operator import admission, api
 
 NAMESPACE = "redis-operator-system"
 NAME = "redis-operator"
 LABELS = {"app.kubernetes.io/name": NAME}
+
+#: The image the Dockerfile at the repository root builds; point it at your registry with
+#: ``kustomize edit set image redis-operator=<registry>/redis-operator:<tag>`` (docs).
+IMAGE = "redis-operator:0.1.0"
+#: A non-root uid/gid, the same as the Dockerfile's USER.
+RUN_AS = 10001
+REPLICAS = 2
+METRICS_PORT = 8080
+WEBHOOK_PORT = 9443
+WEBHOOK_SERVICE = f"{NAME}-webhook"
+METRICS_SERVICE = f"{NAME}-metrics"
+#: cert-manager's Certificate of the webhook Service, and the Secret it writes.
+WEBHOOK_CERTIFICATE = f"{NAME}-webhook"
+WEBHOOK_SECRET = f"{NAME}-webhook-tls"
+WEBHOOK_ISSUER = f"{NAME}-selfsigned"
+WEBHOOK_CERT_DIR = "/etc/redis-operator/webhook-tls"
 
 HEADER = (
     "# Generated from src/redis_operator/manifests.py by `redis-operator manifests --write`.\n"
@@ -48,24 +64,27 @@ def _rule(group: str, resources: list[str], verbs: list[str]) -> dict[str, Any]:
 def cluster_role() -> dict[str, Any]:
     """Exactly what the operator (and kopf under it) calls, in every namespace it serves."""
     rules = [
-        # Watch Redis; kopf patches it (finalizer, annotations); status via its subresource.
-        _rule(api.GROUP, [api.PLURAL], ["get", "list", "watch", "patch"]),
-        _rule(api.GROUP, [f"{api.PLURAL}/status"], ["get", "patch", "update"]),
+        # kopf lists and watches Redis (as the controller's initial listing does); the
+        # controller patches in and out its finalizer, and writes status by merge patch.
+        _rule(api.GROUP, [api.PLURAL], ["list", "watch", "patch"]),
+        _rule(api.GROUP, [f"{api.PLURAL}/status"], ["patch"]),
         # Children carry blockOwnerDeletion: true, which the OwnerReferencesPermissionEnforcement
         # admission plugin allows only to those who may update the owner's finalizers.
         _rule(api.GROUP, [f"{api.PLURAL}/finalizers"], ["update"]),
-        _rule("", ["pods"], ["get", "list", "watch", "create", "delete"]),
-        # patch: a Service whose port or selector drifted is patched back.
+        # list also serves the admission webhook's metadata-only read of a namespace's pods.
+        _rule("", ["pods"], ["list", "watch", "create", "delete"]),
+        # patch: a Service whose port or selector drifted is patched back; get: the admission
+        # webhook checks whether a new Redis' Service name is taken.
         _rule("", ["services"], ["get", "list", "watch", "create", "delete", "patch"]),
         # Events: created, then patched as they repeat; listed to resume counts after a restart.
         _rule("", ["events"], ["create", "patch", "list"]),
         _rule("events.k8s.io", ["events"], ["create", "patch"]),
         # Leader election.
         _rule("coordination.k8s.io", ["leases"], ["get", "create", "update"]),
-        # kopf: discovers and watches CRDs (scanning), and resolves namespace patterns when not
-        # cluster-wide; without these it falls back with warnings.
-        _rule("apiextensions.k8s.io", ["customresourcedefinitions"], ["list", "watch"]),
-        _rule("", ["namespaces"], ["list", "watch"]),
+        # Nothing for kopf itself: with settings.scanning.disabled it neither watches CRDs nor
+        # lists namespaces (it uses discovery, open to every authenticated user), and in
+        # standalone mode it keeps no peering objects. The webhook configuration is deploy/'s,
+        # not kopf-managed, so there is no access to admissionregistration.k8s.io either.
     ]
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -86,6 +105,182 @@ def cluster_role_binding() -> dict[str, Any]:
     }
 
 
+def _meta(name: str, namespaced: bool = True, **extra: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if namespaced:
+        meta["namespace"] = NAMESPACE
+    return meta | {"labels": LABELS} | extra
+
+
+def _container() -> dict[str, Any]:
+    def probe(path: str, period: int) -> dict[str, Any]:
+        return {
+            "httpGet": {"path": path, "port": "metrics"},
+            "periodSeconds": period,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        }
+
+    return {
+        "name": "operator",
+        "image": IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        # The image's ENTRYPOINT is `redis-operator run`. No --namespace: all namespaces.
+        "args": [
+            # Both replicas watch and keep a warm cache, and both serve the webhook; only the
+            # Lease holder reconciles. The Lease lives in the pod's own namespace.
+            "--leader-elect",
+            f"--metrics-address=:{METRICS_PORT}",
+            f"--webhook-port={WEBHOOK_PORT}",
+            f"--webhook-cert-file={WEBHOOK_CERT_DIR}/tls.crt",
+            f"--webhook-key-file={WEBHOOK_CERT_DIR}/tls.key",
+        ],
+        "ports": [
+            {"name": "webhook", "containerPort": WEBHOOK_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+        ],
+        # Liveness: the event loop and the reconcile workers; readiness: the first full
+        # listing is done (not leadership: a standby is ready and serves the webhook).
+        "livenessProbe": probe("/healthz", 10),
+        "readinessProbe": probe("/readyz", 5),
+        # Memory grows with the pods and Services the operator caches (all namespaces).
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": "webhook-tls", "mountPath": WEBHOOK_CERT_DIR, "readOnly": True}],
+    }
+
+
+def deployment() -> dict[str, Any]:
+    """The operator: two replicas, one leader; both serve the webhook and the probes."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(NAME),
+        "spec": {
+            "replicas": REPLICAS,
+            "selector": {"matchLabels": LABELS},
+            # Never below the desired count during a rollout: the webhook stays served.
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            },
+            "template": {
+                "metadata": {"labels": LABELS},
+                "spec": {
+                    "serviceAccountName": NAME,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": RUN_AS,
+                        "runAsGroup": RUN_AS,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [_container()],
+                    "volumes": [{"name": "webhook-tls", "secret": {"secretName": WEBHOOK_SECRET}}],
+                    "topologySpreadConstraints": [
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": "kubernetes.io/hostname",
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": LABELS},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def pod_disruption_budget() -> dict[str, Any]:
+    """A drain leaves one replica up: a leader (or a standby taking over) and the webhook."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(NAME),
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": LABELS}},
+    }
+
+
+def _service(name: str, port: int, target: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(name),
+        "spec": {
+            "selector": LABELS,
+            "ports": [{"name": target, "port": port, "targetPort": target, "protocol": "TCP"}],
+        },
+    }
+
+
+def webhook_service() -> dict[str, Any]:
+    """What the apiserver calls: port 443 to the pods' `webhook` port (every ready replica)."""
+    return _service(WEBHOOK_SERVICE, 443, "webhook")
+
+
+def metrics_service() -> dict[str, Any]:
+    """/metrics for Prometheus (a ServiceMonitor or a scrape config can select it)."""
+    return _service(METRICS_SERVICE, METRICS_PORT, "metrics")
+
+
+def _service_dns_names(service: str) -> list[str]:
+    return [f"{service}.{NAMESPACE}.svc", f"{service}.{NAMESPACE}.svc.cluster.local"]
+
+
+def cert_manager_issuer() -> dict[str, Any]:
+    """A self-signing Issuer for the webhook's serving certificate."""
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Issuer",
+        "metadata": _meta(WEBHOOK_ISSUER),
+        "spec": {"selfSigned": {}},
+    }
+
+
+def cert_manager_certificate() -> dict[str, Any]:
+    """The webhook Service's certificate, written to the Secret the Deployment mounts.
+
+    Self-signed, so it is its own CA: cert-manager's CA injector copies it into the webhook
+    configuration's caBundle, and again after each renewal.
+    """
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": _meta(WEBHOOK_CERTIFICATE),
+        "spec": {
+            "secretName": WEBHOOK_SECRET,
+            "dnsNames": _service_dns_names(WEBHOOK_SERVICE),
+            "issuerRef": {"kind": "Issuer", "name": WEBHOOK_ISSUER},
+            "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+        },
+    }
+
+
+def validating_webhook_configuration() -> dict[str, Any]:
+    """The webhook, called through its Service; caBundle injected by cert-manager."""
+    return admission.webhook_configuration(
+        {
+            "service": {
+                "namespace": NAMESPACE,
+                "name": WEBHOOK_SERVICE,
+                "path": admission.WEBHOOK_PATH,
+                "port": 443,
+            }
+        },
+        name=admission.CONFIGURATION_NAME,
+        labels=LABELS,
+        annotations={"cert-manager.io/inject-ca-from": f"{NAMESPACE}/{WEBHOOK_CERTIFICATE}"},
+    )
+
+
 def sample_redis() -> dict[str, Any]:
     """The tutorial's sample, unchanged."""
     return {
@@ -97,18 +292,38 @@ def sample_redis() -> dict[str, Any]:
 
 
 def kustomization() -> dict[str, Any]:
-    """`kubectl apply -k deploy/` installs everything but the sample."""
+    """`kubectl apply -k deploy/` installs everything but the sample (cert-manager first)."""
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": ["namespace.yaml", "crd.yaml", "rbac.yaml"],
+        "resources": [
+            "namespace.yaml",
+            "crd.yaml",
+            "rbac.yaml",
+            "cert-manager.yaml",
+            "deployment.yaml",
+            "service.yaml",
+            "webhook.yaml",
+        ],
     }
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes a dict used twice (the labels, as selector too) out twice, not as a YAML alias."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _dump(*documents: dict[str, Any]) -> str:
     # A wide line keeps CEL rules and patterns on one line, as written in the code.
-    body = yaml.safe_dump_all(
-        documents, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096
+    body = yaml.dump_all(
+        documents,
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=4096,
     )
     return HEADER + body
 
@@ -119,6 +334,10 @@ def render_manifests() -> dict[str, str]:
         "namespace.yaml": _dump(namespace()),
         "crd.yaml": _dump(api.crd()),
         "rbac.yaml": _dump(service_account(), cluster_role(), cluster_role_binding()),
+        "cert-manager.yaml": _dump(cert_manager_issuer(), cert_manager_certificate()),
+        "deployment.yaml": _dump(deployment(), pod_disruption_budget()),
+        "service.yaml": _dump(webhook_service(), metrics_service()),
+        "webhook.yaml": _dump(validating_webhook_configuration()),
         "kustomization.yaml": _dump(kustomization()),
         "samples/redis.yaml": _dump(sample_redis()),
     }

@@ -18,8 +18,17 @@ import kopf
 from kubernetes_asyncio import client, config
 
 from event_recorder import EventBroadcaster
-from redis_operator.controller import ControllerSettings, RedisController, register
+from redis_operator import admission
+from redis_operator.controller import ControllerSettings, RedisController, error_text, register
+from redis_operator.leader import (
+    KubernetesLeaseLock,
+    LeaderElectionConfig,
+    LeaderElector,
+    LeadershipLost,
+)
 from redis_operator.messages import SOURCE_COMPONENT
+from redis_operator.metrics import OperatorMetrics, process_registry
+from redis_operator.monitoring import DEFAULT_ADDRESS, MonitoringServer
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +41,13 @@ class RunOptions:
     namespaces: Sequence[str] = ()
     controller: ControllerSettings = field(default_factory=ControllerSettings)
     liveness_endpoint: str | None = None
+    metrics_address: str | None = DEFAULT_ADDRESS
+    """``host:port`` of /metrics, /healthz and /readyz (empty host: all interfaces); None: off."""
     shutdown_timeout: float = 10.0
+    leader_election: LeaderElectionConfig | None = None
+    """With a Lease to hold, only its holder runs passes and records Events; None: always."""
+    webhook: admission.WebhookOptions | None = None
+    """Serve the validating admission webhook (on every replica, leader or not); None: off."""
 
 
 async def _api_client(kubeconfig: str | None) -> client.ApiClient:
@@ -51,32 +66,58 @@ def _kopf_settings(settings: kopf.OperatorSettings) -> None:
     settings.scanning.disabled = True
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # Ride out an apiserver outage of ~10 minutes before a watch gives up (kopf's default
+    # backoffs add up to under a minute).
+    settings.networking.error_backoffs = (1, 1, 2, 3, 5, 8, 13, 21, *([30] * 20))
 
 
 async def run(options: RunOptions) -> None:
-    """Run until cancelled (SIGINT/SIGTERM stop kopf, then the workers and the recorder)."""
+    """Run until cancelled (SIGINT/SIGTERM stop kopf, then the workers and the recorder).
+
+    With leader election, raises :class:`~redis_operator.leader.LeadershipLost` when the lease
+    is lost (the passes are cancelled at once, kopf stopped, unsent Events dropped).
+    """
     # kopf logs every handler call at INFO; ours are plain watch-event feeders.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if options.kubeconfig:
         # kopf logs in on its own; point it at the same kubeconfig as ours.
         os.environ["KUBECONFIG"] = options.kubeconfig
     api_client = await _api_client(options.kubeconfig)
-    broadcaster = EventBroadcaster(api_client)
+    # One registry for the operator's and the recorder's metrics: one scrape shows both.
+    metrics_registry = process_registry()
+    broadcaster = EventBroadcaster(api_client, registry=metrics_registry)
     await broadcaster.start()
     host = socket.gethostname()
-    # Continue the counts of Events written before a restart instead of starting new ones.
-    scopes: list[str | None] = [*options.namespaces] or [None]
-    for namespace in scopes:
-        await broadcaster.learn_existing(SOURCE_COMPONENT, host=host, namespace=namespace)
+
+    async def learn_events() -> None:
+        # Continue the counts of Events written before a restart (or by the previous leader)
+        # instead of starting new ones.
+        scopes: list[str | None] = [*options.namespaces] or [None]
+        for namespace in scopes:
+            await broadcaster.learn_existing(SOURCE_COMPONENT, host=host, namespace=namespace)
+
+    if options.leader_election is None:
+        await learn_events()
     recorder = broadcaster.new_recorder(component=SOURCE_COMPONENT, host=host)
-    controller = RedisController(api_client, recorder, options.controller)
+    controller = RedisController(
+        api_client, recorder, options.controller, metrics=OperatorMetrics(metrics_registry)
+    )
 
     registry = kopf.OperatorRegistry()
     register(registry, controller)
+    webhook = None
+    if options.webhook is not None:
+        webhook = admission.WebhookServing(options.webhook)
+        lookup = admission.ApiChildLookup(api_client)
+        admission.register(registry, options.webhook.policy, lookup)
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: object) -> None:
         _kopf_settings(settings)
+        if webhook is not None:
+            # Served by kopf; the ValidatingWebhookConfiguration is not managed by kopf
+            # (settings.admission.managed stays None): it is deploy/'s, so no RBAC on it.
+            settings.admission.server = webhook
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -84,30 +125,106 @@ async def run(options: RunOptions) -> None:
             return kopf.login_with_service_account(**kwargs)
         return kopf.login_with_kubeconfig(**kwargs)
 
-    async def sync_then_work() -> None:
+    async def sync() -> None:
         delay = 1.0
         while True:
             try:
                 await controller.sync(options.namespaces)
                 break
             except Exception as exc:  # the API may be down at startup: keep trying
-                log.warning("initial listing failed (%s); retrying in %.0fs", exc, delay)
+                log.warning(
+                    "initial listing failed (%s); retrying in %.0fs", error_text(exc), delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+
+    async def sync_then_work() -> None:
+        await sync()
         await controller.run_workers()
 
-    workers = asyncio.create_task(sync_then_work(), name="redis-workers")
+    # Set when the lease is lost: kopf stops, and so does the process (non-zero).
+    stop = asyncio.Event()
+    elector: LeaderElector | None = None
+    failed: BaseException | None = None  # why the leader's task ended (LeadershipLost)
+    if options.leader_election is None:
+        workers = asyncio.create_task(sync_then_work(), name="redis-workers")
+    else:
+        election = options.leader_election
+        # The identity in the User-Agent: the audit log tells the replicas' requests apart.
+        api_client.user_agent = f"redis-operator/{election.identity}"
+        lock = KubernetesLeaseLock(api_client, election.namespace, election.name)
+        elector = LeaderElector(lock, election)
+        # Every replica lists at startup, like an informer: a standby's store is warm and it is
+        # ready. Only the leader learns Events, then runs passes once that listing is complete.
+        syncing = asyncio.create_task(sync(), name="redis-sync")
+
+        async def lead() -> None:
+            await learn_events()  # after acquiring: the previous leader's last Events too
+            await asyncio.shield(syncing)
+            await controller.run_workers()
+
+        async def elected() -> None:
+            try:
+                await elector.run(lead)
+            except LeadershipLost:
+                # The passes are cancelled; not one more write: queued Events are dropped.
+                await broadcaster.shutdown(timeout=0)
+                raise
+            finally:
+                stop.set()
+
+        workers = asyncio.create_task(elected(), name="redis-workers")
+
+        async def step_down() -> None:
+            """Stop the passes, send the last Events while the lease is surely still ours, then
+            release it for a standby to take at once (not after a loss). Idempotent."""
+            assert elector is not None
+            workers.cancel()
+            await asyncio.gather(workers, return_exceptions=True)
+            syncing.cancel()
+            lost = not workers.cancelled() and workers.exception() is not None
+            drain = min(options.shutdown_timeout, elector.time_left())
+            await broadcaster.shutdown(timeout=drain)
+            if not lost:
+                await elector.release()
+
+        @kopf.on.cleanup(registry=registry)
+        async def hand_over(**_: Any) -> None:
+            # kopf runs cleanup handlers once its watchers are stopped, before it gives stray
+            # tasks 5s to finish: the standby need not wait for that.
+            await step_down()
+
+    monitoring = None
+    if options.metrics_address is not None:
+        monitoring = MonitoringServer(options.metrics_address, metrics_registry)
+        # Dead workers reconcile nothing while kopf keeps the process up: let kubelet restart it.
+        monitoring.add_liveness_check("workers", lambda: not workers.done())
+        # Ready once the store holds a full listing; never dependent on leadership.
+        monitoring.add_readiness_check("synced", lambda: controller.synced)
     try:
+        if monitoring is not None:
+            await monitoring.start()
         await kopf.operator(
             registry=registry,
             standalone=True,
             clusterwide=not options.namespaces,
             namespaces=list(options.namespaces),
             liveness_endpoint=options.liveness_endpoint,
+            stop_flag=stop,
         )
     finally:
+        if webhook is not None:
+            webhook.close()
+        if monitoring is not None:
+            await monitoring.stop()
         controller.queue.shutdown()
         workers.cancel()
         await asyncio.gather(workers, return_exceptions=True)
-        await broadcaster.shutdown(timeout=options.shutdown_timeout)
+        if elector is None:
+            await broadcaster.shutdown(timeout=options.shutdown_timeout)
+        else:
+            failed = None if workers.cancelled() else workers.exception()
+            await step_down()
         await api_client.close()
+    if failed is not None:
+        raise failed  # LeadershipLost: the caller exits non-zero, a restart starts clean

@@ -220,3 +220,24 @@ def test_cluster_dies_with_its_owner(cluster: DevCluster) -> None:
         )
     finally:
         second.down()
+
+
+def test_running_pod_marked_not_ready_becomes_ready_again(kubectl: Kubectl, namespace: str) -> None:
+    """Like a kubelet after its node comes back (see components.POD_READY_AGAIN_STAGE)."""
+    kubectl("run", "web", "--image=nginx:1.27", "-n", namespace, "--restart=Never")
+    kubectl("wait", "--for=condition=Ready", "pod/web", "-n", namespace, "--timeout=60s")
+    kubectl(
+        "patch",
+        "pod",
+        "web",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status": {"conditions": [{"type": "Ready", "status": "False"}]}}',
+    )
+    wait_for(
+        lambda: _ready(kubectl.json("get", "pod", "web", "-n", namespace)),
+        "the pod to be Ready again",
+    )

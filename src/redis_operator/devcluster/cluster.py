@@ -22,12 +22,14 @@ from redis_operator.devcluster import pki
 from redis_operator.devcluster.build import Binaries, ensure_binaries
 from redis_operator.devcluster.components import (
     AUDIT_POLICY,
+    POD_READY_AGAIN_STAGE,
     SERVICE_CIDR,
+    components,
     identity_kubeconfig,
 )
 from redis_operator.devcluster.kubeconfig import write_kubeconfig
 from redis_operator.devcluster.layout import Layout, Ports, Settings, default_state_root
-from redis_operator.devcluster.supervisor import pid_alive
+from redis_operator.devcluster.supervisor import admin_endpoint, pid_alive
 
 _IDENTITIES = {
     # file stem: (user, groups)
@@ -110,6 +112,7 @@ class DevCluster:
         ports = Ports.allocate()
         Settings(ports, binaries, nodes, owner_pid).save(layout.settings)
         layout.audit_policy.write_text(AUDIT_POLICY)
+        layout.extra_stages.write_text(POD_READY_AGAIN_STAGE)
         ca = pki.create_ca(layout.pki)
         service_ip = SERVICE_CIDR.split("/")[0].rsplit(".", 1)[0] + ".1"
         pki.issue(
@@ -152,6 +155,47 @@ class DevCluster:
                 os.kill(pid, signal.SIGKILL)
         if self.layout.root.exists():
             shutil.rmtree(self.layout.root)
+
+    def _control(self, component: str, stop: bool, timeout: float) -> None:
+        names = {c.name for c in components(self.layout, Settings.load(self.layout.settings))}
+        if component not in names:
+            raise ClusterError(f"unknown component {component!r}; one of {sorted(names)}")
+        supervisor = self._supervisor_pid()
+        if supervisor is None:
+            raise ClusterError(f"no cluster running at {self.layout.root}")
+        self.layout.control.mkdir(exist_ok=True)
+        marker = self.layout.control / component
+        if stop:
+            marker.touch()
+        else:
+            marker.unlink(missing_ok=True)
+        os.kill(supervisor, signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while (self.component_pids().get(component) is None) == (not stop):
+            if time.monotonic() > deadline:
+                state = "stop" if stop else "start"
+                raise ClusterError(f"{component} did not {state} within {timeout:.0f}s")
+            time.sleep(0.1)
+
+    def stop_component(self, component: str, timeout: float = 30.0) -> None:
+        """Stop one component (e.g. kube-apiserver, to test an outage); it stays stopped."""
+        self._control(component, stop=True, timeout=timeout)
+
+    def start_component(self, component: str, timeout: float = 60.0) -> None:
+        """Start a component stopped by ``stop_component``; for the apiserver, wait /readyz."""
+        self._control(component, stop=False, timeout=timeout)
+        if component == "kube-apiserver":
+            endpoint = admin_endpoint(self.layout, Settings.load(self.layout.settings))
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    if endpoint.request("GET", "/readyz")[0] == 200:
+                        return
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"kube-apiserver not ready within {timeout:.0f}s")
+                time.sleep(0.2)
 
     # -- inspection ----------------------------------------------------------------------
 

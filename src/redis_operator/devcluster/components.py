@@ -28,6 +28,49 @@ rules:
 """
 
 
+#: A kubelet re-reports a running pod Ready once its node is back; kwok's stages only make
+#: Pending pods Ready, so pods the node lifecycle controller marked NotReady during an
+#: apiserver outage (the node's lease lapsed) would stay NotReady forever without this one.
+POD_READY_AGAIN_STAGE = """\
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-ready-again
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values:
+      - 'Running'
+    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
+      operator: 'In'
+      values:
+      - 'False'
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Initialized
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Ready
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: ContainersReady
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: PodScheduled
+"""
+
+
 @dataclass(frozen=True)
 class Component:
     """One process of the control plane, in start order."""
@@ -129,6 +172,7 @@ def components(layout: Layout, settings: Settings) -> list[Component]:
                 str(b.kwok),
                 f"--kubeconfig={layout.admin_kubeconfig}",
                 f"--config={b.kwok_stages}",
+                f"--config={layout.extra_stages}",
                 "--manage-all-nodes=false",
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 f"--node-ip={NODE_IP}",

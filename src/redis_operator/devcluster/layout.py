@@ -112,12 +112,26 @@ class Layout:
         return self.root / "audit-policy.yaml"
 
     @property
+    def extra_stages(self) -> Path:
+        return self.root / "kwok-stages.yaml"
+
+    @property
     def ready_marker(self) -> Path:
         return self.root / "ready"
 
     @property
     def supervisor_pid(self) -> Path:
         return self.pids / "supervisor.pid"
+
+    @property
+    def control(self) -> Path:
+        """One empty file per component that is to stay stopped (see ``stop_component``)."""
+        return self.root / "control"
+
+    def stopped_components(self) -> set[str]:
+        if not self.control.exists():
+            return set()
+        return {f.name for f in self.control.iterdir()}
 
     def pid_file(self, component: str) -> Path:
         return self.pids / f"{component}.pid"

@@ -27,6 +27,9 @@ from redis_operator.devcluster.rest import Endpoint
 _PR_SET_PDEATHSIG = 1
 _STOP_GRACE_SECONDS = 10.0
 _STEP_TIMEOUT_SECONDS = 120.0
+#: A component that crashes is restarted, like a kubelet restarts static pods; one that keeps
+#: crashing this often within a minute brings the cluster down instead of flapping forever.
+_MAX_RESTARTS_PER_MINUTE = 5
 
 
 def _die_with_parent() -> None:
@@ -57,9 +60,56 @@ class Supervisor:
         self.settings = Settings.load(layout.settings)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.stopping = False
+        self.reconfigure = False
+        self.restarts: dict[str, list[float]] = {}
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
+
+    def _on_hangup(self, signum: int, frame: FrameType | None) -> None:
+        self.reconfigure = True
+
+    def _stop(self, name: str) -> None:
+        proc = self.procs.get(name)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(timeout=_STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        del self.procs[name]
+        self.layout.pid_file(name).unlink(missing_ok=True)
+        self._log(f"stopped {name}")
+
+    def _apply_control(self) -> None:
+        """Stop the components ``dev-cluster stop-component`` asked for, start the others."""
+        self.reconfigure = False
+        wanted_stopped = self.layout.stopped_components()
+        for component in components(self.layout, self.settings):
+            if component.name in wanted_stopped:
+                self._stop(component.name)
+            elif component.name not in self.procs:
+                self.start(component)
+
+    def _watch(self) -> None:
+        """Restart crashed components (unless asked to stay stopped)."""
+        for component in components(self.layout, self.settings):
+            proc = self.procs.get(component.name)
+            if proc is None or proc.poll() is None:
+                continue
+            self._log(f"{component.name} exited with {proc.returncode}; restarting it")
+            del self.procs[component.name]
+            now = time.monotonic()
+            recent = [t for t in self.restarts.get(component.name, []) if now - t < 60]
+            self.restarts[component.name] = [*recent, now]
+            if len(recent) >= _MAX_RESTARTS_PER_MINUTE:
+                self._log(f"{component.name} keeps crashing; stopping the cluster")
+                self.stopping = True
+                return
+            self.start(component)
 
     def _log(self, message: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
@@ -143,6 +193,7 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_hangup)
         self.layout.supervisor_pid.write_text(str(os.getpid()))
         try:
             for component in components(self.layout, self.settings):
@@ -157,11 +208,10 @@ class Supervisor:
             self.layout.ready_marker.write_text(str(os.getpid()))
             self._log("cluster ready")
             while not self._should_stop():
-                for name, proc in self.procs.items():
-                    if proc.poll() is not None:
-                        self._log(f"{name} exited with {proc.returncode}; stopping the cluster")
-                        self.stopping = True
-                time.sleep(0.5)
+                if self.reconfigure:
+                    self._apply_control()
+                self._watch()
+                time.sleep(0.2)
             return 0
         except (RuntimeError, SystemExit) as exc:
             self._log(f"failed: {exc}")
@@ -172,16 +222,8 @@ class Supervisor:
     def stop_all(self) -> None:
         """SIGTERM in reverse start order, then SIGKILL whatever outlives the grace period."""
         self.layout.ready_marker.unlink(missing_ok=True)
-        for name, proc in reversed(list(self.procs.items())):
-            if proc.poll() is None:
-                proc.terminate()
-            try:
-                proc.wait(timeout=_STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            self.layout.pid_file(name).unlink(missing_ok=True)
-            self._log(f"stopped {name}")
+        for name in reversed(list(self.procs)):
+            self._stop(name)
 
 
 def main() -> int:
