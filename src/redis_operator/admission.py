@@ -400,6 +400,7 @@ def register(registry: kopf.OperatorRegistry, policy: AdmissionPolicy, lookup: C
         new: Any = None,
         old: Any = None,
         userinfo: Mapping[str, Any] | None = None,
+        dryrun: bool = False,
         **_: Any,
     ) -> None:
         try:
@@ -413,8 +414,9 @@ def register(registry: kopf.OperatorRegistry, policy: AdmissionPolicy, lookup: C
         if verdict.refusal is not None:
             meta = (new or old or {}).get("metadata") or {}
             log.info(
-                "admission: refused %s of %s/%s by %s: %s",
+                "admission: refused %s%s of %s/%s by %s: %s",
                 operation,
+                " (dry run)" if dryrun else "",
                 meta.get("namespace"),
                 meta.get("name"),
                 (userinfo or {}).get("username"),

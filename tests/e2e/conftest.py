@@ -17,7 +17,12 @@ import pytest
 
 from redis_operator.devcluster.cluster import DevCluster
 from tests.e2e.kube import Kubectl, wait_for
-from tests.e2e.operator import OPERATOR_GROUPS, OPERATOR_USER, OperatorProcess
+from tests.e2e.operator import (
+    OPERATOR_GROUPS,
+    OPERATOR_USER,
+    OperatorProcess,
+    assert_log_clean,
+)
 
 
 @pytest.fixture(scope="session")
@@ -102,6 +107,4 @@ def start_operator(
     for process in started:
         process.stop()
     for process in started:
-        log = process.log()
-        assert "forbidden" not in log.lower(), f"operator hit RBAC limits:\n{log[-3000:]}"
-        assert "Traceback" not in log, f"operator logged a traceback:\n{log[-3000:]}"
+        assert_log_clean(process.log())

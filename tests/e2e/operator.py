@@ -17,6 +17,12 @@ OPERATOR_USER = f"system:serviceaccount:{NAMESPACE}:{NAME}"
 OPERATOR_GROUPS = ("system:serviceaccounts", f"system:serviceaccounts:{NAMESPACE}")
 
 
+def assert_log_clean(log: str) -> None:
+    """The operator logged no authorization error (deploy/'s RBAC sufficed) and no crash."""
+    assert "forbidden" not in log.lower(), f"operator hit RBAC limits:\n{log[-3000:]}"
+    assert "Traceback" not in log, f"operator logged a traceback:\n{log[-3000:]}"
+
+
 class OperatorProcess:
     """``redis-operator run`` in a subprocess, with its log captured to a file."""
 

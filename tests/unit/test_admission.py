@@ -33,6 +33,7 @@ from redis_operator.admission import (
     image_is_allowed,
     local_url,
     names_to_check,
+    options_from_args,
     qualified_image,
     register,
     review,
@@ -41,6 +42,7 @@ from redis_operator.admission import (
     webhook_configuration,
     would_own,
 )
+from redis_operator.cli import build_parser
 
 Obj = dict[str, Any]
 HUB = AdmissionPolicy(("redis:",))
@@ -422,3 +424,41 @@ async def test_the_handler_fails_open_on_a_bug() -> None:
     warnings: list[str] = []
     await handler.fn(warnings=warnings, subresource=None, operation="CREATE", new=malformed)
     assert warnings == []
+
+
+def _options(*argv: str) -> WebhookOptions | None:
+    return options_from_args(build_parser().parse_args(["run", *argv]))
+
+
+def test_the_webhook_is_off_without_a_port_and_its_flags_need_one() -> None:
+    assert _options() is None
+    with pytest.raises(ValueError, match="--allowed-image-prefix needs --webhook-port"):
+        _options("--allowed-image-prefix=redis:")
+
+
+def test_webhook_flags(tmp_path: Path) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert.write_text("x")
+    key.write_text("x")
+    options = _options(
+        "--webhook-port=9443",
+        f"--webhook-cert-file={cert}",
+        f"--webhook-key-file={key}",
+        "--allowed-image-prefix=redis:",
+        "--allowed-image-prefix=docker.io/library/",
+    )
+    assert options == WebhookOptions(
+        port=9443,
+        address="0.0.0.0",
+        cert_file=cert,
+        key_file=key,
+        policy=AdmissionPolicy(("redis:", "docker.io/library/")),
+    )
+    with pytest.raises(ValueError, match="go together"):
+        _options("--webhook-port=9443", f"--webhook-cert-file={cert}")
+    with pytest.raises(ValueError, match="no such file"):
+        _options("--webhook-port=9443", f"--webhook-cert-file={cert}", "--webhook-key-file=/nope")
+    with pytest.raises(ValueError, match="must not be empty"):
+        _options("--webhook-port=9443", "--allowed-image-prefix=")
+    with pytest.raises(SystemExit):
+        _options("--webhook-port=70000")
