@@ -7,11 +7,14 @@ plane cannot start, every test that needs it fails with the reason: nothing is s
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +26,7 @@ from tests.e2e.operator import (
     OperatorProcess,
     assert_log_clean,
 )
+from tests.e2e.webhook import DISALLOWED_PROBE, Register
 
 
 @pytest.fixture(scope="session")
@@ -108,3 +112,32 @@ def start_operator(
         process.stop()
     for process in started:
         assert_log_clean(process.log())
+
+
+@pytest.fixture
+def register_webhook(kubectl: Kubectl, namespace: str) -> Iterator[Register]:
+    """Apply a configuration, scoped to the test namespace; wait until the apiserver uses it."""
+    name = f"redis-operator-{namespace}"
+
+    def register(config: dict[str, Any]) -> None:
+        config = copy.deepcopy(config)
+        config["metadata"]["name"] = name
+        for webhook in config["webhooks"]:
+            webhook["namespaceSelector"] = {
+                "matchLabels": {"kubernetes.io/metadata.name": namespace}
+            }
+        kubectl.apply(config)
+        # The apiserver picks configurations up from a watch: probe with a server-side dry run
+        # (sideEffects: None allows it) until the refusal shows.
+        probe = json.dumps(DISALLOWED_PROBE)
+
+        def refused() -> bool:
+            result = kubectl.run(
+                "create", "--dry-run=server", "-n", namespace, "-f", "-", stdin=probe, check=False
+            )
+            return result.returncode != 0 and "not from an allowed registry" in result.stderr
+
+        wait_for(refused, "the webhook to refuse a disallowed image", 30)
+
+    yield register
+    kubectl.run("delete", "validatingwebhookconfiguration", name, "--ignore-not-found", check=False)

@@ -9,11 +9,7 @@ namespace (so tests never see each other's webhooks) and deleted at the end.
 from __future__ import annotations
 
 import base64
-import contextlib
-import copy
 import json
-import socket
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +19,10 @@ from redis_operator import admission
 from redis_operator.devcluster import pki
 from redis_operator.devcluster.cluster import DevCluster
 from tests.e2e.kube import Kubectl, wait_for
-from tests.e2e.operator import OperatorProcess
+from tests.e2e.webhook import Register, Start, free_port, listening, start_webhook
 
 pytestmark = pytest.mark.e2e
 
-Start = Callable[..., OperatorProcess]
-Register = Callable[[dict[str, Any]], None]
 ALLOWED = "--allowed-image-prefix=redis:"
 REFUSED = 'spec.image: "evil.io/redis:7" is not from an allowed registry (allowed: redis:)'
 
@@ -42,70 +36,9 @@ def redis(name: str = "cache", replicas: int = 2, image: str = "redis:5-alpine")
     }
 
 
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def listening(port: int) -> bool:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def apply(kubectl: Kubectl, namespace: str, obj: dict[str, Any]) -> Any:
     """``kubectl apply`` without raising: the result holds returncode and stderr."""
     return kubectl.run("apply", "-n", namespace, "-f", "-", stdin=json.dumps(obj), check=False)
-
-
-@pytest.fixture
-def register_webhook(kubectl: Kubectl, namespace: str) -> Iterator[Register]:
-    """Apply a configuration, scoped to the test namespace; wait until the apiserver uses it."""
-    name = f"redis-operator-{namespace}"
-
-    def register(config: dict[str, Any]) -> None:
-        config = copy.deepcopy(config)
-        config["metadata"]["name"] = name
-        for webhook in config["webhooks"]:
-            webhook["namespaceSelector"] = {
-                "matchLabels": {"kubernetes.io/metadata.name": namespace}
-            }
-        kubectl.apply(config)
-        # The apiserver picks configurations up from a watch: probe with a server-side dry run
-        # (sideEffects: None allows it) until the refusal shows.
-        probe = json.dumps(redis("probe", image="evil.io/redis:7"))
-
-        def refused() -> bool:
-            result = kubectl.run(
-                "create", "--dry-run=server", "-n", namespace, "-f", "-", stdin=probe, check=False
-            )
-            return result.returncode != 0 and "not from an allowed registry" in result.stderr
-
-        wait_for(refused, "the webhook to refuse a disallowed image", 30)
-
-    yield register
-    kubectl.run("delete", "validatingwebhookconfiguration", name, "--ignore-not-found", check=False)
-
-
-def start_webhook(start: Start, tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
-    """Start the operator with a self-signed webhook; the configuration it writes, once up."""
-    port = free_port()
-    out = tmp_path / f"webhook-{port}.json"
-    operator = start(
-        f"--webhook-port={port}",
-        "--webhook-address=127.0.0.1",
-        f"--webhook-config-out={out}",
-        *args,
-    )
-    wait_for(
-        lambda: out.exists() or not operator.alive, "the webhook configuration file", timeout=60
-    )
-    assert operator.alive, operator.log()[-3000:]
-    wait_for(lambda: listening(port), f"the webhook on 127.0.0.1:{port}")
-    config: dict[str, Any] = json.loads(out.read_text())
-    return port, config
 
 
 def test_disallowed_image_is_refused_on_create(

@@ -1,0 +1,61 @@
+"""Running the operator's admission webhook in e2e tests, and registering it with the apiserver.
+
+The operator serves a self-signed webhook on 127.0.0.1 and writes the matching
+ValidatingWebhookConfiguration (``--webhook-config-out``); tests register it scoped to their
+namespace and remove it at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.kube import wait_for
+from tests.e2e.operator import OperatorProcess
+
+Start = Callable[..., OperatorProcess]
+Register = Callable[[dict[str, Any]], None]
+
+#: What registering waits to see refused; tests that register run with ``redis:`` allowed.
+DISALLOWED_PROBE = {
+    "apiVersion": "myapp.tangx.in/v1",
+    "kind": "Redis",
+    "metadata": {"name": "probe"},
+    "spec": {"replicas": 1, "image": "evil.io/redis:7", "port": 8333},
+}
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def listening(port: int) -> bool:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_webhook(start: Start, tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    """Start the operator with a self-signed webhook; the configuration it writes, once up."""
+    port = free_port()
+    out = tmp_path / f"webhook-{port}.json"
+    operator = start(
+        f"--webhook-port={port}",
+        "--webhook-address=127.0.0.1",
+        f"--webhook-config-out={out}",
+        *args,
+    )
+    wait_for(
+        lambda: out.exists() or not operator.alive, "the webhook configuration file", timeout=60
+    )
+    assert operator.alive, operator.log()[-3000:]
+    wait_for(lambda: listening(port), f"the webhook on 127.0.0.1:{port}")
+    config: dict[str, Any] = json.loads(out.read_text())
+    return port, config
