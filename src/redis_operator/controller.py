@@ -373,7 +373,11 @@ class RedisController:
     async def _patch_service(self, redis: Obj, patch: dict[str, Any], result: _PassResult) -> None:
         namespace, name = _key(redis)
         try:
-            updated = await self.core.patch_namespaced_service(name, namespace, patch)
+            # A JSON merge patch replaces the ports list whole; the client's default strategic
+            # merge would add the new port beside the old one (both named "redis": refused).
+            updated = await self.core.patch_namespaced_service(
+                name, namespace, patch, _content_type="application/merge-patch+json"
+            )
         except _TRANSIENT as exc:
             self._fail(redis, result, EventKey.FAILED_UPDATE, ChildKind.SERVICE, name, exc)
             return

@@ -124,7 +124,7 @@ def test_random_objects_are_refused_or_reconciled(
             )
             outcomes["refused"] += 1
             return
-        wait_for(lambda: _reconciled(kubectl, namespace, name), f"{name} to be reconciled", 90)
+        wait_for(lambda: _reconciled(kubectl, namespace, name), f"{name} to be reconciled", 60)
         outcomes["reconciled"] += 1
 
     throw()

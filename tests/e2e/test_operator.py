@@ -327,3 +327,31 @@ def test_name_too_long_for_pod_names_is_refused(
     )
     assert refused.returncode != 0
     assert "metadata.name" in refused.stderr, refused.stderr
+
+
+def test_port_change_updates_the_service_and_replaces_pods(
+    kubectl: Kubectl, namespace: str, start_operator: Start
+) -> None:
+    """Found by the fuzz test: a port change once made the Service patch invalid."""
+    start_operator()
+    kubectl.apply(redis(), "-n", namespace)
+    wait_ready_pods(kubectl, namespace, ordinals(2))
+    kubectl.apply(redis(port=9000), "-n", namespace)
+
+    def converged() -> bool:
+        service = kubectl.json("get", "service", "my-op-redis", "-n", namespace)
+        current = pods(kubectl, namespace)
+        return (
+            [p["port"] for p in service["spec"]["ports"]] == [9000]
+            and set(current) == ordinals(2)
+            and all(is_ready(p) for p in current.values())
+            and all(
+                p["spec"]["containers"][0]["command"] == ["redis-server", "--port", "9000"]
+                for p in current.values()
+            )
+        )
+
+    wait_for(converged, "the Service and pods on port 9000", 90)
+    updated = wait_event(kubectl, namespace, "SuccessfulUpdate", "Updated service: my-op-redis")
+    assert updated.type == "Normal"
+    assert not [r for r in events(kubectl, namespace) if r.reason.startswith("Failed")]
