@@ -114,20 +114,13 @@ class RedisController:
         self.store.redis.upsert(body)
         self.queue.add(key)
 
-    def on_pod(self, event_type: str | None, body: Obj) -> None:
+    def on_child(self, kind: ChildKind, event_type: str | None, body: Obj) -> None:
+        """A pod or Service changed: store it and queue the Redis it belongs to."""
+        bucket = self.store.children(kind)
         if event_type == "DELETED":
-            self.store.pods.remove(body)
+            bucket.remove(body)
         else:
-            self.store.pods.upsert(body)
-        owner = self._owner_of(body)
-        if owner is not None:
-            self.queue.add(owner)
-
-    def on_service(self, event_type: str | None, body: Obj) -> None:
-        if event_type == "DELETED":
-            self.store.services.remove(body)
-        else:
-            self.store.services.upsert(body)
+            bucket.upsert(body)
         owner = self._owner_of(body)
         if owner is not None:
             self.queue.add(owner)
@@ -457,8 +450,8 @@ def register(registry: kopf.OperatorRegistry, controller: RedisController) -> No
 
     @kopf.on.event("", "v1", "pods", registry=registry)
     def pod_event(event: Mapping[str, Any], **_: Any) -> None:
-        controller.on_pod(event.get("type"), event["object"])
+        controller.on_child(ChildKind.POD, event.get("type"), event["object"])
 
     @kopf.on.event("", "v1", "services", registry=registry)
     def service_event(event: Mapping[str, Any], **_: Any) -> None:
-        controller.on_service(event.get("type"), event["object"])
+        controller.on_child(ChildKind.SERVICE, event.get("type"), event["object"])
