@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -142,19 +143,26 @@ def metric(port: int, name: str) -> float:
     )
 
 
-def operator_writes(audit_log: Path, since: int) -> int:
+def writes_by_kind(audit_log: Path, since: int) -> Counter[str]:
+    """The operator's write calls after byte offset ``since``, by verb and resource."""
     with audit_log.open("rb") as log:
         log.seek(since)
         lines = log.read().splitlines()
-    count = 0
+    found: Counter[str] = Counter()
     for line in lines:
         try:
             entry = json.loads(line)
         except ValueError:
             continue
         if entry.get("stage") == "ResponseComplete" and entry["user"]["username"] == USER:
-            count += 1
-    return count
+            ref = entry["objectRef"]
+            resource = "/".join(filter(None, (ref["resource"], ref.get("subresource"))))
+            found[f"{entry['verb']} {resource}"] += 1
+    return found
+
+
+def operator_writes(audit_log: Path, since: int) -> int:
+    return sum(writes_by_kind(audit_log, since).values())
 
 
 async def scale_latency(cluster: DevCluster, admin: client.ApiClient, samples: int) -> None:
@@ -235,6 +243,7 @@ async def run(cluster: DevCluster, count: int, samples: int) -> None:
                 except OSError:
                     await asyncio.sleep(0.2)
             print(f"operator: applying {count} Redis objects x 3 replicas ...")
+            converge_from = cluster.layout.audit_log.stat().st_size
             started = time.monotonic()
             await bounded(
                 [
@@ -249,6 +258,12 @@ async def run(cluster: DevCluster, count: int, samples: int) -> None:
             print(
                 f"operator: {count * 3} pods Ready in {elapsed:.1f}s "
                 f"({elapsed / base:.2f}x the baseline)"
+            )
+            writes = writes_by_kind(cluster.layout.audit_log, converge_from)
+            print(
+                f"operator write calls while converging: {sum(writes.values())} "
+                f"(the baseline's: {count * 3}): "
+                + ", ".join(f"{k} {v}" for k, v in sorted(writes.items()))
             )
             await asyncio.sleep(10)
             print(
