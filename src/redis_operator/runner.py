@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 from kubernetes_asyncio import client, config
 
-from event_recorder import EventBroadcaster
+from event_recorder import EventBroadcaster, RecorderOptions
 from redis_operator import admission
 from redis_operator.controller import ControllerSettings, RedisController, error_text, register
 from redis_operator.leader import (
@@ -31,6 +31,12 @@ from redis_operator.metrics import OperatorMetrics, process_registry
 from redis_operator.monitoring import DEFAULT_ADDRESS, MonitoringServer
 
 log = logging.getLogger(__name__)
+
+#: One Event write in flight (client-go's own choice): while many Redis converge at once, Event
+#: writes yield the apiserver to pod and Service writes and trail them (200 Redis x 3: all pods
+#: Ready in 1.7x a bare pod-creating baseline, against 2.1-2.4x with 4 writers). The queue is
+#: sized for such a burst (5 Events per new Redis) so that none is dropped.
+EVENT_OPTIONS = RecorderOptions(write_concurrency=1, queue_size=5000)
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,7 @@ async def run(options: RunOptions) -> None:
     api_client = await _api_client(options.kubeconfig)
     # One registry for the operator's and the recorder's metrics: one scrape shows both.
     metrics_registry = process_registry()
-    broadcaster = EventBroadcaster(api_client, registry=metrics_registry)
+    broadcaster = EventBroadcaster(api_client, options=EVENT_OPTIONS, registry=metrics_registry)
     await broadcaster.start()
     host = socket.gethostname()
 
