@@ -97,8 +97,7 @@ def test_apiserver_outage_mid_scale(outage_cluster: DevCluster, tmp_path: Path) 
                 and outage_start <= _time(e["lastTimestamp"]) <= outage_end
             ]
 
-        delivered = wait_for(recorded_in_outage, "events recorded during the outage", 120)
-        assert delivered
+        wait_for(recorded_in_outage, "events recorded during the outage", 120)
     finally:
         operator.stop()
     log = operator.log()
