@@ -134,6 +134,12 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def metric(port: int, name: str) -> float:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     return sum(
@@ -244,6 +250,7 @@ async def run(cluster: DevCluster, count: int, samples: int) -> None:
                     await asyncio.sleep(0.2)
             print(f"operator: applying {count} Redis objects x 3 replicas ...")
             converge_from = cluster.layout.audit_log.stat().st_size
+            cpu_before = cpu_seconds(operator.pid)
             started = time.monotonic()
             await bounded(
                 [
@@ -257,7 +264,8 @@ async def run(cluster: DevCluster, count: int, samples: int) -> None:
             elapsed = await wait_ready(core, "bench", count * 3, started)
             print(
                 f"operator: {count * 3} pods Ready in {elapsed:.1f}s "
-                f"({elapsed / base:.2f}x the baseline)"
+                f"({elapsed / base:.2f}x the baseline); the operator used "
+                f"{cpu_seconds(operator.pid) - cpu_before:.1f}s of CPU meanwhile"
             )
             writes = writes_by_kind(cluster.layout.audit_log, converge_from)
             print(
