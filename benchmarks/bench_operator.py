@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bench_dev_cluster import rss_mib  # the sibling script (its directory is on sys.path)
 from kubernetes_asyncio import client, config
 
 from redis_operator import api
@@ -125,13 +126,6 @@ async def baseline(admin: client.ApiClient, count: int) -> float:
     elapsed = await wait_ready(core, namespace, len(bodies), started)
     await core.delete_namespace(namespace)
     return elapsed
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def cpu_seconds(pid: int) -> float:

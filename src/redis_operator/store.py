@@ -11,6 +11,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis_operator.children import INSTANCE_LABEL
+
 Obj = Mapping[str, Any]
 #: A child by kind (``pod`` or ``service``) and name.
 ChildKey = tuple[str, str]
@@ -34,22 +36,27 @@ class Bucket:
 
     by_namespace: dict[str, dict[str, Obj]] = field(default_factory=dict)
 
-    def upsert(self, obj: Obj) -> None:
+    def upsert(self, obj: Obj) -> Obj | None:
+        """Store ``obj`` unless a newer version is held; return the object it replaced."""
         namespace, name = _key(obj)
         objects = self.by_namespace.setdefault(namespace, {})
         current = objects.get(name)
         if current is not None and current["metadata"].get("uid") == obj["metadata"].get("uid"):
             old, new = _rv(current), _rv(obj)
             if old is not None and new is not None and new < old:
-                return  # a late event: we already hold a newer version
+                return obj  # a late event: we already hold a newer version; nothing changes
         objects[name] = obj
+        return current
 
-    def remove(self, obj: Obj) -> None:
+    def remove(self, obj: Obj) -> Obj | None:
+        """Forget ``obj`` (if the same object, by uid, is held); return what was removed."""
         namespace, name = _key(obj)
         objects = self.by_namespace.get(namespace, {})
         current = objects.get(name)
         if current is not None and current["metadata"].get("uid") == obj["metadata"].get("uid"):
             del objects[name]
+            return current
+        return None
 
     def get(self, namespace: str, name: str) -> Obj | None:
         return self.by_namespace.get(namespace, {}).get(name)
@@ -61,12 +68,61 @@ class Bucket:
         return sum(len(objects) for objects in self.by_namespace.values())
 
 
+def _redis_names(pod: Obj) -> set[str]:
+    """The Redis names a pod could be a child of: by its name ``<redis>-<ordinal>`` or by its
+    instance label."""
+    name: str = pod["metadata"]["name"]
+    base, _, suffix = name.rpartition("-")
+    names = {base} if base and suffix.isdigit() else set()
+    instance = (pod["metadata"].get("labels") or {}).get(INSTANCE_LABEL)
+    if instance:
+        names.add(instance)
+    return names
+
+
+@dataclass
+class PodBucket(Bucket):
+    """Pods, indexed by the Redis they could belong to, so a pass reads only its own."""
+
+    by_redis: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+    def _index(self, pod: Obj | None, add: bool) -> None:
+        if pod is None:
+            return
+        namespace, name = _key(pod)
+        for redis_name in _redis_names(pod):
+            names = self.by_redis.setdefault((namespace, redis_name), set())
+            if add:
+                names.add(name)
+            else:
+                names.discard(name)
+                if not names:
+                    del self.by_redis[(namespace, redis_name)]
+
+    def upsert(self, obj: Obj) -> Obj | None:
+        replaced = super().upsert(obj)
+        if replaced is not obj:
+            self._index(replaced, add=False)
+            self._index(obj, add=True)
+        return replaced
+
+    def remove(self, obj: Obj) -> Obj | None:
+        removed = super().remove(obj)
+        self._index(removed, add=False)
+        return removed
+
+    def of_redis(self, namespace: str, redis_name: str) -> list[Obj]:
+        """Pods named ``<redis>-<ordinal>`` or labelled with the Redis' instance."""
+        names = sorted(self.by_redis.get((namespace, redis_name), ()))
+        return [pod for pod in (self.get(namespace, n) for n in names) if pod is not None]
+
+
 @dataclass
 class Store:
     """Redis objects, pods and Services the operator has seen."""
 
     redis: Bucket = field(default_factory=Bucket)
-    pods: Bucket = field(default_factory=Bucket)
+    pods: PodBucket = field(default_factory=PodBucket)
     services: Bucket = field(default_factory=Bucket)
 
     def children(self, kind: str) -> Bucket:
@@ -79,15 +135,7 @@ class Store:
         Named ``<redis>-<ordinal>`` or labelled with its instance; the planner decides which
         it owns, which collide with a child name, and which to ignore.
         """
-        prefix = redis_name + "-"
-        found = []
-        for pod in self.pods.in_namespace(namespace):
-            name = pod["metadata"]["name"]
-            labels = pod["metadata"].get("labels") or {}
-            named_like_child = name.startswith(prefix) and name[len(prefix) :].isdigit()
-            if named_like_child or labels.get("app.kubernetes.io/instance") == redis_name:
-                found.append(pod)
-        return found
+        return self.pods.of_redis(namespace, redis_name)
 
 
 @dataclass

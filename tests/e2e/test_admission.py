@@ -18,8 +18,9 @@ import pytest
 from redis_operator import admission
 from redis_operator.devcluster import pki
 from redis_operator.devcluster.cluster import DevCluster
+from redis_operator.devcluster.layout import free_port
 from tests.e2e.kube import Kubectl, wait_for
-from tests.e2e.webhook import Register, Start, free_port, listening, start_webhook
+from tests.e2e.webhook import Register, Start, listening, start_webhook
 
 pytestmark = pytest.mark.e2e
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from redis_operator.devcluster.layout import free_port
 from tests.e2e.kube import wait_for
 from tests.e2e.operator import OperatorProcess
 
@@ -27,13 +28,6 @@ DISALLOWED_PROBE = {
     "metadata": {"name": "probe"},
     "spec": {"replicas": 1, "image": "evil.io/redis:7", "port": 8333},
 }
-
-
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def listening(port: int) -> bool:

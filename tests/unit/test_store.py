@@ -1,0 +1,52 @@
+"""The store's pod index gives a pass exactly the pods it must look at."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis_operator.store import Store
+
+
+def pod(name: str, uid: str, rv: int, instance: str | None = None) -> dict[str, Any]:
+    labels = {"app.kubernetes.io/instance": instance} if instance else {}
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "uid": uid,
+            "resourceVersion": str(rv),
+            "labels": labels,
+        }
+    }
+
+
+def names(store: Store, redis: str) -> list[str]:
+    return [p["metadata"]["name"] for p in store.candidate_pods("ns", redis)]
+
+
+def test_candidates_by_child_name_and_by_instance_label() -> None:
+    store = Store()
+    for obj in (
+        pod("cache-0", "a", 1),
+        pod("cache-1", "b", 1),
+        pod("cache-x", "c", 1),  # not an ordinal
+        pod("cache-db-0", "d", 1),  # a child of "cache-db", not of "cache"
+        pod("other", "e", 1, instance="cache"),
+    ):
+        store.pods.upsert(obj)
+    assert names(store, "cache") == ["cache-0", "cache-1", "other"]
+    assert names(store, "cache-db") == ["cache-db-0"]
+    assert names(store, "missing") == []
+
+
+def test_index_follows_relabelling_removal_and_ignores_late_events() -> None:
+    store = Store()
+    store.pods.upsert(pod("web", "a", 1, instance="cache"))
+    store.pods.upsert(pod("web", "a", 2, instance="queue"))
+    assert names(store, "cache") == [] and names(store, "queue") == ["web"]
+    store.pods.upsert(pod("web", "a", 1, instance="cache"))  # older: ignored
+    assert names(store, "cache") == [] and names(store, "queue") == ["web"]
+    store.pods.remove(pod("web", "other-uid", 3))  # another object of that name: kept
+    assert names(store, "queue") == ["web"]
+    store.pods.remove(pod("web", "a", 3))
+    assert names(store, "queue") == []
