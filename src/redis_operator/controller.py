@@ -442,16 +442,20 @@ class RedisController:
 
 
 def register(registry: kopf.OperatorRegistry, controller: RedisController) -> None:
-    """Wire kopf's watch events for Redis objects, pods and Services into the controller."""
+    """Wire kopf's watch events for Redis objects, pods and Services into the controller.
+
+    The handlers are coroutines on purpose: kopf runs plain functions in a thread pool, and the
+    store and work queue belong to the event loop (a thread waking the queue raced with it).
+    """
 
     @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL, registry=registry)
-    def redis_event(event: Mapping[str, Any], **_: Any) -> None:
+    async def redis_event(event: Mapping[str, Any], **_: Any) -> None:
         controller.on_redis(event.get("type"), event["object"])
 
     @kopf.on.event("", "v1", "pods", registry=registry)
-    def pod_event(event: Mapping[str, Any], **_: Any) -> None:
+    async def pod_event(event: Mapping[str, Any], **_: Any) -> None:
         controller.on_child(ChildKind.POD, event.get("type"), event["object"])
 
     @kopf.on.event("", "v1", "services", registry=registry)
-    def service_event(event: Mapping[str, Any], **_: Any) -> None:
+    async def service_event(event: Mapping[str, Any], **_: Any) -> None:
         controller.on_child(ChildKind.SERVICE, event.get("type"), event["object"])
