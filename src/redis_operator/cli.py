@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=Language.EN.value,
         help="language of Event reasons and messages (zh: the tutorial's own strings)",
     )
-    run_cmd.add_argument("--workers", type=int, default=8, help="concurrent reconcile passes")
+    run_cmd.add_argument("--workers", type=int, default=16, help="concurrent reconcile passes")
     run_cmd.add_argument(
         "--max-concurrent-writes",
         type=int,

@@ -28,6 +28,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from event_recorder import EventRecorder
 from redis_operator import api, planning
 from redis_operator.children import ordinal_of
+from redis_operator.kubeapi import KubeApi
 from redis_operator.messages import ChildKind, Event, EventKey, Language
 from redis_operator.metrics import ErrorReason, OperatorMetrics, Outcome
 from redis_operator.planning import ChildRef, Failure, Plan
@@ -49,7 +50,7 @@ class ControllerSettings:
     """How the controller runs: event language, parallelism, and bounds on its API writes."""
 
     language: Language = Language.EN
-    workers: int = 8
+    workers: int = 16
     max_concurrent_writes: int = 16
     expectations_recheck_seconds: float = 30.0
 
@@ -87,8 +88,7 @@ class RedisController:
         metrics: OperatorMetrics | None = None,
     ) -> None:
         self.settings = settings or ControllerSettings()
-        self.core = client.CoreV1Api(api_client)
-        self.custom = client.CustomObjectsApi(api_client)
+        self.kube = KubeApi(api_client)
         self.recorder = recorder
         self.now = now
         self.store = Store()
@@ -147,24 +147,11 @@ class RedisController:
         WaitForCacheSync): a pass over a half-listed store would recreate pods that exist."""
         scopes: list[str | None] = [*namespaces] or [None]
         for namespace in scopes:
-            if namespace is None:
-                redis = await self.custom.list_cluster_custom_object(
-                    api.GROUP, api.VERSION, api.PLURAL
-                )
-                pods = await self.core.list_pod_for_all_namespaces()
-                services = await self.core.list_service_for_all_namespaces()
-            else:
-                redis = await self.custom.list_namespaced_custom_object(
-                    api.GROUP, api.VERSION, namespace, api.PLURAL
-                )
-                pods = await self.core.list_namespaced_pod(namespace)
-                services = await self.core.list_namespaced_service(namespace)
-            serialize = self.core.api_client.sanitize_for_serialization
-            for pod in serialize(pods)["items"]:
-                self.store.pods.upsert(pod)
-            for service in serialize(services)["items"]:
-                self.store.services.upsert(service)
-            for obj in redis["items"]:
+            redis = await self.kube.list_redis(namespace)
+            for kind in ChildKind:
+                for child in await self.kube.list_children(kind, namespace):
+                    self.store.children(kind).upsert(child)
+            for obj in redis:
                 self.on_redis(None, obj)
         self.synced = True
 
@@ -256,15 +243,16 @@ class RedisController:
         result = _PassResult()
         for event in plan.events:
             self._record(redis, event)
-        if plan.create_service is not None:
-            await self._create(redis, ChildKind.SERVICE, plan.create_service, result)
-        if plan.patch_service is not None:
-            await self._patch_service(redis, plan.patch_service, result)
+        # Removals before creations (a replaced pod's name is free only once it is gone); the
+        # rest at once: creating a Redis' children takes one round trip, not one per child.
         removals = [*plan.delete_pods, *plan.replace_pods]
         await self._gather(self._delete_pod(key, redis, ref, result) for ref in removals)
-        await self._gather(
-            self._create(redis, ChildKind.POD, body, result) for body in plan.create_pods
-        )
+        writes = [self._create(redis, ChildKind.POD, body, result) for body in plan.create_pods]
+        if plan.create_service is not None:
+            writes.append(self._create(redis, ChildKind.SERVICE, plan.create_service, result))
+        if plan.patch_service is not None:
+            writes.append(self._patch_service(redis, plan.patch_service, result))
+        await self._gather(writes)
         for kind, name in result.created:
             if kind == ChildKind.POD:
                 self.deleted_by_us.get(key, set()).discard(name)
@@ -317,10 +305,7 @@ class RedisController:
         namespace = redis["metadata"]["namespace"]
         child = body["metadata"]["name"]
         try:
-            if kind is ChildKind.POD:
-                created = await self.core.create_namespaced_pod(namespace, body)
-            else:
-                created = await self.core.create_namespaced_service(namespace, body)
+            created = await self.kube.create(kind, namespace, body)
         except ApiException as exc:
             if exc.status == 409:  # exists: our store lags, or it is someone else's
                 result.requeue_soon = True
@@ -330,7 +315,7 @@ class RedisController:
         except _TRANSIENT as exc:
             self._fail(redis, result, EventKey.FAILED_CREATE, kind, child, exc)
             return
-        self.store.children(kind).upsert(self.core.api_client.sanitize_for_serialization(created))
+        self.store.children(kind).upsert(created)
         result.created.add((kind, child))
         self.metrics.child_created(kind)
         self._record(redis, Event(EventKey.SUCCESSFUL_CREATE, {"kind": kind, "child": child}))
@@ -344,12 +329,8 @@ class RedisController:
         self, redis: Obj, kind: ChildKind, ref: ChildRef, result: _PassResult
     ) -> None:
         namespace = redis["metadata"]["namespace"]
-        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=ref.uid))
         try:
-            if kind is ChildKind.POD:
-                await self.core.delete_namespaced_pod(ref.name, namespace, body=options)
-            else:
-                await self.core.delete_namespaced_service(ref.name, namespace, body=options)
+            await self.kube.delete(kind, namespace, ref.name, ref.uid)
         except ApiException as exc:
             if exc.status in (404, 409):  # already gone, or no longer the object we saw
                 result.requeue_soon = True
@@ -366,15 +347,13 @@ class RedisController:
     async def _patch_service(self, redis: Obj, patch: dict[str, Any], result: _PassResult) -> None:
         namespace, name = _key(redis)
         try:
-            # A JSON merge patch replaces the ports list whole; the client's default strategic
-            # merge would add the new port beside the old one (both named "redis": refused).
-            updated = await self.core.patch_namespaced_service(
-                name, namespace, patch, _content_type="application/merge-patch+json"
-            )
+            # A merge patch replaces the ports list whole; a strategic merge would add the new
+            # port beside the old one (both named "redis": refused).
+            updated = await self.kube.patch(ChildKind.SERVICE, namespace, name, patch)
         except _TRANSIENT as exc:
             self._fail(redis, result, EventKey.FAILED_UPDATE, ChildKind.SERVICE, name, exc)
             return
-        self.store.services.upsert(self.core.api_client.sanitize_for_serialization(updated))
+        self.store.services.upsert(updated)
         self._record(
             redis, Event(EventKey.SUCCESSFUL_UPDATE, {"kind": ChildKind.SERVICE, "child": name})
         )
@@ -383,15 +362,7 @@ class RedisController:
         namespace, name = _key(redis)
         old = redis.get("status") or {}
         body = {"status": {**{k: None for k in old if k not in status}, **status}}
-        updated = await self.custom.patch_namespaced_custom_object_status(
-            api.GROUP,
-            api.VERSION,
-            namespace,
-            api.PLURAL,
-            name,
-            body,
-            _content_type="application/merge-patch+json",
-        )
+        updated = await self.kube.patch_redis(namespace, name, body, status=True)
         self.store.redis.upsert(updated)
 
     async def _patch_finalizers(self, redis: Obj, *, add: bool) -> Obj:
@@ -405,15 +376,7 @@ class RedisController:
                 "resourceVersion": redis["metadata"]["resourceVersion"],
             }
         }
-        updated: Obj = await self.custom.patch_namespaced_custom_object(
-            api.GROUP,
-            api.VERSION,
-            namespace,
-            api.PLURAL,
-            name,
-            body,
-            _content_type="application/merge-patch+json",
-        )
+        updated = await self.kube.patch_redis(namespace, name, body, status=False)
         self.store.redis.upsert(updated)
         return updated
 

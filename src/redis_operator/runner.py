@@ -10,11 +10,13 @@ import asyncio
 import logging
 import os
 import socket
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+from aiohttp.helpers import netrc_from_env
 from kubernetes_asyncio import client, config
 
 from event_recorder import EventBroadcaster, RecorderOptions
@@ -56,13 +58,36 @@ class RunOptions:
     """Serve the validating admission webhook (on every replica, leader or not); None: off."""
 
 
-async def _api_client(kubeconfig: str | None) -> client.ApiClient:
+async def api_client_for(kubeconfig: str | None) -> client.ApiClient:
+    """The client of the operator's own calls (kopf logs in on its own): the kubeconfig given,
+    else the pod's service account."""
     configuration = client.Configuration()
     if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
         config.load_incluster_config(client_configuration=configuration)
     else:
         await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    return client.ApiClient(configuration)
+    api_client = client.ApiClient(configuration)
+    if not urllib.request.getproxies() and netrc_from_env() is None:
+        # kubernetes_asyncio's session trusts the environment: aiohttp then reads the proxy
+        # variables and ~/.netrc on every request, in a thread. With neither set that changes
+        # nothing but costs two thread hops per call (a twentieth of the CPU under load).
+        api_client.rest_client.pool_manager._trust_env = False
+    return api_client
+
+
+class _NoDiffBase(kopf.DiffBaseStorage):
+    """No diff base: kopf builds one (a deep copy of the body) on every watch event, for
+    change-detecting handlers this operator does not have; under load that copy was a seventh
+    of the operator's CPU. Nothing is ever stored, so nothing is fetched."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
 
 
 def _kopf_settings(settings: kopf.OperatorSettings) -> None:
@@ -70,6 +95,7 @@ def _kopf_settings(settings: kopf.OperatorSettings) -> None:
     settings.posting.enabled = False
     # Resources are known up front: no CRD watching, so no RBAC on CRDs is needed.
     settings.scanning.disabled = True
+    settings.persistence.diffbase_storage = _NoDiffBase()
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     # Ride out an apiserver outage of ~10 minutes before a watch gives up (kopf's default
@@ -88,7 +114,7 @@ async def run(options: RunOptions) -> None:
     if options.kubeconfig:
         # kopf logs in on its own; point it at the same kubeconfig as ours.
         os.environ["KUBECONFIG"] = options.kubeconfig
-    api_client = await _api_client(options.kubeconfig)
+    api_client = await api_client_for(options.kubeconfig)
     # One registry for the operator's and the recorder's metrics: one scrape shows both.
     metrics_registry = process_registry()
     broadcaster = EventBroadcaster(api_client, options=EVENT_OPTIONS, registry=metrics_registry)

@@ -12,11 +12,12 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes_asyncio import client, config
 
 from redis_operator.devcluster.cluster import DevCluster
 from tests.e2e.kube import Kubectl, wait_for
@@ -63,6 +64,18 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
 
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def api(cluster: DevCluster) -> AsyncIterator[client.ApiClient]:
+    """A kubernetes_asyncio client with the cluster's admin credentials."""
+    configuration = client.Configuration()
+    await config.load_kube_config(
+        config_file=str(cluster.kubeconfig), client_configuration=configuration
+    )
+    api_client = client.ApiClient(configuration)
+    yield api_client
+    await api_client.close()
 
 
 @pytest.fixture(scope="session")

@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 from prometheus_client import CollectorRegistry
 
 from event_recorder import EventAPI, EventBroadcaster, ObjectReference, RecorderOptions
-from redis_operator.devcluster.cluster import DevCluster
 from tests.e2e.kube import Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -149,17 +148,6 @@ class Started:
 
 
 StartBroadcaster = Callable[..., Awaitable[Started]]
-
-
-@pytest.fixture
-async def api(cluster: DevCluster) -> AsyncIterator[client.ApiClient]:
-    configuration = client.Configuration()
-    await config.load_kube_config(
-        config_file=str(cluster.kubeconfig), client_configuration=configuration
-    )
-    api_client = client.ApiClient(configuration)
-    yield api_client
-    await api_client.close()
 
 
 @pytest.fixture

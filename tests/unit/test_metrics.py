@@ -130,15 +130,17 @@ def _meta(**extra: Any) -> dict[str, Any]:
     return {"name": NAME, "namespace": NS, "uid": "redis-uid", **extra}
 
 
-class FakeCore:
-    """CoreV1Api's pod and Service calls; ``fail`` scripts an error for the next calls."""
+class FakeKube:
+    """The controller's KubeApi; ``fail`` scripts an error for the next child calls,
+    ``fail_redis`` for the next patches of the Redis (finalizers, status)."""
 
-    def __init__(self, api_client: Any) -> None:
-        self.api_client = api_client
+    def __init__(self, controller: RedisController) -> None:
+        self.controller = controller
         self.fail: Exception | None = None
+        self.fail_redis: Exception | None = None
         self.uids = 0
 
-    def _created(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, kind: ChildKind, namespace: str, body: dict[str, Any]) -> Any:
         if self.fail is not None:
             raise self.fail
         self.uids += 1
@@ -146,46 +148,29 @@ class FakeCore:
         created["metadata"].update(namespace=NS, uid=f"uid-{self.uids}", resourceVersion="1")
         return created
 
-    async def create_namespaced_pod(self, namespace: str, body: dict[str, Any]) -> Any:
-        return self._created(body)
-
-    async def create_namespaced_service(self, namespace: str, body: dict[str, Any]) -> Any:
-        return self._created(body)
-
-    async def delete_namespaced_pod(self, name: str, namespace: str, body: Any) -> None:
+    async def delete(self, kind: ChildKind, namespace: str, name: str, uid: str) -> None:
         if self.fail is not None:
             raise self.fail
 
-
-class FakeCustom:
-    """CustomObjectsApi's patches of the Redis (finalizers, status)."""
-
-    def __init__(self, controller: RedisController) -> None:
-        self.controller = controller
-        self.fail: Exception | None = None
-
-    def _patched(self, name: str, part: str, body: dict[str, Any]) -> dict[str, Any]:
-        if self.fail is not None:
-            raise self.fail
+    async def patch_redis(
+        self, namespace: str, name: str, patch: dict[str, Any], *, status: bool
+    ) -> Any:
+        if self.fail_redis is not None:
+            raise self.fail_redis
         redis = copy.deepcopy(self.controller.store.redis.get(NS, name))
         assert redis is not None
-        redis.setdefault(part, {}).update(body[part])
+        part = "status" if status else "metadata"
+        redis.setdefault(part, {}).update(patch[part])
         return redis
 
-    async def patch_namespaced_custom_object(self, *args: Any, **_: Any) -> Any:
-        return self._patched(args[4], "metadata", args[5])
 
-    async def patch_namespaced_custom_object_status(self, *args: Any, **_: Any) -> Any:
-        return self._patched(args[4], "status", args[5])
-
-
-def make_controller() -> tuple[RedisController, FakeCore, FakeCustom, CollectorRegistry]:
-    api_client: Any = SimpleNamespace(sanitize_for_serialization=lambda obj: obj)
+def make_controller() -> tuple[RedisController, FakeKube, CollectorRegistry]:
+    api_client: Any = SimpleNamespace()
     registry = CollectorRegistry()
     controller = RedisController(api_client, FakeRecorder(), metrics=OperatorMetrics(registry))
-    core, custom = FakeCore(api_client), FakeCustom(controller)
-    controller.core, controller.custom = core, custom  # type: ignore[assignment]
-    return controller, core, custom, registry
+    kube = FakeKube(controller)
+    controller.kube = kube  # type: ignore[assignment]
+    return controller, kube, registry
 
 
 def put_redis(controller: RedisController, replicas: int, generation: int) -> None:
@@ -208,7 +193,7 @@ def passes(registry: CollectorRegistry) -> dict[str, float]:
 
 
 async def test_controller_counts_passes_and_children() -> None:
-    controller, core, _, registry = make_controller()
+    controller, kube, registry = make_controller()
     put_redis(controller, replicas=2, generation=1)
 
     await controller.reconcile((NS, NAME))
@@ -237,15 +222,15 @@ async def test_controller_counts_passes_and_children() -> None:
     await controller.reconcile((NS, NAME))
     assert passes(registry)["waiting"] == 1
     assert controller.metrics.registry is registry
-    assert core.uids == 4
+    assert kube.uids == 4
 
 
 async def test_controller_counts_failed_writes_and_errors() -> None:
-    controller, core, custom, registry = make_controller()
+    controller, kube, registry = make_controller()
     put_redis(controller, replicas=1, generation=1)
     errors = "redis_operator_reconcile_errors_total"
 
-    core.fail = ApiException(status=403, reason="Forbidden")
+    kube.fail = ApiException(status=403, reason="Forbidden")
     await controller.reconcile((NS, NAME))
     assert passes(registry)["failed"] == 1
     failures = "redis_operator_child_write_failures_total"
@@ -253,18 +238,18 @@ async def test_controller_counts_failed_writes_and_errors() -> None:
     assert value(registry, failures, kind="service", verb="create") == 1
     assert value(registry, "redis_operator_pods_created_total") == 0
 
-    core.fail = None
-    custom.fail = ApiException(status=409, reason="Conflict")  # the status write
+    kube.fail = None
+    kube.fail_redis = ApiException(status=409, reason="Conflict")  # the status write
     await controller.reconcile((NS, NAME))
     assert passes(registry)["error"] == 1
     assert value(registry, errors, reason="api_error") == 1
 
-    custom.fail = OSError("connection refused")
+    kube.fail_redis = OSError("connection refused")
     put_redis(controller, replicas=2, generation=2)
     await controller.reconcile((NS, NAME))
     assert value(registry, errors, reason="transport_error") == 1
 
-    custom.fail = RuntimeError("a bug")
+    kube.fail_redis = RuntimeError("a bug")
     put_redis(controller, replicas=3, generation=3)
     with pytest.raises(RuntimeError):
         await controller.reconcile((NS, NAME))  # the worker logs it and backs off
@@ -273,6 +258,6 @@ async def test_controller_counts_failed_writes_and_errors() -> None:
 
 
 async def test_gone_redis_is_a_noop_pass() -> None:
-    controller, _, _, registry = make_controller()
+    controller, _, registry = make_controller()
     await controller.reconcile((NS, "gone"))
     assert passes(registry)["noop"] == 1
