@@ -25,10 +25,10 @@ from redis_operator.leader import (
     LeadershipLost,
     default_namespace,
 )
+from redis_operator.manager import RunOptions, run
 from redis_operator.manifests import render_manifests, write_manifests
 from redis_operator.messages import Language
 from redis_operator.monitoring import DEFAULT_ADDRESS, listen_address
-from redis_operator.runner import RunOptions, run
 
 
 def _run(args: argparse.Namespace) -> int:

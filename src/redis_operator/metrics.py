@@ -2,7 +2,7 @@
 
 Everything is registered on a :class:`~prometheus_client.CollectorRegistry` passed in (a private
 one by default), never on the process-wide default registry, so that tests can make as many as
-they like. The runner gives the event recorder's broadcaster the same registry, so one scrape
+they like. The manager gives the event recorder's broadcaster the same registry, so one scrape
 of ``/metrics`` shows both (``event_recorder_*``, see ``event_recorder/metrics.py``).
 """
 

@@ -5,9 +5,9 @@ interfaces, as a Pod needs; ``0`` turns it off), serves:
 
 - ``/metrics``: the registry in the Prometheus text format, or OpenMetrics when the scraper's
   ``Accept`` header asks for it;
-- ``/healthz``: liveness. It answers at all only while the event loop runs; the runner adds
+- ``/healthz``: liveness. It answers at all only while the event loop runs; the manager adds
   checks for what a restart would cure (the reconcile workers having died);
-- ``/readyz``: readiness. The runner adds a check that the controller has completed its first
+- ``/readyz``: readiness. The manager adds a check that the controller has completed its first
   full listing (``sync``). Being leader is deliberately not a check: a standby is ready.
 
 The probes follow the Kubernetes ``/healthz`` conventions: ``200 ok`` when every check passes,

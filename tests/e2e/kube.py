@@ -68,21 +68,31 @@ class EventRow:
     source: str
     message: str
 
+    @property
+    def line(self) -> str:
+        return "  ".join((self.type, self.reason, self.age, self.source, self.message))
+
 
 def describe_events(described: str) -> list[EventRow]:
-    """Parse the Events table of ``kubectl describe`` output (columns split by 2+ spaces)."""
+    """Parse the Events table of ``kubectl describe`` output (columns split by 2+ spaces).
+
+    Strict: the section and its header must be there, so that a change in kubectl's layout
+    fails loudly instead of reading as "no Events".
+    """
     lines = described.splitlines()
-    try:
-        start = next(i for i, line in enumerate(lines) if line.startswith("Events:"))
-    except StopIteration:
+    start = next((i for i, line in enumerate(lines) if line.startswith("Events:")), None)
+    assert start is not None, f"no Events section in:\n{described}"
+    if "<none>" in lines[start]:
         return []
+    header = re.split(r"\s{2,}", lines[start + 1].strip())
+    assert header == ["Type", "Reason", "Age", "From", "Message"], lines[start + 1]
     rows = []
-    for line in lines[start + 3 :]:
-        if not line.strip():
+    for line in lines[start + 3 :]:  # after the header and its "----" underline
+        if not line.startswith("  ") or not line.strip():
             break
-        parts = re.split(r"\s{2,}", line.strip(), maxsplit=4)
-        if len(parts) == 5:
-            rows.append(EventRow(*parts))
+        cells = re.split(r"\s{2,}", line.strip(), maxsplit=4)
+        cells += [""] * (5 - len(cells))  # an empty message leaves no last column
+        rows.append(EventRow(*cells))
     return rows
 
 

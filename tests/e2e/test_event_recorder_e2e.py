@@ -14,14 +14,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
 from prometheus_client import CollectorRegistry
 
 from event_recorder import EventAPI, EventBroadcaster, ObjectReference, RecorderOptions
-from tests.e2e.kube import Kubectl, wait_for
+from tests.e2e.kube import EventRow, Kubectl, describe_events, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -36,39 +36,6 @@ DESCRIBE_TIMEOUT = 30.0
 # "66s (x2 over 66s)": the age of the last occurrence, the count, the age of the first.
 _REPEATED_AGE = re.compile(r"^(?P<last>\S+) \(x(?P<count>\d+) over (?P<first>\S+)\)$")
 _SINGLE_AGE = re.compile(r"^\d+[smhdy]\S*$")
-
-
-class EventRow(NamedTuple):
-    """One row of the Events table of ``kubectl describe``."""
-
-    type: str
-    reason: str
-    age: str
-    source: str
-    message: str
-
-    @property
-    def line(self) -> str:
-        return "  ".join(self)
-
-
-def event_rows(described: str) -> list[EventRow]:
-    """The Events table of ``kubectl describe`` output (columns split on 2+ spaces)."""
-    lines = described.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("Events:")), None)
-    assert start is not None, f"no Events section in:\n{described}"
-    if "<none>" in lines[start]:
-        return []
-    header = re.split(r"\s{2,}", lines[start + 1].strip())
-    assert header == ["Type", "Reason", "Age", "From", "Message"], lines[start + 1]
-    rows = []
-    for line in lines[start + 3 :]:  # after the header and its "----" underline
-        if not line.startswith("  ") or not line.strip():
-            break
-        cells = re.split(r"\s{2,}", line.strip(), maxsplit=4)
-        cells += [""] * (5 - len(cells))  # an empty message leaves no last column
-        rows.append(EventRow(*cells))
-    return rows
 
 
 def repeat_count(row: EventRow) -> int:
@@ -95,7 +62,7 @@ async def describe_rows(
 
     def check() -> list[EventRow] | None:
         nonlocal seen
-        seen = event_rows(kubectl("describe", *describe))
+        seen = describe_events(kubectl("describe", *describe))
         rows = [row for row in seen if row.reason == reason]
         return rows if ready(rows) else None
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from redis_operator.runner import api_client_for
+from redis_operator.manager import api_client_for
 
 KUBECONFIG = """
 apiVersion: v1
