@@ -200,12 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=Language.EN.value,
         help="language of Event reasons and messages (zh: the tutorial's own strings)",
     )
-    run_cmd.add_argument("--workers", type=int, default=16, help="concurrent reconcile passes")
+    defaults = ControllerSettings()
+    run_cmd.add_argument(
+        "--workers",
+        type=int,
+        default=defaults.workers,
+        help="concurrent reconcile passes, one per Redis at a time (default: %(default)s)",
+    )
     run_cmd.add_argument(
         "--max-concurrent-writes",
         type=int,
-        default=16,
-        help="bound on the pod/Service writes in flight at once, across all passes",
+        default=defaults.max_concurrent_writes,
+        help="bound on the pod/Service writes in flight at once, across all passes "
+        "(default: %(default)s)",
     )
     run_cmd.add_argument(
         "--liveness-endpoint",
