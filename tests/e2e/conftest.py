@@ -111,9 +111,6 @@ def start_operator(
             operator_kubeconfig,
             tmp_path / f"operator-{len(started)}.log",
             f"--namespace={namespace}",
-            # Not the default :8080 on every interface: loopback, a free port per operator
-            # (a test that scrapes passes its own --metrics-address; the last one wins).
-            "--metrics-address=127.0.0.1:0",
             *args,
         )
         process.start()

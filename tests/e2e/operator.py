@@ -42,6 +42,9 @@ class OperatorProcess:
                 "redis_operator.cli",
                 "run",
                 f"--kubeconfig={self.kubeconfig}",
+                # Not the default :8080 on every interface: loopback, a free port per operator
+                # (a test that scrapes passes its own --metrics-address: the last one wins).
+                "--metrics-address=127.0.0.1:0",
                 *self.extra_args,
             ],
             stdout=self._log,

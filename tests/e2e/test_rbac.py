@@ -42,7 +42,6 @@ def test_removing_a_verb_fails_with_a_clear_message(
         cluster.issue_kubeconfig(USER),
         tmp_path / "operator.log",
         f"--namespace={namespace}",
-        "--metrics-address=127.0.0.1:0",
     )
     operator.start()
     try:
