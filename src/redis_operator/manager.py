@@ -201,7 +201,6 @@ class Manager:
         await self.broadcaster.start()
         self._syncing = asyncio.create_task(self._sync(), name="redis-sync")
         if self.elector is None:
-            await self._learn_events()
             self._workers = asyncio.create_task(self._work(), name="redis-workers")
         else:
             self._workers = asyncio.create_task(self._elected(), name="redis-workers")
@@ -258,17 +257,17 @@ class Manager:
                 delay = min(delay * 2, 30.0)
 
     async def _work(self) -> None:
+        """Run passes once the store is full and earlier Events are learned (after the listing:
+        the API has answered by then; with a lease, after acquiring it: the previous leader's
+        last Events too)."""
         await asyncio.shield(self._syncing)
+        await self._learn_events()
         await self.controller.run_workers()
-
-    async def _lead(self) -> None:
-        await self._learn_events()  # after acquiring: the previous leader's last Events too
-        await self._work()
 
     async def _elected(self) -> None:
         assert self.elector is not None
         try:
-            await self.elector.run(self._lead)
+            await self.elector.run(self._work)
         except LeadershipLost:
             # The passes are cancelled; not one more write: queued Events are dropped.
             await self.broadcaster.shutdown(timeout=0)

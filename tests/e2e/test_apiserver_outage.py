@@ -1,4 +1,5 @@
-"""An apiserver outage in the middle of scaling is survived without an operator restart.
+"""An apiserver outage is survived: in the middle of scaling without an operator restart, and
+at the operator's startup.
 
 It runs on a cluster of its own, so stopping that cluster's apiserver cannot disturb the
 other tests.
@@ -11,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,16 +39,21 @@ def outage_cluster() -> Iterator[DevCluster]:
     cluster.down()
 
 
+def install(cluster: DevCluster) -> Kubectl:
+    """deploy/'s namespace, CRD and RBAC (idempotent: each test can run alone)."""
+    kubectl = Kubectl(cluster.kubectl_path(), cluster.kubeconfig)
+    for manifest in ("namespace.yaml", "crd.yaml", "rbac.yaml"):
+        kubectl("apply", "-f", str(REPO / "deploy" / manifest))
+    kubectl("wait", "--for=condition=Established", "crd/redis.myapp.tangx.in", "--timeout=60s")
+    return kubectl
+
+
 def _time(stamp: str) -> dt.datetime:
     return dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
 
 
 def test_apiserver_outage_mid_scale(outage_cluster: DevCluster, tmp_path: Path) -> None:
-    kubectl = Kubectl(outage_cluster.kubectl_path(), outage_cluster.kubeconfig)
-    deploy = REPO / "deploy"
-    for manifest in ("namespace.yaml", "crd.yaml", "rbac.yaml"):
-        kubectl("apply", "-f", str(deploy / manifest))
-    kubectl("wait", "--for=condition=Established", "crd/redis.myapp.tangx.in", "--timeout=60s")
+    kubectl = install(outage_cluster)
     namespace = "outage"
     kubectl("create", "namespace", namespace)
     wait_for(
@@ -109,3 +116,52 @@ def test_apiserver_outage_mid_scale(outage_cluster: DevCluster, tmp_path: Path) 
         if "forbidden" in line.lower():
             logged_at = dt.datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S")
             assert logged_at - restarted_at < dt.timedelta(seconds=10), line
+
+
+def test_operator_started_while_the_apiserver_is_down(
+    outage_cluster: DevCluster, tmp_path: Path
+) -> None:
+    """Started into an outage, the operator waits it out, then lists, learns the Events it wrote
+    before (a repeat continues them: x2, not a second row) and converges."""
+    kubectl = install(outage_cluster)
+    namespace = "startup"
+    kubectl("create", "namespace", namespace)
+    wait_for(
+        lambda: kubectl.run("get", "sa", "default", "-n", namespace, check=False).returncode == 0,
+        "the default ServiceAccount",
+    )
+    kubeconfig = outage_cluster.issue_kubeconfig(OPERATOR_USER, OPERATOR_GROUPS)
+    first = OperatorProcess(kubeconfig, tmp_path / "first.log", f"--namespace={namespace}")
+    first.start()
+    try:
+        kubectl.apply(redis(replicas=2), "-n", namespace)
+        wait_status(kubectl, namespace, replicas=2, ready=2)
+        scale(kubectl, namespace, 1)
+        wait_status(kubectl, namespace, replicas=1, ready=1)
+    finally:
+        first.stop()
+    scale(kubectl, namespace, 2)  # while no operator runs: the next one scales up again
+
+    outage_cluster.stop_component("kube-apiserver")
+    second = OperatorProcess(kubeconfig, tmp_path / "second.log", f"--namespace={namespace}")
+    second.start()
+    try:
+        time.sleep(OUTAGE_SECONDS)
+        assert second.alive, f"the operator died without an apiserver:\n{second.log()[-3000:]}"
+        outage_cluster.start_component("kube-apiserver")
+
+        wait_ready_pods(kubectl, namespace, ordinals(2), timeout=180)
+        wait_status(kubectl, namespace, replicas=2, ready=2)
+
+        def scaled_up() -> list[dict[str, Any]] | None:
+            items = kubectl.json(
+                "get", "events", "-n", namespace, "--field-selector=reason=ScalingUp"
+            )["items"]
+            mine = [e for e in items if e["message"] == "my-op-redis replicas set to 2"]
+            return mine if sum(e.get("count", 1) for e in mine) >= 2 else None
+
+        repeats = wait_for(scaled_up, "the second ScalingUp to 2", 60)
+        assert [e["count"] for e in repeats] == [2], repeats  # one Event, counted twice
+    finally:
+        second.stop()
+    assert "Traceback" not in second.log(), second.log()[-3000:]
