@@ -26,6 +26,7 @@ from tests.e2e.operator import (
     OPERATOR_USER,
     OperatorProcess,
     assert_log_clean,
+    install_deploy,
 )
 from tests.e2e.webhook import DISALLOWED_PROBE, Register
 
@@ -51,19 +52,9 @@ def kubectl(cluster: DevCluster) -> Kubectl:
 @pytest.fixture
 def namespace(kubectl: Kubectl) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
-    kubectl("create", "namespace", name)
-    # Pods are refused until the ServiceAccount controller has made the default account.
-    wait_for(
-        lambda: (
-            kubectl.run("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0
-        ),
-        f"the default ServiceAccount in {name}",
-    )
+    kubectl.create_namespace(name)
     yield name
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)
-
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -81,17 +72,7 @@ async def api(cluster: DevCluster) -> AsyncIterator[client.ApiClient]:
 @pytest.fixture(scope="session")
 def operator_kubeconfig(cluster: DevCluster, kubectl: Kubectl) -> Path:
     """Install deploy/'s namespace, CRD and RBAC; a kubeconfig with exactly that RBAC."""
-    deploy = REPO / "deploy"
-    kubectl(
-        "apply",
-        "-f",
-        str(deploy / "namespace.yaml"),
-        "-f",
-        str(deploy / "crd.yaml"),
-        "-f",
-        str(deploy / "rbac.yaml"),
-    )
-    kubectl("wait", "--for=condition=Established", "crd/redis.myapp.tangx.in", "--timeout=60s")
+    install_deploy(kubectl)
     return cluster.issue_kubeconfig(OPERATOR_USER, OPERATOR_GROUPS)
 
 

@@ -45,6 +45,17 @@ class Kubectl:
         text = manifest if isinstance(manifest, str) else json.dumps(manifest)
         return self("apply", "-f", "-", *args, stdin=text)
 
+    def create_namespace(self, name: str) -> None:
+        """Create it and wait for its default ServiceAccount: pods are refused until then."""
+        self("create", "namespace", name)
+        wait_for(
+            lambda: (
+                self.run("get", "serviceaccount", "default", "-n", name, check=False).returncode
+                == 0
+            ),
+            f"the default ServiceAccount in {name}",
+        )
+
 
 def wait_for(condition: Any, what: str, timeout: float = 60.0, interval: float = 0.25) -> Any:
     """Poll until ``condition()`` is truthy; fail naming ``what`` otherwise."""

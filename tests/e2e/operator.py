@@ -6,15 +6,27 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from redis_operator import api
 from redis_operator.manifests import NAME, NAMESPACE
+from tests.e2e.kube import Kubectl
+
+REPO = Path(__file__).resolve().parents[2]
 
 #: The operator authenticates as its ServiceAccount's user name, so the RBAC in deploy/
 #: (bound to that ServiceAccount) is exactly what it gets.
 OPERATOR_USER = f"system:serviceaccount:{NAMESPACE}:{NAME}"
 OPERATOR_GROUPS = ("system:serviceaccounts", f"system:serviceaccounts:{NAMESPACE}")
+
+
+def install_deploy(kubectl: Kubectl) -> None:
+    """deploy/'s namespace, CRD and RBAC, the CRD established (idempotent)."""
+    manifests = [REPO / "deploy" / m for m in ("namespace.yaml", "crd.yaml", "rbac.yaml")]
+    kubectl("apply", *(arg for m in manifests for arg in ("-f", str(m))))
+    kubectl("wait", "--for=condition=Established", f"crd/{api.CRD_NAME}", "--timeout=60s")
 
 
 def assert_log_clean(log: str) -> None:
@@ -81,3 +93,7 @@ class OperatorProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+#: The ``start_operator`` fixture: extra ``redis-operator run`` flags in, a running process out.
+Start = Callable[..., OperatorProcess]

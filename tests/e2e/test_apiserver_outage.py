@@ -17,10 +17,9 @@ from typing import Any
 import pytest
 
 from redis_operator.devcluster.cluster import DevCluster
-from tests.e2e.conftest import REPO
 from tests.e2e.kube import AuditLog, Kubectl, wait_for
-from tests.e2e.operator import OPERATOR_GROUPS, OPERATOR_USER, OperatorProcess
-from tests.e2e.test_operator import ordinals, pods, redis, scale, wait_ready_pods, wait_status
+from tests.e2e.operator import OPERATOR_GROUPS, OPERATOR_USER, OperatorProcess, install_deploy
+from tests.e2e.redis_objects import ordinals, pods, redis, scale, wait_ready_pods, wait_status
 
 pytestmark = pytest.mark.e2e
 
@@ -40,11 +39,9 @@ def outage_cluster() -> Iterator[DevCluster]:
 
 
 def install(cluster: DevCluster) -> Kubectl:
-    """deploy/'s namespace, CRD and RBAC (idempotent: each test can run alone)."""
+    """deploy/ installed (idempotent: each test can run alone); the cluster's kubectl."""
     kubectl = Kubectl(cluster.kubectl_path(), cluster.kubeconfig)
-    for manifest in ("namespace.yaml", "crd.yaml", "rbac.yaml"):
-        kubectl("apply", "-f", str(REPO / "deploy" / manifest))
-    kubectl("wait", "--for=condition=Established", "crd/redis.myapp.tangx.in", "--timeout=60s")
+    install_deploy(kubectl)
     return kubectl
 
 
@@ -55,11 +52,7 @@ def _time(stamp: str) -> dt.datetime:
 def test_apiserver_outage_mid_scale(outage_cluster: DevCluster, tmp_path: Path) -> None:
     kubectl = install(outage_cluster)
     namespace = "outage"
-    kubectl("create", "namespace", namespace)
-    wait_for(
-        lambda: kubectl.run("get", "sa", "default", "-n", namespace, check=False).returncode == 0,
-        "the default ServiceAccount",
-    )
+    kubectl.create_namespace(namespace)
     operator = OperatorProcess(
         outage_cluster.issue_kubeconfig(OPERATOR_USER, OPERATOR_GROUPS),
         tmp_path / "operator.log",
@@ -125,11 +118,7 @@ def test_operator_started_while_the_apiserver_is_down(
     before (a repeat continues them: x2, not a second row) and converges."""
     kubectl = install(outage_cluster)
     namespace = "startup"
-    kubectl("create", "namespace", namespace)
-    wait_for(
-        lambda: kubectl.run("get", "sa", "default", "-n", namespace, check=False).returncode == 0,
-        "the default ServiceAccount",
-    )
+    kubectl.create_namespace(namespace)
     kubeconfig = outage_cluster.issue_kubeconfig(OPERATOR_USER, OPERATOR_GROUPS)
     first = OperatorProcess(kubeconfig, tmp_path / "first.log", f"--namespace={namespace}")
     first.start()

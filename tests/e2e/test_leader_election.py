@@ -17,9 +17,8 @@ import pytest
 
 from redis_operator.devcluster.cluster import DevCluster
 from tests.e2e.kube import AuditLog, Kubectl, wait_for
-from tests.e2e.operator import OPERATOR_USER, OperatorProcess
-from tests.e2e.test_operator import (
-    Start,
+from tests.e2e.operator import OPERATOR_USER, OperatorProcess, Start
+from tests.e2e.redis_objects import (
     events,
     find,
     ordinals,

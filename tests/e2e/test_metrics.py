@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.kube import Kubectl, wait_for
 from tests.e2e.operator import OperatorProcess
-from tests.e2e.test_operator import ordinals, redis, scale, wait_ready_pods
+from tests.e2e.redis_objects import ordinals, redis, scale, wait_ready_pods
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from redis_operator.devcluster.cluster import DevCluster
 from redis_operator.manifests import cluster_role
 from tests.e2e.kube import Kubectl, wait_for
 from tests.e2e.operator import OperatorProcess, assert_log_clean
-from tests.e2e.test_operator import events, redis
+from tests.e2e.redis_objects import events, redis
 
 pytestmark = pytest.mark.e2e
 

@@ -16,9 +16,8 @@ from typing import Any
 
 from redis_operator.devcluster.layout import free_port
 from tests.e2e.kube import wait_for
-from tests.e2e.operator import OperatorProcess
+from tests.e2e.operator import Start
 
-Start = Callable[..., OperatorProcess]
 Register = Callable[[dict[str, Any]], None]
 
 #: What registering waits to see refused; tests that register run with ``redis:`` allowed.
