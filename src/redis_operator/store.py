@@ -7,7 +7,7 @@ late watch event carrying an older resourceVersion never overwrites a newer obje
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,9 +60,6 @@ class Bucket:
 
     def get(self, namespace: str, name: str) -> Obj | None:
         return self.by_namespace.get(namespace, {}).get(name)
-
-    def in_namespace(self, namespace: str) -> Iterator[Obj]:
-        yield from self.by_namespace.get(namespace, {}).values()
 
     def __len__(self) -> int:
         return sum(len(objects) for objects in self.by_namespace.values())
