@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from event_recorder import EventBroadcaster, InMemorySink, RecorderOptions
-from tests.unit.event_recorder.er_helpers import BroadcasterFactory, FakeClock, ManualSleep
+from tests.unit.event_recorder.support import BroadcasterFactory, FakeClock, ManualSleep
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from event_recorder import (
     reference_for,
 )
 from event_recorder.event import rfc3339
-from tests.unit.event_recorder.er_helpers import NANOS, START_NS, redis
+from tests.unit.event_recorder.support import NANOS, START_NS, redis
 
 
 def draft(

@@ -14,7 +14,7 @@ from kubernetes_asyncio.client import (
 )
 
 from event_recorder import InvalidObjectError, ObjectReference, reference_for
-from tests.unit.event_recorder.er_helpers import node, redis
+from tests.unit.event_recorder.support import node, redis
 
 
 class FrozenBody(Mapping[str, Any]):

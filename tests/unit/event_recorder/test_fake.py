@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from event_recorder import EventRecorder, FakeRecorder
-from tests.unit.event_recorder.er_helpers import redis
+from tests.unit.event_recorder.support import redis
 
 
 def test_records_client_go_style_strings() -> None:

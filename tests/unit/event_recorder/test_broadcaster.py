@@ -19,7 +19,7 @@ from event_recorder import (
     TransportError,
     Verb,
 )
-from tests.unit.event_recorder.er_helpers import (
+from tests.unit.event_recorder.support import (
     BroadcasterFactory,
     FakeClock,
     ManualSleep,

@@ -20,7 +20,7 @@ from event_recorder import (
     TransportError,
     Verb,
 )
-from tests.unit.event_recorder.er_helpers import BroadcasterFactory, redis
+from tests.unit.event_recorder.support import BroadcasterFactory, redis
 
 
 @dataclass

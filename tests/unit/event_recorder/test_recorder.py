@@ -19,7 +19,7 @@ from event_recorder import (
     RecorderOptions,
     TransportError,
 )
-from tests.unit.event_recorder.er_helpers import BroadcasterFactory, redis, sample
+from tests.unit.event_recorder.support import BroadcasterFactory, redis, sample
 
 
 @pytest.mark.parametrize("bad_type", ["Deleting", "normal", "", "Error"])

@@ -13,7 +13,7 @@ from event_recorder import (
     Verb,
     metrics_for,
 )
-from tests.unit.event_recorder.er_helpers import (
+from tests.unit.event_recorder.support import (
     BroadcasterFactory,
     ManualSleep,
     redis,

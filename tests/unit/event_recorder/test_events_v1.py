@@ -20,7 +20,7 @@ from event_recorder import (
     reference_for,
 )
 from event_recorder.event import EventDraft, rfc3339_micro
-from tests.unit.event_recorder.er_helpers import (
+from tests.unit.event_recorder.support import (
     START_NS,
     BroadcasterFactory,
     FakeClock,

@@ -16,7 +16,7 @@ from event_recorder.event import (
     rfc3339_micro,
     truncate_utf8,
 )
-from tests.unit.event_recorder.er_helpers import START_NS, node, redis
+from tests.unit.event_recorder.support import START_NS, node, redis
 
 
 async def _first_body(broadcaster: EventBroadcaster, sink: InMemorySink, obj: object) -> dict:

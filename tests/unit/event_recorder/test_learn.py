@@ -14,7 +14,7 @@ from event_recorder import (
     Verb,
 )
 from event_recorder.event import rfc3339
-from tests.unit.event_recorder.er_helpers import BroadcasterFactory, FakeClock, redis
+from tests.unit.event_recorder.support import BroadcasterFactory, FakeClock, redis
 
 
 async def run_previous_operator(
