@@ -52,7 +52,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from redis_operator import api
-from redis_operator.children import is_owned_by, is_terminating, pod_name
+from redis_operator.api import is_being_deleted
+from redis_operator.children import controller_name, is_owned_by, pod_name
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def names_to_check(
     as a Warning Event by the operator), so most updates, including the operator's own
     finalizer patches, cost no API call at all.
     """
-    if subresource or new is None or is_terminating(new):
+    if subresource or new is None or is_being_deleted(new):
         return ChildNames()
     name = (new.get("metadata") or {}).get("name")
     if not name:
@@ -203,14 +204,7 @@ def would_own(child: Obj, redis: Obj) -> bool:
     meta = redis.get("metadata") or {}
     if meta.get("uid"):
         return is_owned_by(child, redis)
-    references = (child.get("metadata") or {}).get("ownerReferences") or []
-    return any(
-        ref.get("controller") is True
-        and ref.get("kind") == api.KIND
-        and str(ref.get("apiVersion", "")).split("/")[0] == api.GROUP
-        and ref.get("name") == meta.get("name")
-        for ref in references
-    )
+    return controller_name(child) == meta.get("name")
 
 
 def conflict_warnings(
@@ -224,7 +218,7 @@ def conflict_warnings(
     by_name = {(p.get("metadata") or {}).get("name"): p for p in pods}
     for name in names.pods:
         pod = by_name.get(name)
-        if pod is not None and not is_terminating(pod) and not would_own(pod, redis):
+        if pod is not None and not is_being_deleted(pod) and not would_own(pod, redis):
             warnings.append(
                 f"pod {json.dumps(name)} already exists and is not controlled by this Redis: "
                 "the operator leaves it alone and will not run that replica until it is removed"
@@ -232,7 +226,7 @@ def conflict_warnings(
     if (
         names.service is not None
         and service is not None
-        and not is_terminating(service)
+        and not is_being_deleted(service)
         and not would_own(service, redis)
     ):
         warnings.append(

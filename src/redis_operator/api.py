@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 GROUP = "myapp.tangx.in"
@@ -17,6 +18,22 @@ KIND = "Redis"
 PLURAL = "redis"
 SINGULAR = "redis"
 CRD_NAME = f"{PLURAL}.{GROUP}"
+FINALIZER = f"{GROUP}/cleanup"
+"""The operator's finalizer on every Redis: its children go before it does."""
+
+
+class ChildKind(StrEnum):
+    """The kinds of object a Redis has as children."""
+
+    POD = "pod"
+    SERVICE = "service"
+
+
+def is_being_deleted(obj: Mapping[str, Any]) -> bool:
+    """Whether the object is being deleted: it has a deletionTimestamp and keeps its name until
+    its finalizers are gone (the one definition of "being deleted", for Redis and children)."""
+    return (obj.get("metadata") or {}).get("deletionTimestamp") is not None
+
 
 DEFAULT_REPLICAS = 1
 DEFAULT_PORT = 6379
@@ -145,7 +162,7 @@ class Redis:
             namespace=str(meta.get("namespace", "")),
             uid=str(meta.get("uid", "")),
             generation=int(meta.get("generation", 0)),
-            deleting=meta.get("deletionTimestamp") is not None,
+            deleting=is_being_deleted(redis),
             spec=RedisSpec.from_object(redis),
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from redis_operator.api import API_VERSION, KIND, Redis, RedisSpec
+from redis_operator.api import API_VERSION, GROUP, KIND, Redis, RedisSpec, is_being_deleted
 
 CONTAINER_NAME = "redis"
 PORT_NAME = "redis"
@@ -43,6 +43,12 @@ def ordinal_of(pod_name: str, redis_name: str) -> int | None:
     if not suffix.isascii() or not suffix.isdigit() or str(int(suffix)) != suffix:
         return None
     return int(suffix)
+
+
+def redis_name_of(pod_name: str) -> str | None:
+    """The Redis whose child name `pod_name` is (`<redis>-<ordinal>`), or None."""
+    base = pod_name.rpartition("-")[0]
+    return base if base and ordinal_of(pod_name, base) is not None else None
 
 
 def selector_labels(redis_name: str) -> dict[str, str]:
@@ -163,16 +169,37 @@ def service_patch(
     return {"spec": patch} if patch else None
 
 
+def controller_reference(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The object's controller reference if its controller is a Redis, else None.
+
+    A Redis is recognised by group and kind, whatever the version (controller-runtime's
+    EnqueueRequestForOwner does the same), so a later API version keeps its children.
+    """
+    references: list[Mapping[str, Any]] = (obj.get("metadata") or {}).get("ownerReferences") or []
+    for ref in references:
+        if (
+            ref.get("controller") is True
+            and ref.get("kind") == KIND
+            and str(ref.get("apiVersion", "")).partition("/")[0] == GROUP
+        ):
+            return ref
+    return None
+
+
+def controller_name(obj: Mapping[str, Any]) -> str | None:
+    """The name of the Redis that controls the object, or None."""
+    ref = controller_reference(obj)
+    return None if ref is None else str(ref.get("name", ""))
+
+
 def is_owned_by(child: Mapping[str, Any], redis_obj: Mapping[str, Any]) -> bool:
-    """Whether the child's controller reference points at this very Redis (by uid)."""
-    uid = Redis.from_object(redis_obj).uid
-    references = (child.get("metadata") or {}).get("ownerReferences") or []
-    return any(ref.get("controller") is True and ref.get("uid") == uid for ref in references)
+    """Whether the child is this very Redis' own: its controller is a Redis with its uid.
 
-
-def is_terminating(obj: Mapping[str, Any]) -> bool:
-    """Whether the object is being deleted (it keeps its name until it is gone)."""
-    return (obj.get("metadata") or {}).get("deletionTimestamp") is not None
+    The one ownership rule: the planner acts only on such children, the webhook warns about
+    the others, and the watch handler queues the Redis a child names as its controller.
+    """
+    ref = controller_reference(child)
+    return ref is not None and ref.get("uid") == Redis.from_object(redis_obj).uid
 
 
 def is_finished(pod: Mapping[str, Any]) -> bool:
@@ -182,7 +209,7 @@ def is_finished(pod: Mapping[str, Any]) -> bool:
 
 def is_ready(pod: Mapping[str, Any]) -> bool:
     """Whether the pod serves: condition Ready is True and it is not going away."""
-    if is_terminating(pod):
+    if is_being_deleted(pod):
         return False
     conditions = (pod.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)

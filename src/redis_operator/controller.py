@@ -27,9 +27,10 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from event_recorder import EventRecorder
 from redis_operator import api, planning
-from redis_operator.children import ordinal_of
+from redis_operator.api import FINALIZER, ChildKind, is_being_deleted
+from redis_operator.children import controller_name, redis_name_of
 from redis_operator.kubeapi import KubeApi
-from redis_operator.messages import ChildKind, Event, EventKey, Language
+from redis_operator.messages import Event, EventKey, Language
 from redis_operator.metrics import ErrorReason, OperatorMetrics, Outcome
 from redis_operator.planning import ChildRef, Failure, Plan
 from redis_operator.store import ChildKey, Expectations, Obj, Store
@@ -37,8 +38,6 @@ from redis_operator.workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger(__name__)
 
-FINALIZER = f"{api.GROUP}/cleanup"
-OWNER_API_VERSION = api.API_VERSION
 Key = tuple[str, str]
 
 #: Errors worth retrying with backoff (the API said so, or never answered).
@@ -129,14 +128,14 @@ class RedisController:
         """The Redis a child belongs to, or whose child name it takes."""
         meta = child["metadata"]
         namespace = meta.get("namespace") or ""
-        for ref in meta.get("ownerReferences") or []:
-            if ref.get("controller") and ref.get("apiVersion") == OWNER_API_VERSION:
-                return namespace, ref["name"]
+        owner = controller_name(child)
+        if owner:
+            return namespace, owner
         name: str = meta["name"]
         if self.store.redis.get(namespace, name) is not None:
             return namespace, name  # a Service named like a Redis
-        base = name.rpartition("-")[0]
-        if ordinal_of(name, base) is not None and self.store.redis.get(namespace, base):
+        base = redis_name_of(name)
+        if base is not None and self.store.redis.get(namespace, base):
             return namespace, base
         return None
 
@@ -212,7 +211,7 @@ class RedisController:
             return Outcome.WAITING
         pods = self.store.candidate_pods(namespace, name)
         service = self.store.services.get(namespace, name)
-        if redis["metadata"].get("deletionTimestamp"):
+        if is_being_deleted(redis):
             return await self._finalize(key, redis, pods, service)
         acted = False
         if FINALIZER not in (redis["metadata"].get("finalizers") or []):

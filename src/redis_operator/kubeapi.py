@@ -14,7 +14,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from redis_operator import api
-from redis_operator.messages import ChildKind
+from redis_operator.api import ChildKind
 
 Obj = dict[str, Any]
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
+from redis_operator.api import ChildKind
+
 SOURCE_COMPONENT = "RedisOperator"
 """The Events' `source.component` (`From` in `kubectl describe`), as in the tutorial."""
 
@@ -45,13 +47,6 @@ class EventKey(StrEnum):
     POD_FINISHED = "PodFinished"
     NAME_CONFLICT = "NameConflict"
     DELETING = "Deleting"
-
-
-class ChildKind(StrEnum):
-    """The `kind` argument of the create/update/delete events."""
-
-    POD = "pod"
-    SERVICE = "service"
 
 
 _KIND_NAMES: dict[Language, dict[str, str]] = {

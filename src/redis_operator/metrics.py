@@ -21,7 +21,8 @@ from prometheus_client import (
     ProcessCollector,
 )
 
-from redis_operator.messages import ChildKind, EventKey
+from redis_operator.api import ChildKind
+from redis_operator.messages import EventKey
 
 PREFIX = "redis_operator"
 

@@ -19,21 +19,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from redis_operator.api import Redis
+from redis_operator.api import ChildKind, Redis, is_being_deleted
 from redis_operator.children import (
     desired_pod,
     desired_service,
     is_finished,
     is_owned_by,
     is_ready,
-    is_terminating,
     ordinal_of,
     pod_matches_spec,
     pod_name,
     selector_string,
     service_patch,
 )
-from redis_operator.messages import ChildKind, Event, EventKey
+from redis_operator.messages import Event, EventKey
 
 REQUEUE_WAIT_SECONDS = 5.0
 """Look again this soon while waiting for a pod to go away or a replacement to become Ready."""
@@ -252,7 +251,7 @@ def _pod_work(
         ordinal = ordinal_of(_name(pod), me.name)
         if ordinal is not None:
             by_ordinal[ordinal] = pod
-        elif is_owned_by(pod, redis) and not is_terminating(pod):
+        elif is_owned_by(pod, redis) and not is_being_deleted(pod):
             strays.append(ChildRef.of(pod))
 
     for ordinal in range(me.spec.replicas):
@@ -265,7 +264,7 @@ def _pod_work(
                 work.events.append(Event(EventKey.POD_RECREATED, {"pod": name}))
         elif not is_owned_by(child, redis):
             work.conflicts.append(f"{ChildKind.POD}/{name}")
-        elif is_terminating(child):
+        elif is_being_deleted(child):
             work.waiting = True
         elif is_finished(child):
             work.replaces.append(ChildRef.of(child))
@@ -276,14 +275,14 @@ def _pod_work(
 
     for ordinal in sorted(by_ordinal, reverse=True):
         pod = by_ordinal[ordinal]
-        if ordinal >= me.spec.replicas and is_owned_by(pod, redis) and not is_terminating(pod):
+        if ordinal >= me.spec.replicas and is_owned_by(pod, redis) and not is_being_deleted(pod):
             work.deletes.append(ChildRef.of(pod))
     work.deletes += sorted(strays, key=lambda ref: ref.name)
 
     work.stale = [o for o, pod in work.active.items() if not pod_matches_spec(pod, me.spec)]
     if work.stale:
         work.waiting = True
-        busy = work.creates or work.replaces or any(is_terminating(pod) for pod in owned)
+        busy = work.creates or work.replaces or any(is_being_deleted(pod) for pod in owned)
         ordinal = None if busy else _replacement(work.active, work.stale)
         if ordinal is not None:
             work.replaces.append(ChildRef.of(work.active[ordinal]))
@@ -323,11 +322,11 @@ def plan(
         create_service = desired_service(redis)
     elif not is_owned_by(service, redis):
         work.conflicts.append(f"{ChildKind.SERVICE}/{me.name}")
-    elif is_terminating(service):
+    elif is_being_deleted(service):
         work.waiting = True
     else:
         patch_service = service_patch(service, redis)
-    service_pending = service is None or patch_service is not None or is_terminating(service)
+    service_pending = service is None or patch_service is not None or is_being_deleted(service)
 
     conflict_message = CONFLICT_MESSAGE_PREFIX + ", ".join(work.conflicts)
     new_conflicts = [c for c in work.conflicts if c not in known_conflicts]
@@ -338,7 +337,7 @@ def plan(
     live = [
         pod
         for pod in pods
-        if is_owned_by(pod, redis) and not is_terminating(pod) and not is_finished(pod)
+        if is_owned_by(pod, redis) and not is_being_deleted(pod) and not is_finished(pod)
     ]
     ready_count = sum(1 for pod in live if is_ready(pod))
     desired = me.spec.replicas
@@ -472,16 +471,16 @@ def plan_deletion(
 
     owned = [pod for pod in pods if is_owned_by(pod, redis)]
     delete_pods = tuple(
-        ChildRef.of(pod) for pod in sorted(owned, key=order) if not is_terminating(pod)
+        ChildRef.of(pod) for pod in sorted(owned, key=order) if not is_being_deleted(pod)
     )
     owned_service = service if service is not None and is_owned_by(service, redis) else None
     delete_service = (
         ChildRef.of(owned_service)
-        if owned_service is not None and not is_terminating(owned_service)
+        if owned_service is not None and not is_being_deleted(owned_service)
         else None
     )
-    going = any(is_terminating(pod) for pod in owned) or (
-        owned_service is not None and is_terminating(owned_service)
+    going = any(is_being_deleted(pod) for pod in owned) or (
+        owned_service is not None and is_being_deleted(owned_service)
     )
     acting = bool(delete_pods) or delete_service is not None
     events = (

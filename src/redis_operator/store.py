@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis_operator.children import INSTANCE_LABEL
+from redis_operator.api import is_being_deleted
+from redis_operator.children import INSTANCE_LABEL, redis_name_of
 
 Obj = Mapping[str, Any]
 #: A child by kind (``pod`` or ``service``) and name.
@@ -68,9 +69,8 @@ class Bucket:
 def _redis_names(pod: Obj) -> set[str]:
     """The Redis names a pod could be a child of: by its name ``<redis>-<ordinal>`` or by its
     instance label."""
-    name: str = pod["metadata"]["name"]
-    base, _, suffix = name.rpartition("-")
-    names = {base} if base and suffix.isdigit() else set()
+    base = redis_name_of(pod["metadata"]["name"])
+    names = {base} if base is not None else set()
     instance = (pod["metadata"].get("labels") or {}).get(INSTANCE_LABEL)
     if instance:
         names.add(instance)
@@ -160,9 +160,9 @@ class Expectations:
             if store.children(kind).get(namespace, name) is not None:
                 self.creates.discard((kind, name))
         for (kind, name), uid in list(self.deletes.items()):
-            meta = (store.children(kind).get(namespace, name) or {}).get("metadata", {})
+            held = store.children(kind).get(namespace, name)
             # Seen going (terminating) or gone (absent, or the name reused by a new object).
-            if meta.get("uid") != uid or meta.get("deletionTimestamp"):
+            if held is None or held["metadata"].get("uid") != uid or is_being_deleted(held):
                 del self.deletes[(kind, name)]
         if now - self.recorded_at > self.TIMEOUT_SECONDS:
             self.creates.clear()

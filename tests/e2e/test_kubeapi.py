@@ -10,8 +10,8 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from redis_operator import kubeapi
+from redis_operator.api import ChildKind
 from redis_operator.kubeapi import KubeApi
-from redis_operator.messages import ChildKind
 
 pytestmark = pytest.mark.e2e
 

@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 
+from redis_operator import children
 from redis_operator.api import RedisSpec
 from redis_operator.children import (
     desired_pod,
     desired_service,
+    is_being_deleted,
     is_finished,
     is_owned_by,
     is_ready,
-    is_terminating,
     labels,
     ordinal_of,
     pod_matches_spec,
@@ -140,9 +141,9 @@ def test_readiness_termination_and_phases() -> None:
     pod = desired_pod(REDIS, 0)
     assert not is_ready(pod)
     pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
-    assert is_ready(pod) and not is_terminating(pod) and not is_finished(pod)
+    assert is_ready(pod) and not is_being_deleted(pod) and not is_finished(pod)
     pod["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
-    assert is_terminating(pod) and not is_ready(pod)
+    assert is_being_deleted(pod) and not is_ready(pod)
     assert is_finished({"status": {"phase": "Failed"}})
     assert is_finished({"status": {"phase": "Succeeded"}})
 
@@ -160,3 +161,27 @@ def test_pod_matches_spec() -> None:
     no_command = copy.deepcopy(pod)
     del no_command["spec"]["containers"][0]["command"]
     assert not pod_matches_spec(no_command, spec)
+
+
+def test_redis_name_of_reads_only_canonical_child_names() -> None:
+    assert children.redis_name_of("cache-0") == "cache"
+    assert children.redis_name_of("my-op-redis-12") == "my-op-redis"
+    assert children.redis_name_of("cache-01") is None
+    assert children.redis_name_of("cache") is None
+    assert children.redis_name_of("-0") is None
+
+
+def test_the_controller_is_recognised_by_group_and_kind_in_any_version() -> None:
+    def pod(**ref: object) -> dict[str, object]:
+        return {"metadata": {"name": "cache-0", "ownerReferences": [ref]}}
+
+    ours = {"controller": True, "kind": "Redis", "name": "cache", "uid": "u"}
+    assert children.controller_name(pod(apiVersion="myapp.tangx.in/v1", **ours)) == "cache"
+    assert children.controller_name(pod(apiVersion="myapp.tangx.in/v2", **ours)) == "cache"
+    assert children.controller_name(pod(apiVersion="other.io/v1", **ours)) is None
+    assert (
+        children.controller_name(pod(apiVersion="myapp.tangx.in/v1", **ours | {"kind": "X"}))
+        is None
+    )
+    not_controller = ours | {"controller": False}
+    assert children.controller_name(pod(apiVersion="myapp.tangx.in/v1", **not_controller)) is None

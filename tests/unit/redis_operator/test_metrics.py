@@ -11,8 +11,9 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from prometheus_client import CollectorRegistry, generate_latest
 
 from event_recorder import EventBroadcaster, FakeRecorder, InMemorySink
-from redis_operator.controller import FINALIZER, RedisController
-from redis_operator.messages import ChildKind, EventKey
+from redis_operator.api import FINALIZER, ChildKind
+from redis_operator.controller import RedisController
+from redis_operator.messages import EventKey
 from redis_operator.metrics import ErrorReason, OperatorMetrics, Outcome, process_registry
 
 NS = "ns"

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
-from redis_operator.messages import ChildKind
+from redis_operator.api import ChildKind
 from redis_operator.metrics import OperatorMetrics
 from redis_operator.monitoring import MonitoringServer, listen_address, parse_address
 
