@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from redis_operator import admission
-from redis_operator.controller import ControllerSettings
 from redis_operator.devcluster.build import BuildError, ensure_binaries
 from redis_operator.devcluster.cluster import ClusterError, DevCluster
 from redis_operator.leader import (
@@ -29,6 +28,7 @@ from redis_operator.manager import RunOptions, run
 from redis_operator.manifests import render_manifests, write_manifests
 from redis_operator.messages import Language
 from redis_operator.monitoring import DEFAULT_ADDRESS, listen_address
+from redis_operator.settings import ControllerSettings
 
 
 def _run(args: argparse.Namespace) -> int:

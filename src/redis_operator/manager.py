@@ -22,7 +22,13 @@ from kubernetes_asyncio import client, config
 
 from event_recorder import EventBroadcaster, RecorderOptions
 from redis_operator import admission
-from redis_operator.controller import ControllerSettings, RedisController, error_text, register
+from redis_operator.controller.expectations import OwnWrites
+from redis_operator.controller.handlers import WatchHandlers, register
+from redis_operator.controller.reconciler import Reconciler, SystemClock
+from redis_operator.controller.store import Key, Store
+from redis_operator.controller.workqueue import Backoff, WorkQueue
+from redis_operator.kube.client import JsonKubeApi
+from redis_operator.kube.errors import error_text
 from redis_operator.leader import (
     KubernetesLeaseLock,
     LeaderElectionConfig,
@@ -32,6 +38,7 @@ from redis_operator.leader import (
 from redis_operator.messages import SOURCE_COMPONENT
 from redis_operator.metrics import OperatorMetrics, process_registry
 from redis_operator.monitoring import DEFAULT_ADDRESS, MonitoringServer
+from redis_operator.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +146,25 @@ class Manager:
             api_client, options=EVENT_OPTIONS, registry=self.metrics_registry
         )
         self.host = socket.gethostname()
-        self.controller = RedisController(
-            api_client,
+        settings = options.controller
+        self.kube = JsonKubeApi(api_client)
+        store = Store()
+        self.queue: WorkQueue[Key] = WorkQueue(
+            Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds)
+        )
+        own_writes = OwnWrites(settings.expectations_timeout_seconds)
+        metrics = OperatorMetrics(self.metrics_registry)
+        metrics.track_queue_depth(lambda: len(self.queue))
+        self.handlers = WatchHandlers(store, self.queue, own_writes)
+        self.reconciler = Reconciler(
+            self.kube,
             self.broadcaster.new_recorder(component=SOURCE_COMPONENT, host=self.host),
-            options.controller,
-            metrics=OperatorMetrics(self.metrics_registry),
+            store,
+            self.queue,
+            own_writes,
+            settings=settings,
+            metrics=metrics,
+            clock=SystemClock(),
         )
         self.webhook = admission.WebhookServing(options.webhook) if options.webhook else None
         self.elector: LeaderElector | None = None
@@ -160,7 +181,7 @@ class Manager:
             # restart it.
             self.monitoring.add_liveness_check("workers", lambda: not self._workers.done())
             # Ready once the store holds a full listing; never dependent on leadership.
-            self.monitoring.add_readiness_check("synced", lambda: self.controller.synced)
+            self.monitoring.add_readiness_check("synced", lambda: self.handlers.synced)
         self.registry = self._kopf_registry()
         self._stop = asyncio.Event()  # set when the lease is lost: kopf stops, and the process
         self._syncing: asyncio.Task[None]
@@ -168,7 +189,7 @@ class Manager:
 
     def _kopf_registry(self) -> kopf.OperatorRegistry:
         registry = kopf.OperatorRegistry()
-        register(registry, self.controller)
+        register(registry, self.handlers)
         if self.options.webhook is not None:
             lookup = admission.ApiChildLookup(self.api_client)
             admission.register(registry, self.options.webhook.policy, lookup)
@@ -221,7 +242,7 @@ class Manager:
                 self.webhook.close()
             if self.monitoring is not None:
                 await self.monitoring.stop()
-            self.controller.queue.shutdown()
+            self.queue.shutdown()
             self._workers.cancel()
             await asyncio.gather(self._workers, return_exceptions=True)
             if self.elector is None:
@@ -247,7 +268,7 @@ class Manager:
         delay = 1.0
         while True:
             try:
-                await self.controller.sync(self.options.namespaces)
+                await self.handlers.sync(self.kube, self.options.namespaces)
                 return
             except Exception as exc:
                 log.warning(
@@ -262,7 +283,7 @@ class Manager:
         last Events too)."""
         await asyncio.shield(self._syncing)
         await self._learn_events()
-        await self.controller.run_workers()
+        await self.reconciler.run_workers()
 
     async def _elected(self) -> None:
         assert self.elector is not None

@@ -38,18 +38,21 @@ class Outcome(StrEnum):
     ACTED = "acted"
     """The pass had work (children, status, Events, finalizer) and none of it failed."""
     FAILED = "failed"
-    """A child write failed: Warning Event and condition written, retried with backoff."""
+    """A child write failed: Warning Event and condition written; retried with backoff, or
+    after a fixed delay if the error is terminal."""
     WAITING = "waiting"
     """The pass was put off: earlier writes not yet observed, or pods still terminating."""
     ERROR = "error"
-    """The pass raised: an API error outside the children (retried with backoff) or a bug."""
+    """The pass raised: an API error outside the children (retried with backoff, or after a
+    fixed delay if terminal) or a bug."""
 
 
 class ErrorReason(StrEnum):
     """Why a pass ended with :attr:`Outcome.ERROR`."""
 
     API_ERROR = "api_error"
-    """The API answered with an error (e.g. a conflict or 5xx on a status or finalizer write)."""
+    """The API answered with an error (e.g. a conflict, 5xx or 403 on a status or finalizer
+    write)."""
     TRANSPORT_ERROR = "transport_error"
     """The API did not answer (connection refused or reset, timeout)."""
     UNEXPECTED = "unexpected"

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
-from redis_operator import kubeapi
 from redis_operator.api import ChildKind
-from redis_operator.kubeapi import KubeApi
+from redis_operator.kube import client as kube_client
+from redis_operator.kube.client import JsonKubeApi
+from redis_operator.kube.errors import ApiError
 
 pytestmark = pytest.mark.e2e
 
@@ -28,12 +28,12 @@ def pod(name: str) -> dict[str, Any]:
 async def test_create_list_in_pages_and_delete_by_uid(
     api: client.ApiClient, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kube = KubeApi(api)
+    kube = JsonKubeApi(api)
     created = [await kube.create(ChildKind.POD, namespace, pod(f"p{i}")) for i in range(3)]
     assert all(isinstance(c, dict) and c["metadata"]["uid"] for c in created)
     assert created[0]["metadata"]["namespace"] == namespace
 
-    monkeypatch.setattr(kubeapi, "LIST_PAGE_SIZE", 2)  # 3 pods: two pages
+    monkeypatch.setattr(kube_client, "LIST_PAGE_SIZE", 2)  # 3 pods: two pages
     listed = await kube.list_children(ChildKind.POD, namespace)
     assert sorted(p["metadata"]["name"] for p in listed) == ["p0", "p1", "p2"]
     everywhere = await kube.list_children(ChildKind.POD, None)
@@ -42,16 +42,16 @@ async def test_create_list_in_pages_and_delete_by_uid(
     # A successor under the same name is not deleted by a pass that saw its predecessor.
     first = created[0]["metadata"]["uid"]
     await kube.delete(ChildKind.POD, namespace, "p0", first)
-    with pytest.raises(ApiException) as refused:
+    with pytest.raises(ApiError) as refused:
         await kube.delete(ChildKind.POD, namespace, "p1", first)
     assert refused.value.status == 409
-    with pytest.raises(ApiException) as gone:
+    with pytest.raises(ApiError) as gone:
         await kube.delete(ChildKind.POD, namespace, "p0", first)
     assert gone.value.status in (404, 409)  # kwok may still be finishing its deletion
 
 
 async def test_merge_patch_replaces_lists_whole(api: client.ApiClient, namespace: str) -> None:
-    kube = KubeApi(api)
+    kube = JsonKubeApi(api)
     service = {
         "apiVersion": "v1",
         "kind": "Service",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis_operator.store import Store
+from redis_operator.controller.store import Store
 
 
 def pod(name: str, uid: str, rv: int, instance: str | None = None) -> dict[str, Any]:

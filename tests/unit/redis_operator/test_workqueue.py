@@ -6,11 +6,13 @@ import asyncio
 
 import pytest
 
-from redis_operator.workqueue import Backoff, ShutDown, WorkQueue
+from redis_operator.controller.workqueue import Backoff, ShutDown, WorkQueue
+
+BACKOFF = Backoff(base=0.5, maximum=120.0)
 
 
 async def test_adds_coalesce() -> None:
-    queue: WorkQueue[str] = WorkQueue()
+    queue: WorkQueue[str] = WorkQueue(BACKOFF)
     for _ in range(5):
         queue.add("a")
     queue.add("b")
@@ -20,7 +22,7 @@ async def test_adds_coalesce() -> None:
 
 
 async def test_key_added_while_processing_is_requeued_after_done() -> None:
-    queue: WorkQueue[str] = WorkQueue()
+    queue: WorkQueue[str] = WorkQueue(BACKOFF)
     queue.add("a")
     key = await queue.get()
     queue.add("a")
@@ -31,7 +33,7 @@ async def test_key_added_while_processing_is_requeued_after_done() -> None:
 
 
 async def test_done_without_new_add_does_not_requeue() -> None:
-    queue: WorkQueue[str] = WorkQueue()
+    queue: WorkQueue[str] = WorkQueue(BACKOFF)
     queue.add("a")
     queue.done(await queue.get())
     assert len(queue) == 0
@@ -53,14 +55,14 @@ async def test_rate_limited_adds_back_off_until_forget() -> None:
 
 
 async def test_add_after_earliest_timer_wins() -> None:
-    queue: WorkQueue[str] = WorkQueue()
+    queue: WorkQueue[str] = WorkQueue(BACKOFF)
     queue.add_after("a", 60)
     queue.add_after("a", 0.01)
     assert await asyncio.wait_for(queue.get(), timeout=5) == "a"
 
 
 async def test_shutdown_releases_waiting_workers() -> None:
-    queue: WorkQueue[str] = WorkQueue()
+    queue: WorkQueue[str] = WorkQueue(BACKOFF)
     waiter = asyncio.create_task(queue.get())
     await asyncio.sleep(0)
     queue.shutdown()

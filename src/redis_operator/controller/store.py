@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis_operator.api import is_being_deleted
 from redis_operator.children import INSTANCE_LABEL, redis_name_of
 
 Obj = Mapping[str, Any]
+Key = tuple[str, str]
+"""An object by namespace and name (a Redis' key in the work queue)."""
 #: A child by kind (``pod`` or ``service``) and name.
 ChildKey = tuple[str, str]
 
@@ -26,7 +27,8 @@ def _rv(obj: Obj) -> int | None:
         return None
 
 
-def _key(obj: Obj) -> tuple[str, str]:
+def key_of(obj: Obj) -> Key:
+    """The object's namespace (empty if cluster-scoped) and name."""
     meta = obj["metadata"]
     return meta.get("namespace") or "", meta["name"]
 
@@ -39,7 +41,7 @@ class Bucket:
 
     def upsert(self, obj: Obj) -> Obj | None:
         """Store ``obj`` unless a newer version is held; return the object it replaced."""
-        namespace, name = _key(obj)
+        namespace, name = key_of(obj)
         objects = self.by_namespace.setdefault(namespace, {})
         current = objects.get(name)
         if current is not None and current["metadata"].get("uid") == obj["metadata"].get("uid"):
@@ -51,7 +53,7 @@ class Bucket:
 
     def remove(self, obj: Obj) -> Obj | None:
         """Forget ``obj`` (if the same object, by uid, is held); return what was removed."""
-        namespace, name = _key(obj)
+        namespace, name = key_of(obj)
         objects = self.by_namespace.get(namespace, {})
         current = objects.get(name)
         if current is not None and current["metadata"].get("uid") == obj["metadata"].get("uid"):
@@ -86,7 +88,7 @@ class PodBucket(Bucket):
     def _index(self, pod: Obj | None, add: bool) -> None:
         if pod is None:
             return
-        namespace, name = _key(pod)
+        namespace, name = key_of(pod)
         for redis_name in _redis_names(pod):
             names = self.by_redis.setdefault((namespace, redis_name), set())
             if add:
@@ -133,38 +135,3 @@ class Store:
         it owns, which collide with a child name, and which to ignore.
         """
         return self.pods.of_redis(namespace, redis_name)
-
-
-@dataclass
-class Expectations:
-    """Writes a Redis' pass made that the watch has not shown yet (client-go's expectations).
-
-    Until the store reflects them, a new pass could act on a stale view (create a pod twice,
-    delete one already going), so the controller waits for them before planning again.
-    """
-
-    creates: set[ChildKey] = field(default_factory=set)
-    deletes: dict[ChildKey, str] = field(default_factory=dict)  # child -> uid deleted
-    recorded_at: float = 0.0
-
-    #: Like client-go's ExpectationsTimeout: never wait forever on a watch event that was lost.
-    TIMEOUT_SECONDS = 300.0
-
-    def record(self, now: float, creates: set[ChildKey], deletes: dict[ChildKey, str]) -> None:
-        self.creates |= creates
-        self.deletes.update(deletes)
-        self.recorded_at = now
-
-    def satisfied(self, store: Store, namespace: str, now: float) -> bool:
-        for kind, name in list(self.creates):
-            if store.children(kind).get(namespace, name) is not None:
-                self.creates.discard((kind, name))
-        for (kind, name), uid in list(self.deletes.items()):
-            held = store.children(kind).get(namespace, name)
-            # Seen going (terminating) or gone (absent, or the name reused by a new object).
-            if held is None or held["metadata"].get("uid") != uid or is_being_deleted(held):
-                del self.deletes[(kind, name)]
-        if now - self.recorded_at > self.TIMEOUT_SECONDS:
-            self.creates.clear()
-            self.deletes.clear()
-        return not self.creates and not self.deletes

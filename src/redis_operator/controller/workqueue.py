@@ -4,6 +4,8 @@
 - A key is never processed by two workers at once; an add during processing queues it again
   after ``done``.
 - Failures back off per key, exponentially (``add_rate_limited``), until ``forget``.
+
+Delays run on the event loop's clock (``loop.call_at``), so a test drives them with the loop.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ K = TypeVar("K", bound=Hashable)
 class Backoff:
     """Per-key exponential backoff: ``base * 2**failures``, capped at ``maximum`` seconds."""
 
-    base: float = 0.5
-    maximum: float = 120.0
+    base: float
+    maximum: float
 
     def delay(self, failures: int) -> float:
         return float(min(self.maximum, self.base * (2 ** min(failures, 30))))
@@ -35,8 +37,8 @@ class ShutDown(Exception):
 class WorkQueue(Generic[K]):
     """Deduplicating, per-key exclusive, rate-limited queue of keys."""
 
-    def __init__(self, backoff: Backoff | None = None) -> None:
-        self._backoff = backoff or Backoff()
+    def __init__(self, backoff: Backoff) -> None:
+        self._backoff = backoff
         self._queue: deque[K] = deque()
         self._dirty: set[K] = set()
         self._processing: set[K] = set()

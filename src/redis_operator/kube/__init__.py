@@ -1,0 +1,6 @@
+"""The operator's seam to the Kubernetes API: the calls, their errors, and an in-memory fake.
+
+``client`` has the :class:`~redis_operator.kube.client.KubeApi` protocol and its JSON
+implementation, ``errors`` the one rule on what an API failure means, ``fake`` an apiserver in
+memory for tests.
+"""

@@ -1,0 +1,137 @@
+"""The controller's API calls: the :class:`KubeApi` protocol and its implementation on JSON.
+
+kubernetes_asyncio's generated methods turn every answer into a model object (``V1Pod``...),
+and the store wants the JSON back: these calls go through ``ApiClient.call_api`` and answer the
+decoded JSON as is, so what the watch delivers and what a write answers look the same. They
+raise only :mod:`redis_operator.kube.errors` types.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from kubernetes_asyncio import client
+
+from redis_operator import api
+from redis_operator.api import ChildKind
+from redis_operator.kube.errors import CLIENT_ERRORS, translate
+
+Obj = dict[str, Any]
+"""An API object as JSON decodes it."""
+
+MERGE_PATCH = "application/merge-patch+json"
+#: Page size of listings (client-go's informers list 500 at a time).
+LIST_PAGE_SIZE = 500
+
+_RESOURCES = {ChildKind.POD: "pods", ChildKind.SERVICE: "services"}
+
+
+class KubeApi(Protocol):
+    """Pods, Services and Redis objects: create, delete, merge-patch and list.
+
+    Implementations raise only :class:`~redis_operator.kube.errors.KubeError`.
+    """
+
+    async def create(self, kind: ChildKind, namespace: str, body: Obj) -> Obj:
+        """Create a child; answers it as stored (uid, resourceVersion)."""
+        ...
+
+    async def delete(self, kind: ChildKind, namespace: str, name: str, uid: str) -> None:
+        """Delete a child if it is still the object with ``uid`` (else 409): never a successor."""
+        ...
+
+    async def patch(self, kind: ChildKind, namespace: str, name: str, patch: Obj) -> Obj:
+        """A JSON merge patch (RFC 7386) of a child: it replaces lists whole."""
+        ...
+
+    async def patch_redis(self, namespace: str, name: str, patch: Obj, *, status: bool) -> Obj:
+        """Merge-patch a Redis' metadata, or its status through the status subresource."""
+        ...
+
+    async def list_children(self, kind: ChildKind, namespace: str | None) -> list[Obj]:
+        """Every child of that kind in one namespace, or in all (None)."""
+        ...
+
+    async def list_redis(self, namespace: str | None) -> list[Obj]:
+        """Every Redis in one namespace, or in all (None)."""
+        ...
+
+
+class JsonKubeApi:
+    """:class:`KubeApi` on a kubernetes_asyncio ``ApiClient``, in plain JSON."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self._client = api_client
+
+    async def create(self, kind: ChildKind, namespace: str, body: Obj) -> Obj:
+        return await call(self._client, "POST", _child_path(kind, namespace), body)
+
+    async def delete(self, kind: ChildKind, namespace: str, name: str, uid: str) -> None:
+        options = {"preconditions": {"uid": uid}}
+        await call(self._client, "DELETE", _child_path(kind, namespace, name), options)
+
+    async def patch(self, kind: ChildKind, namespace: str, name: str, patch: Obj) -> Obj:
+        path = _child_path(kind, namespace, name)
+        return await call(self._client, "PATCH", path, patch, content_type=MERGE_PATCH)
+
+    async def patch_redis(self, namespace: str, name: str, patch: Obj, *, status: bool) -> Obj:
+        path = _redis_path(namespace) + f"/{name}" + ("/status" if status else "")
+        return await call(self._client, "PATCH", path, patch, content_type=MERGE_PATCH)
+
+    async def list_children(self, kind: ChildKind, namespace: str | None) -> list[Obj]:
+        return await list_all(self._client, _child_path(kind, namespace))
+
+    async def list_redis(self, namespace: str | None) -> list[Obj]:
+        return await list_all(self._client, _redis_path(namespace))
+
+
+async def call(
+    api_client: client.ApiClient,
+    method: str,
+    path: str,
+    body: Obj | None = None,
+    *,
+    content_type: str = "application/json",
+    query: list[tuple[str, Any]] | None = None,
+) -> Obj:
+    """One API call on JSON: the decoded answer, or a KubeError."""
+    try:
+        answer: Obj = await api_client.call_api(
+            path,
+            method,
+            query_params=query,
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            # "object": json.loads, no model. 201 Created for POST, 200 for the rest.
+            response_types_map={200: "object", 201: "object"},
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+        )
+    except CLIENT_ERRORS as exc:
+        raise translate(exc) from exc
+    return answer
+
+
+async def list_all(api_client: client.ApiClient, path: str) -> list[Obj]:
+    """Every item of a collection, :data:`LIST_PAGE_SIZE` at a time."""
+    items: list[Obj] = []
+    token = ""
+    while True:
+        query: list[tuple[str, Any]] = [("limit", LIST_PAGE_SIZE)]
+        if token:
+            query.append(("continue", token))
+        page = await call(api_client, "GET", path, query=query)
+        items.extend(page.get("items") or [])
+        token = (page.get("metadata") or {}).get("continue") or ""
+        if not token:
+            return items
+
+
+def _child_path(kind: ChildKind, namespace: str | None, name: str = "") -> str:
+    scope = f"/api/v1/namespaces/{namespace}" if namespace else "/api/v1"
+    return f"{scope}/{_RESOURCES[kind]}" + (f"/{name}" if name else "")
+
+
+def _redis_path(namespace: str | None) -> str:
+    scope = f"/namespaces/{namespace}" if namespace else ""
+    return f"/apis/{api.GROUP}/{api.VERSION}{scope}/{api.PLURAL}"

@@ -1,0 +1,416 @@
+"""FakeKubeApi: an apiserver in memory, faithful where the reconciler depends on it.
+
+It implements :class:`~redis_operator.kube.client.KubeApi` for the operator and lets a test act
+as everyone else (users, the kubelet) through methods that are neither logged nor failed on
+purpose. What it models, as the apiserver does it:
+
+- every object gets a uid, and every change a new ``resourceVersion`` from one counter (etcd's
+  revision); ``metadata.generation`` starts at 1 and moves only when ``spec`` changes; a change
+  that changes nothing is no write (no new version, no watch event);
+- create of an existing name: 409 ``AlreadyExists``; any call on a missing object: 404;
+- delete with ``preconditions.uid`` of another object: 409; a merge patch (RFC 7386) carrying a
+  ``metadata.resourceVersion`` that is not the object's: 409;
+- an object with finalizers is only marked (``deletionTimestamp``) by a delete, and goes when
+  its last finalizer is removed; a pod is deleted gracefully (it stays, marked, until the
+  kubelet deletes it with grace period 0);
+- the status subresource: a status patch changes only ``status``, any other write ignores it;
+  a new pod's status is ``Pending``;
+- watch delivery: every change becomes an ``ADDED``/``MODIFIED``/``DELETED`` event, held until
+  :meth:`FakeKubeApi.deliver` hands them to the subscribers in order, as a watch lags behind
+  the writes.
+
+For the tests it adds scripted failures (:meth:`FakeKubeApi.fail`) and a log of the operator's
+write calls in order (:attr:`FakeKubeApi.writes`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Final, Literal, TypeVar
+
+from redis_operator import api
+from redis_operator.api import ChildKind
+from redis_operator.kube.client import Obj
+from redis_operator.kube.errors import ApiError
+
+REDIS: Final = "redis"
+"""The kind of the Redis objects, beside :class:`~redis_operator.api.ChildKind`'s."""
+
+Kind = ChildKind | Literal["redis"]
+
+_T = TypeVar("_T")
+
+_RESOURCES: dict[str, str] = {
+    ChildKind.POD: "pods",
+    ChildKind.SERVICE: "services",
+    REDIS: f"{api.PLURAL}.{api.GROUP}",
+}
+
+_IMMUTABLE_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+)
+
+#: The grace period the apiserver gives a pod deleted without one.
+POD_GRACE_PERIOD_SECONDS = 30
+
+
+class Verb(StrEnum):
+    """The calls of the :class:`~redis_operator.kube.client.KubeApi` protocol."""
+
+    CREATE = "create"
+    DELETE = "delete"
+    PATCH = "patch"
+    PATCH_STATUS = "patch_status"
+    LIST = "list"
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write call the operator made; ``error`` is what it raised, if anything."""
+
+    verb: Verb
+    kind: Kind
+    namespace: str
+    name: str
+    body: Obj
+    error: Exception | None = None
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """What a watch delivers: ``ADDED``, ``MODIFIED`` or ``DELETED`` and the object then."""
+
+    type: str
+    kind: Kind
+    object: Obj
+
+
+@dataclass
+class _Failure:
+    verb: Verb
+    kind: Kind
+    error: Exception
+    times: int
+    name: str | None
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge key by key, ``null`` removes a key, anything else replaces."""
+    if not isinstance(patch, Mapping):
+        return copy.deepcopy(patch)
+    merged: dict[str, Any] = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
+def _timestamp(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FakeKubeApi:
+    """An in-memory apiserver for Redis objects, pods and Services (see the module docstring).
+
+    ``now`` gives the wall-clock time of ``creationTimestamp`` and ``deletionTimestamp``.
+    """
+
+    def __init__(self, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._now = now
+        self._objects: dict[tuple[str, str, str], Obj] = {}
+        self._revision = 0
+        self._uids = 0
+        self._failures: list[_Failure] = []
+        self._subscribers: list[Callable[[WatchEvent], None]] = []
+        self._pending: list[WatchEvent] = []
+        self.writes: list[Write] = []
+        """The operator's write calls (create, delete, patch, patch_status), in order."""
+
+    # -- the KubeApi protocol: the operator's calls ------------------------------------------
+
+    async def create(self, kind: ChildKind, namespace: str, body: Obj) -> Obj:
+        name = str(body["metadata"]["name"])
+        await asyncio.sleep(0)  # the round trip: concurrent calls interleave here
+        return self._logged(
+            Verb.CREATE,
+            kind,
+            namespace,
+            name,
+            body,
+            lambda: self.create_object(kind, namespace, body),
+        )
+
+    async def delete(self, kind: ChildKind, namespace: str, name: str, uid: str) -> None:
+        await asyncio.sleep(0)
+        self._logged(
+            Verb.DELETE,
+            kind,
+            namespace,
+            name,
+            {"preconditions": {"uid": uid}},
+            lambda: self.delete_object(kind, namespace, name, uid=uid),
+        )
+
+    async def patch(self, kind: ChildKind, namespace: str, name: str, patch: Obj) -> Obj:
+        await asyncio.sleep(0)
+        return self._logged(
+            Verb.PATCH,
+            kind,
+            namespace,
+            name,
+            patch,
+            lambda: self.patch_object(kind, namespace, name, patch),
+        )
+
+    async def patch_redis(self, namespace: str, name: str, patch: Obj, *, status: bool) -> Obj:
+        await asyncio.sleep(0)
+        verb = Verb.PATCH_STATUS if status else Verb.PATCH
+        return self._logged(
+            verb,
+            REDIS,
+            namespace,
+            name,
+            patch,
+            lambda: self.patch_object(REDIS, namespace, name, patch, status=status),
+        )
+
+    async def list_children(self, kind: ChildKind, namespace: str | None) -> list[Obj]:
+        await asyncio.sleep(0)
+        self._raise_scripted(Verb.LIST, kind, "")
+        return self.objects(kind, namespace)
+
+    async def list_redis(self, namespace: str | None) -> list[Obj]:
+        await asyncio.sleep(0)
+        self._raise_scripted(Verb.LIST, REDIS, "")
+        return self.objects(REDIS, namespace)
+
+    # -- scripted failures and the log --------------------------------------------------------
+
+    def fail(
+        self, verb: Verb, kind: Kind, error: Exception, *, times: int = 1, name: str | None = None
+    ) -> None:
+        """Make the operator's next ``times`` calls of ``verb`` on ``kind`` (named ``name``, if
+        given) raise ``error`` without doing anything."""
+        self._failures.append(_Failure(verb, kind, error, times, name))
+
+    def clear_failures(self) -> None:
+        """Forget the scripted failures not used up yet."""
+        self._failures.clear()
+
+    def _raise_scripted(self, verb: Verb, kind: Kind, name: str) -> None:
+        for failure in self._failures:
+            if failure.verb is verb and failure.kind == kind and failure.name in (None, name):
+                failure.times -= 1
+                if failure.times <= 0:
+                    self._failures.remove(failure)
+                raise failure.error
+
+    def _logged(
+        self,
+        verb: Verb,
+        kind: Kind,
+        namespace: str,
+        name: str,
+        body: Obj,
+        action: Callable[[], _T],
+    ) -> _T:
+        sent = copy.deepcopy(body)
+        try:
+            self._raise_scripted(verb, kind, name)
+            result = action()
+        except Exception as exc:
+            self.writes.append(Write(verb, kind, namespace, name, sent, exc))
+            raise
+        self.writes.append(Write(verb, kind, namespace, name, sent))
+        return result
+
+    # -- everyone else: users, the kubelet ----------------------------------------------------
+
+    def get(self, kind: Kind, namespace: str, name: str) -> Obj | None:
+        """The object as stored (a copy), or None."""
+        obj = self._objects.get((kind, namespace, name))
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def objects(self, kind: Kind, namespace: str | None = None) -> list[Obj]:
+        """Copies of the objects of ``kind`` (in ``namespace``, if given), by namespace and name."""
+        return [
+            copy.deepcopy(obj)
+            for (k, ns, _), obj in sorted(self._objects.items())
+            if k == kind and namespace in (None, ns)
+        ]
+
+    def create_object(self, kind: Kind, namespace: str, body: Obj) -> Obj:
+        """Create as anyone would; 409 if the name is taken."""
+        name = str(body["metadata"]["name"])
+        if (kind, namespace, name) in self._objects:
+            raise ApiError(
+                409,
+                "AlreadyExists",
+                f'{_RESOURCES[kind]} "{name}" already exists',
+                {"name": name, "kind": _RESOURCES[kind]},
+            )
+        obj = copy.deepcopy(body)
+        meta = obj.setdefault("metadata", {})
+        for field in _IMMUTABLE_METADATA:
+            meta.pop(field, None)
+        self._uids += 1
+        meta.update(
+            name=name,
+            namespace=namespace,
+            uid=f"uid-{self._uids}",
+            generation=1,
+            creationTimestamp=_timestamp(self._now()),
+        )
+        obj.pop("status", None)
+        if kind == ChildKind.POD:
+            obj["status"] = {"phase": "Pending"}
+        return self._store(kind, obj, "ADDED")
+
+    def patch_object(
+        self, kind: Kind, namespace: str, name: str, patch: Obj, *, status: bool = False
+    ) -> Obj:
+        """A merge patch as anyone would make it; ``status``: through the status subresource."""
+        current = self._existing(kind, namespace, name)
+        wanted = (patch.get("metadata") or {}).get("resourceVersion")
+        if wanted is not None and wanted != current["metadata"]["resourceVersion"]:
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {_RESOURCES[kind]} "{name}": the object has '
+                "been modified; please apply your changes to the latest version and try again",
+                {"name": name, "kind": _RESOURCES[kind]},
+            )
+        if status:
+            updated = copy.deepcopy(current)
+            if "status" in patch:
+                updated["status"] = merge_patch(current.get("status"), patch["status"])
+        else:
+            updated = merge_patch(current, {k: v for k, v in patch.items() if k != "status"})
+        return self._update(kind, current, updated, status=status)
+
+    def edit(self, kind: Kind, namespace: str, name: str, change: Callable[[Obj], None]) -> Obj:
+        """Replace the object with a changed copy (``kubectl edit``, the kubelet's status
+        writes): ``change`` may alter anything but the server's own metadata."""
+        current = self._existing(kind, namespace, name)
+        updated = copy.deepcopy(current)
+        change(updated)
+        return self._update(kind, current, updated, status=True)
+
+    def delete_object(
+        self,
+        kind: Kind,
+        namespace: str,
+        name: str,
+        *,
+        uid: str | None = None,
+        grace_period: int | None = None,
+    ) -> None:
+        """Delete as anyone would: with ``uid``, only that object (else 409); a pod goes only
+        when deleted with ``grace_period=0`` (the kubelet's last word), an object with
+        finalizers only when they are gone."""
+        current = self._existing(kind, namespace, name)
+        meta = current["metadata"]
+        if uid is not None and meta["uid"] != uid:
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {_RESOURCES[kind]} "{name}": Precondition '
+                f"failed: UID in precondition: {uid}, UID in object meta: {meta['uid']}",
+                {"name": name, "kind": _RESOURCES[kind]},
+            )
+        graceful = kind == ChildKind.POD and grace_period != 0
+        if not meta.get("finalizers") and not graceful:
+            self._remove(kind, current)
+            return
+        if "deletionTimestamp" in meta:
+            return
+        marked = copy.deepcopy(current)
+        marked["metadata"]["deletionTimestamp"] = _timestamp(self._now())
+        if graceful:
+            marked["metadata"]["deletionGracePeriodSeconds"] = POD_GRACE_PERIOD_SECONDS
+        self._store(kind, marked, "MODIFIED")
+
+    # -- watch ------------------------------------------------------------------------------
+
+    def subscribe(self, handler: Callable[[WatchEvent], None]) -> None:
+        """Have ``handler`` receive every watch event from now on (see :meth:`deliver`)."""
+        self._subscribers.append(handler)
+
+    @property
+    def undelivered(self) -> int:
+        """Watch events not yet delivered."""
+        return len(self._pending)
+
+    def deliver(self) -> int:
+        """Hand the pending watch events to the subscribers, in order; answer how many."""
+        count = 0
+        while self._pending:
+            event = self._pending.pop(0)
+            for handler in self._subscribers:
+                handler(WatchEvent(event.type, event.kind, copy.deepcopy(event.object)))
+            count += 1
+        return count
+
+    # -- the store ----------------------------------------------------------------------------
+
+    def _existing(self, kind: Kind, namespace: str, name: str) -> Obj:
+        obj = self._objects.get((kind, namespace, name))
+        if obj is None:
+            raise ApiError(
+                404,
+                "NotFound",
+                f'{_RESOURCES[kind]} "{name}" not found',
+                {"name": name, "kind": _RESOURCES[kind]},
+            )
+        return obj
+
+    def _update(self, kind: Kind, current: Obj, updated: Obj, *, status: bool) -> Obj:
+        meta = updated.setdefault("metadata", {})
+        for field in (*_IMMUTABLE_METADATA, "resourceVersion"):
+            if field in current["metadata"]:
+                meta[field] = current["metadata"][field]
+            else:
+                meta.pop(field, None)
+        if not status:
+            updated.pop("status", None)
+            if "status" in current:
+                updated["status"] = copy.deepcopy(current["status"])
+        if updated.get("spec") != current.get("spec"):
+            meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
+        if updated == current:
+            return copy.deepcopy(current)  # nothing changed: no new version, no event
+        if "deletionTimestamp" in meta and not meta.get("finalizers"):
+            answer = self._store(kind, updated, "MODIFIED", emit=False)
+            self._remove(kind, updated)
+            return answer
+        return self._store(kind, updated, "MODIFIED")
+
+    def _store(self, kind: Kind, obj: Obj, event: str, *, emit: bool = True) -> Obj:
+        self._revision += 1
+        obj["metadata"]["resourceVersion"] = str(self._revision)
+        meta = obj["metadata"]
+        self._objects[(kind, meta["namespace"], meta["name"])] = obj
+        if emit:
+            self._pending.append(WatchEvent(event, kind, copy.deepcopy(obj)))
+        return copy.deepcopy(obj)
+
+    def _remove(self, kind: Kind, obj: Obj) -> None:
+        meta = obj["metadata"]
+        del self._objects[(kind, meta["namespace"], meta["name"])]
+        self._revision += 1
+        gone = copy.deepcopy(obj)
+        gone["metadata"]["resourceVersion"] = str(self._revision)
+        self._pending.append(WatchEvent("DELETED", kind, gone))

@@ -1,0 +1,147 @@
+"""Shared helpers of the operator's unit tests: a fake clock, and the controller on a fake
+apiserver whose watch feeds the controller's store as kopf would."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from event_recorder import FakeRecorder
+from redis_operator.api import ChildKind
+from redis_operator.controller.expectations import OwnWrites
+from redis_operator.controller.handlers import WatchHandlers
+from redis_operator.controller.reconciler import Reconciler
+from redis_operator.controller.store import Key, Store
+from redis_operator.controller.workqueue import Backoff, WorkQueue
+from redis_operator.kube.fake import REDIS, FakeKubeApi, WatchEvent, Write
+from redis_operator.metrics import OperatorMetrics
+from redis_operator.settings import ControllerSettings
+
+NS = "ns"
+NAME = "my-op-redis"
+START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """Monotonic and wall-clock time that move only when told."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.elapsed = 0.0
+        self.wall = start
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def now(self) -> datetime:
+        return self.wall
+
+    def advance(self, seconds: float) -> None:
+        self.elapsed += seconds
+        self.wall += timedelta(seconds=seconds)
+
+
+class SpyQueue(WorkQueue[Key]):
+    """A work queue that remembers every delayed add (``add_rate_limited`` makes one too)."""
+
+    def __init__(self, settings: ControllerSettings) -> None:
+        super().__init__(Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds))
+        self.delayed: list[tuple[Key, float]] = []
+
+    def add_after(self, key: Key, delay: float) -> None:
+        self.delayed.append((key, delay))
+        super().add_after(key, delay)
+
+
+def redis_body(
+    name: str = NAME, replicas: int = 2, image: str = "redis:5-alpine", port: int = 8333
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "myapp.tangx.in/v1",
+        "kind": "Redis",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"replicas": replicas, "image": image, "port": port},
+    }
+
+
+def feed(handlers: WatchHandlers, event: WatchEvent) -> None:
+    """Hand a watch event to the controller's handlers as kopf's event handlers do."""
+    if event.kind == REDIS:
+        handlers.on_redis(event.type, event.object)
+    else:
+        handlers.on_child(ChildKind(event.kind), event.type, event.object)
+
+
+@dataclass
+class Controller:
+    """The controller's pieces, assembled as the manager does, on the fake apiserver."""
+
+    fake: FakeKubeApi
+    clock: FakeClock
+    recorder: FakeRecorder
+    store: Store
+    queue: SpyQueue
+    own_writes: OwnWrites
+    handlers: WatchHandlers
+    reconciler: Reconciler
+    registry: CollectorRegistry
+    settings: ControllerSettings
+
+    async def reconcile(self, name: str = NAME) -> list[Write]:
+        """One pass for a Redis; the writes it made."""
+        before = len(self.fake.writes)
+        await self.reconciler.reconcile((NS, name))
+        return self.fake.writes[before:]
+
+    def deliver(self) -> int:
+        """Let the watch catch up."""
+        return self.fake.deliver()
+
+    def metric(self, name: str, **labels: str) -> float:
+        sample = self.registry.get_sample_value(name, labels)
+        assert sample is not None, f"no sample {name}{labels}"
+        return sample
+
+
+def make_controller(
+    settings: ControllerSettings | None = None, fake: FakeKubeApi | None = None
+) -> Controller:
+    settings = settings or ControllerSettings()
+    clock = FakeClock()
+    fake = fake if fake is not None else FakeKubeApi(now=clock.now)
+    recorder = FakeRecorder()
+    store = Store()
+    queue = SpyQueue(settings)
+    own_writes = OwnWrites(settings.expectations_timeout_seconds)
+    handlers = WatchHandlers(store, queue, own_writes)
+    fake.subscribe(lambda event: feed(handlers, event))
+    registry = CollectorRegistry()
+    reconciler = Reconciler(
+        fake,
+        recorder,
+        store,
+        queue,
+        own_writes,
+        settings=settings,
+        metrics=OperatorMetrics(registry),
+        clock=clock,
+    )
+    return Controller(
+        fake, clock, recorder, store, queue, own_writes, handlers, reconciler, registry, settings
+    )
+
+
+READY = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+"""A pod's status once the kubelet has it serving."""
+
+
+def make_ready(fake: FakeKubeApi, name: str) -> None:
+    """The kubelet starts the pod and its readiness probe passes."""
+    fake.edit(ChildKind.POD, NS, name, lambda pod: pod.update(status=dict(READY)))
+
+
+def finish_deletion(fake: FakeKubeApi, name: str) -> None:
+    """The kubelet has stopped a terminating pod: it deletes it for good."""
+    fake.delete_object(ChildKind.POD, NS, name, grace_period=0)

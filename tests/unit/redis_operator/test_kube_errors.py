@@ -1,0 +1,126 @@
+"""The error boundary: what the client library raises becomes ApiError or TransportError, and
+one rule says which are worth retrying; the client raises nothing else."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from redis_operator.api import ChildKind
+from redis_operator.kube import client as kube_client
+from redis_operator.kube.client import JsonKubeApi
+from redis_operator.kube.errors import ApiError, TransportError, error_text, translate
+
+
+def status_exception(code: int, reason: str, message: str, **details: Any) -> ApiException:
+    exc = ApiException(status=code, reason="HTTP reason")
+    exc.body = json.dumps(
+        {"kind": "Status", "code": code, "reason": reason, "message": message, "details": details}
+    ).encode()
+    return exc
+
+
+def test_a_status_body_becomes_an_api_error() -> None:
+    causes = [{"reason": "FieldValueInvalid", "field": "spec.containers[0].image"}]
+    error = translate(status_exception(422, "Invalid", 'Pod "p" is invalid', causes=causes))
+    assert isinstance(error, ApiError)
+    assert (error.status, error.reason, error.message) == (422, "Invalid", 'Pod "p" is invalid')
+    assert error.causes == causes
+    assert error_text(error) == '422 Invalid: Pod "p" is invalid'
+
+
+def test_a_body_that_is_no_status_is_kept_as_the_message() -> None:
+    exc = ApiException(status=502, reason="Bad Gateway")
+    exc.body = b"<html>proxy</html>"
+    error = translate(exc)
+    assert isinstance(error, ApiError)
+    assert (error.status, error.reason, error.message) == (502, "Bad Gateway", "<html>proxy</html>")
+    no_body = translate(ApiException(status=0, reason="Cannot prepare a request message"))
+    assert (
+        isinstance(no_body, ApiError)
+        and error_text(no_body) == "0 Cannot prepare a request message"
+    )
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [aiohttp.ClientConnectionError("refused"), TimeoutError(), OSError("unreachable")],
+)
+def test_no_answer_is_a_transport_error(exc: Exception) -> None:
+    error = translate(exc)
+    assert isinstance(error, TransportError) and error.retryable
+    assert error_text(error).startswith(type(exc).__name__)
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"),
+    [
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (409, True),
+        (410, False),
+        (422, False),
+        (429, True),
+        (500, True),
+        (503, True),
+        (504, True),
+    ],
+)
+def test_the_retry_rule(status: int, retryable: bool) -> None:
+    assert ApiError(status).retryable is retryable
+
+
+def test_error_text_of_anything_else() -> None:
+    assert error_text(RuntimeError("a bug")) == "RuntimeError: a bug"
+    assert error_text(ApiError(403, "Forbidden")) == "403 Forbidden"
+    assert len(error_text(ApiError(500, "InternalError", "x" * 1000))) < 250
+
+
+class StubApiClient:
+    """Answers ``call_api`` from a script: a page dict, or an exception to raise."""
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+        self.calls: list[tuple[str, str, Any]] = []
+
+    async def call_api(self, path: str, method: str, **kwargs: Any) -> Any:
+        self.calls.append((method, path, kwargs.get("query_params")))
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+async def test_the_client_raises_only_kube_errors() -> None:
+    stub = StubApiClient(
+        status_exception(403, "Forbidden", 'pods "p" is forbidden'),
+        aiohttp.ServerDisconnectedError(),
+    )
+    kube = JsonKubeApi(stub)
+    with pytest.raises(ApiError) as refused:
+        await kube.create(ChildKind.POD, "ns", {"metadata": {"name": "p"}})
+    assert refused.value.reason == "Forbidden" and not refused.value.retryable
+    with pytest.raises(TransportError):
+        await kube.delete(ChildKind.POD, "ns", "p", "uid")
+    assert stub.calls[1][:2] == ("DELETE", "/api/v1/namespaces/ns/pods/p")
+
+
+async def test_lists_are_read_page_by_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kube_client, "LIST_PAGE_SIZE", 1)
+    stub = StubApiClient(
+        {"items": [{"n": 1}], "metadata": {"continue": "t1"}},
+        {"items": [{"n": 2}], "metadata": {"continue": ""}},
+    )
+    items = await JsonKubeApi(stub).list_redis(None)
+    assert items == [{"n": 1}, {"n": 2}]
+    assert [query for _, _, query in stub.calls] == [
+        [("limit", 1)],
+        [("limit", 1), ("continue", "t1")],
+    ]
+    assert stub.calls[0][1] == "/apis/myapp.tangx.in/v1/redis"

@@ -1,0 +1,529 @@
+"""The reconciler on the fake apiserver: finalizer, write order, the store lagging the cluster
+(404/409, expectations), deleted_by_us, status only on change, the error boundary, workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from redis_operator.api import FINALIZER, ChildKind
+from redis_operator.controller.expectations import Expectations
+from redis_operator.controller.store import Store
+from redis_operator.kube.client import Obj
+from redis_operator.kube.errors import ApiError, KubeError, TransportError
+from redis_operator.kube.fake import REDIS, FakeKubeApi, Verb, Write
+from redis_operator.metrics import Outcome
+from redis_operator.planning import REPLICA_FAILURE
+from redis_operator.settings import ControllerSettings
+from tests.unit.redis_operator.support import (
+    NAME,
+    NS,
+    Controller,
+    finish_deletion,
+    make_controller,
+    make_ready,
+    redis_body,
+)
+
+KEY = (NS, NAME)
+POD = ChildKind.POD
+SERVICE = ChildKind.SERVICE
+
+
+def calls(writes: list[Write]) -> list[tuple[str, str, str]]:
+    return [(w.verb.value, str(w.kind), w.name) for w in writes]
+
+
+def reasons(c: Controller) -> list[str]:
+    return [text.split()[1] for text in c.recorder.events]
+
+
+def conditions(c: Controller) -> dict[str, dict[str, Any]]:
+    redis = c.fake.get(REDIS, NS, NAME)
+    assert redis is not None
+    return {cond["type"]: cond for cond in (redis.get("status") or {}).get("conditions", [])}
+
+
+def passes(c: Controller) -> dict[str, float]:
+    return {o.value: c.metric("redis_operator_reconcile_total", outcome=o) for o in Outcome}
+
+
+def create_redis(c: Controller, **spec: Any) -> None:
+    c.fake.create_object(REDIS, NS, redis_body(**spec))
+    c.deliver()
+
+
+def edit_spec(c: Controller, **spec: Any) -> None:
+    c.fake.patch_object(REDIS, NS, NAME, {"spec": spec})
+    c.deliver()
+
+
+def settle(c: Controller) -> None:
+    """The kubelet finishes what it has to do: terminating pods go, the others become Ready."""
+    c.deliver()
+    for pod in c.fake.objects(POD, NS):
+        if pod["metadata"].get("deletionTimestamp"):
+            finish_deletion(c.fake, pod["metadata"]["name"])
+        else:
+            make_ready(c.fake, pod["metadata"]["name"])
+    c.deliver()
+
+
+async def converged(replicas: int = 2, settings: ControllerSettings | None = None) -> Controller:
+    """A controller whose Redis has converged: the next pass writes nothing."""
+    c = make_controller(settings)
+    create_redis(c, replicas=replicas)
+    for _ in range(5):
+        writes = await c.reconcile()
+        settle(c)
+        if not writes:
+            c.recorder.clear()
+            c.queue.delayed.clear()
+            return c
+    raise AssertionError("did not converge")
+
+
+def api_error(status: int, reason: str = "") -> ApiError:
+    return ApiError(status, reason or str(status), f"injected {status}")
+
+
+# -- the finalizer ----------------------------------------------------------------------------
+
+
+async def test_first_pass_adds_the_finalizer_then_creates_and_writes_status() -> None:
+    c = make_controller()
+    create_redis(c, replicas=2)
+    writes = await c.reconcile()
+    assert calls(writes) == [
+        ("patch", REDIS, NAME),
+        ("create", POD, f"{NAME}-0"),
+        ("create", POD, f"{NAME}-1"),
+        ("create", SERVICE, NAME),
+        ("patch_status", REDIS, NAME),
+    ]
+    assert writes[0].body["metadata"]["finalizers"] == [FINALIZER]
+    redis = c.fake.get(REDIS, NS, NAME)
+    assert redis is not None and redis["metadata"]["finalizers"] == [FINALIZER]
+    assert reasons(c) == ["ScalingUp", "SuccessfulCreate", "SuccessfulCreate", "SuccessfulCreate"]
+
+
+async def test_deletion_removes_the_children_then_the_finalizer() -> None:
+    c = await converged(replicas=2)
+    c.fake.delete_object(REDIS, NS, NAME)  # a user deletes it; the finalizer holds it
+    c.deliver()
+    writes = await c.reconcile()
+    assert calls(writes) == [
+        ("delete", POD, f"{NAME}-1"),
+        ("delete", POD, f"{NAME}-0"),
+        ("delete", SERVICE, NAME),
+    ]
+    assert reasons(c)[0] == "Deleting"
+    assert c.fake.get(REDIS, NS, NAME) is not None
+
+    c.deliver()  # the pods are terminating: wait for them
+    assert await c.reconcile() == []
+    assert c.fake.get(REDIS, NS, NAME) is not None
+
+    settle(c)
+    writes = await c.reconcile()
+    assert calls(writes) == [("patch", REDIS, NAME)]
+    assert writes[0].body["metadata"]["finalizers"] == []
+    assert c.fake.get(REDIS, NS, NAME) is None  # its last finalizer gone, it went
+    c.deliver()
+    assert c.store.redis.get(NS, NAME) is None
+    assert await c.reconcile() == []
+
+
+async def test_deletion_leaves_objects_it_does_not_own() -> None:
+    c = await converged(replicas=1)
+    c.fake.create_object(POD, NS, {"metadata": {"name": f"{NAME}-3"}})
+    c.fake.delete_object(REDIS, NS, NAME)
+    c.deliver()
+    writes = await c.reconcile()
+    assert (("delete", POD, f"{NAME}-3")) not in calls(writes)
+    settle(c)
+    await c.reconcile()
+    assert c.fake.get(REDIS, NS, NAME) is None
+    assert c.fake.get(POD, NS, f"{NAME}-3") is not None
+
+
+# -- the store behind the cluster: 404 and 409 --------------------------------------------------
+
+
+async def test_delete_of_a_pod_already_gone_requeues_soon_without_a_failed_event() -> None:
+    c = await converged(replicas=2)
+    edit_spec(c, replicas=1)
+    c.fake.delete_object(POD, NS, f"{NAME}-1", grace_period=0)  # gone; the watch lags
+    writes = await c.reconcile()
+    assert [(w.verb, w.name, getattr(w.error, "status", None)) for w in writes[:1]] == [
+        (Verb.DELETE, f"{NAME}-1", 404)
+    ]
+    assert "FailedDelete" not in reasons(c)
+    assert REPLICA_FAILURE not in conditions(c)
+    assert (KEY, c.settings.requeue_soon_seconds) in c.queue.delayed
+    assert c.queue.failures(KEY) == 0
+
+
+async def test_delete_never_hits_a_successor_of_the_pod_it_saw() -> None:
+    c = await converged(replicas=2)
+    edit_spec(c, replicas=1)
+    c.fake.delete_object(POD, NS, f"{NAME}-1", grace_period=0)
+    c.fake.create_object(POD, NS, {"metadata": {"name": f"{NAME}-1"}})  # someone else's now
+    writes = await c.reconcile()
+    assert writes[0].verb is Verb.DELETE and isinstance(writes[0].error, ApiError)
+    assert writes[0].error.status == 409
+    assert c.fake.get(POD, NS, f"{NAME}-1") is not None
+    assert "FailedDelete" not in reasons(c)
+    assert (KEY, c.settings.requeue_soon_seconds) in c.queue.delayed
+
+
+async def test_create_of_a_name_that_exists_requeues_soon_without_a_failed_event() -> None:
+    c = await converged(replicas=1)
+    edit_spec(c, replicas=2)
+    c.fake.create_object(POD, NS, {"metadata": {"name": f"{NAME}-1"}})  # not seen yet
+    writes = await c.reconcile()
+    failed = [w for w in writes if w.error is not None]
+    assert [(w.verb, w.name) for w in failed] == [(Verb.CREATE, f"{NAME}-1")]
+    assert isinstance(failed[0].error, ApiError) and failed[0].error.reason == "AlreadyExists"
+    assert "FailedCreate" not in reasons(c)
+    assert (KEY, c.settings.requeue_soon_seconds) in c.queue.delayed
+
+
+# -- expectations --------------------------------------------------------------------------------
+
+
+async def test_a_pass_waits_until_the_watch_shows_its_deletes() -> None:
+    c = await converged(replicas=2)
+    edit_spec(c, replicas=1)
+    assert calls(await c.reconcile())[0] == ("delete", POD, f"{NAME}-1")
+    # The watch has not shown the deletion yet: a pass now would plan from a stale store.
+    assert await c.reconcile() == []
+    assert passes(c)["waiting"] == 1
+    assert (KEY, c.settings.expectations_recheck_seconds) in c.queue.delayed
+    c.deliver()
+    # Seen terminating: no longer waiting; the status now counts one replica.
+    assert calls(await c.reconcile()) == [("patch_status", REDIS, NAME)]
+    assert passes(c)["waiting"] == 1
+
+
+async def test_expectations_time_out() -> None:
+    c = await converged(replicas=2)
+    edit_spec(c, replicas=1)
+    await c.reconcile()
+    assert await c.reconcile() == []  # waiting for the watch
+    c.clock.advance(c.settings.expectations_timeout_seconds + 1)  # the event was lost
+    writes = await c.reconcile()
+    assert calls(writes)[0] == ("delete", POD, f"{NAME}-1")  # planned again, on the store
+
+
+def test_expectations_wait_for_creates_and_deletes_to_show() -> None:
+    store = Store()
+    pod = {"metadata": {"name": "p", "namespace": NS, "uid": "u1", "resourceVersion": "1"}}
+    expectations = Expectations(timeout=300)
+    expectations.record(0.0, {(POD, "p")}, {})
+    assert not expectations.satisfied(store, NS, 1.0)
+    store.pods.upsert(pod)
+    assert expectations.satisfied(store, NS, 1.0)
+
+    expectations.record(2.0, set(), {(POD, "p"): "u1"})
+    assert not expectations.satisfied(store, NS, 3.0)
+    store.pods.upsert(pod | {"metadata": pod["metadata"] | {"deletionTimestamp": "t"}})
+    assert expectations.satisfied(store, NS, 3.0)
+
+    expectations.record(4.0, {(POD, "q")}, {})
+    assert not expectations.satisfied(store, NS, 304.0)
+    assert expectations.satisfied(store, NS, 304.5)  # dropped after the timeout
+
+
+# -- deleted_by_us ------------------------------------------------------------------------------
+
+
+async def test_a_pod_we_deleted_is_not_reported_as_recreated() -> None:
+    c = await converged(replicas=3)
+    edit_spec(c, replicas=2)
+    await c.reconcile()
+    settle(c)
+    await c.reconcile()
+    edit_spec(c, replicas=3)
+    writes = await c.reconcile()
+    assert ("create", POD, f"{NAME}-2") in calls(writes)
+    assert "PodRecreated" not in reasons(c)
+    assert c.metric("redis_operator_pods_recreated_total") == 0
+
+
+async def test_a_pod_someone_else_deleted_is_reported_as_recreated() -> None:
+    c = await converged(replicas=3)
+    c.fake.delete_object(POD, NS, f"{NAME}-1")
+    settle(c)
+    writes = await c.reconcile()
+    assert ("create", POD, f"{NAME}-1") in calls(writes)
+    assert "PodRecreated" in reasons(c)
+    assert c.metric("redis_operator_pods_recreated_total") == 1
+
+
+# -- write ordering and status -----------------------------------------------------------------
+
+
+class CountingFake(FakeKubeApi):
+    """Counts the creates in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def create(self, kind: ChildKind, namespace: str, body: Obj) -> Obj:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await super().create(kind, namespace, body)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_pods_and_service_are_created_together() -> None:
+    fake = CountingFake()
+    c = make_controller(fake=fake)
+    create_redis(c, replicas=3)
+    await c.reconcile()
+    assert fake.most_in_flight == 4  # three pods and the Service in one round trip
+
+
+async def test_removals_come_before_creations() -> None:
+    c = await converged(replicas=2)
+    c.fake.edit(POD, NS, f"{NAME}-0", lambda pod: pod.update(status={"phase": "Failed"}))
+    c.fake.delete_object(POD, NS, f"{NAME}-1", grace_period=0)
+    c.deliver()
+    writes = await c.reconcile()
+    children = [(verb, name) for verb, kind, name in calls(writes) if kind == POD]
+    assert children == [("delete", f"{NAME}-0"), ("create", f"{NAME}-1")]
+
+
+async def test_a_pass_with_nothing_to_do_writes_nothing() -> None:
+    c = await converged(replicas=2)
+    for _ in range(3):
+        assert await c.reconcile() == []
+        c.deliver()
+    assert c.recorder.events == []
+    redis = c.fake.get(REDIS, NS, NAME)
+    assert redis is not None
+    assert redis["status"]["readyReplicas"] == 2
+    assert passes(c)["noop"] >= 3
+
+
+async def test_status_is_written_only_when_it_changes() -> None:
+    c = await converged(replicas=2)
+    c.fake.edit(POD, NS, f"{NAME}-0", lambda pod: pod.update(status={"phase": "Running"}))
+    c.deliver()
+    assert calls(await c.reconcile()) == [("patch_status", REDIS, NAME)]
+    c.deliver()
+    assert await c.reconcile() == []
+
+
+# -- the error boundary -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error", [api_error(500), api_error(503), api_error(429), TransportError("OSError: reset")]
+)
+async def test_retryable_child_write_failure_is_told_and_backs_off(error: KubeError) -> None:
+    c = make_controller()
+    create_redis(c, replicas=1)
+    c.fake.fail(Verb.CREATE, SERVICE, error)
+    await c.reconcile()
+    assert "FailedCreate" in reasons(c)
+    assert conditions(c)[REPLICA_FAILURE]["reason"] == "FailedCreate"
+    assert c.queue.failures(KEY) == 1  # backing off
+    assert (KEY, c.settings.terminal_error_requeue_seconds) not in c.queue.delayed
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 422])
+async def test_terminal_child_write_failure_is_told_at_once_and_retried_late(status: int) -> None:
+    c = make_controller()
+    create_redis(c, replicas=1)
+    c.fake.fail(Verb.CREATE, POD, api_error(status))
+    await c.reconcile()
+    assert [r for r in reasons(c) if r.startswith("Failed")] == ["FailedCreate"]
+    assert f"{status} {status}: injected" in conditions(c)[REPLICA_FAILURE]["message"]
+    assert c.queue.failures(KEY) == 0  # not at the backoff's pace
+    assert (KEY, c.settings.terminal_error_requeue_seconds) in c.queue.delayed
+    assert passes(c)["failed"] == 1
+    assert c.metric("redis_operator_child_write_failures_total", kind="pod", verb="create") == 1
+
+
+async def test_terminal_failure_of_a_delete_and_a_service_patch() -> None:
+    c = await converged(replicas=2)
+    c.fake.patch_object(SERVICE, NS, NAME, {"spec": {"ports": []}})
+    edit_spec(c, replicas=1)
+    c.fake.fail(Verb.DELETE, POD, api_error(403, "Forbidden"))
+    c.fake.fail(Verb.PATCH, SERVICE, api_error(422, "Invalid"))
+    await c.reconcile()
+    assert sorted(r for r in reasons(c) if r.startswith("Failed")) == [
+        "FailedDelete",
+        "FailedUpdate",
+    ]
+    assert REPLICA_FAILURE in conditions(c)
+    assert (KEY, c.settings.terminal_error_requeue_seconds) in c.queue.delayed
+    assert c.queue.failures(KEY) == 0
+
+
+async def test_one_retryable_failure_among_terminal_ones_backs_off() -> None:
+    c = make_controller()
+    create_redis(c, replicas=1)
+    c.fake.fail(Verb.CREATE, POD, api_error(403))
+    c.fake.fail(Verb.CREATE, SERVICE, api_error(503))
+    await c.reconcile()
+    assert c.queue.failures(KEY) == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (api_error(409, "Conflict"), "api_error"),
+        (api_error(500), "api_error"),
+        (TransportError("TimeoutError: "), "transport_error"),
+    ],
+)
+async def test_retryable_status_write_failure_backs_off(
+    error: KubeError, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    c = make_controller()
+    create_redis(c, replicas=1)
+    c.fake.fail(Verb.PATCH_STATUS, REDIS, error)
+    with caplog.at_level(logging.WARNING):
+        await c.reconcile()
+    assert c.metric("redis_operator_reconcile_errors_total", reason=reason) == 1
+    assert passes(c)["error"] == 1
+    assert c.queue.failures(KEY) == 1
+    assert [r.levelno for r in caplog.records if "retrying" in r.getMessage()] == [logging.WARNING]
+
+
+@pytest.mark.parametrize(("verb", "status"), [(Verb.PATCH_STATUS, 403), (Verb.PATCH, 422)])
+async def test_terminal_status_or_finalizer_failure_is_an_error_retried_late(
+    verb: Verb, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    c = make_controller()
+    create_redis(c, replicas=1)
+    c.fake.fail(verb, REDIS, api_error(status))
+    with caplog.at_level(logging.WARNING):
+        await c.reconcile()
+    assert c.metric("redis_operator_reconcile_errors_total", reason="api_error") == 1
+    assert c.queue.failures(KEY) == 0
+    assert (KEY, c.settings.terminal_error_requeue_seconds) in c.queue.delayed
+    (record,) = [r for r in caplog.records if "retrying" in r.getMessage()]
+    assert record.levelno == logging.ERROR and f"{status} {status}: injected" in record.getMessage()
+
+
+async def test_a_finalizer_patch_on_a_changed_redis_conflicts_and_backs_off() -> None:
+    c = make_controller()
+    create_redis(c, replicas=1)
+    c.fake.patch_object(REDIS, NS, NAME, {"metadata": {"labels": {"a": "b"}}})  # not seen yet
+    writes = await c.reconcile()
+    assert [(w.verb, getattr(w.error, "status", None)) for w in writes] == [(Verb.PATCH, 409)]
+    assert c.queue.failures(KEY) == 1
+    c.deliver()
+    assert calls(await c.reconcile())[0] == ("patch", REDIS, NAME)
+
+
+# -- workers ------------------------------------------------------------------------------------
+
+
+async def test_a_crashing_pass_does_not_kill_its_worker(caplog: pytest.LogCaptureFixture) -> None:
+    c = make_controller(ControllerSettings(workers=1, backoff_base_seconds=60))
+    c.fake.create_object(REDIS, NS, redis_body(name="broken", replicas=1))
+    c.fake.fail(Verb.CREATE, POD, RuntimeError("a bug"), name="broken-0")
+    c.deliver()  # queues "broken"
+    workers = asyncio.create_task(c.reconciler.run_workers())
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0)
+        assert "reconcile of ns/broken crashed" in caplog.text
+        assert c.queue.failures((NS, "broken")) == 1
+        create_redis(c, replicas=1)  # the same worker takes the next key
+        for _ in range(100):
+            await asyncio.sleep(0)
+            if c.fake.get(POD, NS, f"{NAME}-0") is not None:
+                break
+        assert c.fake.get(POD, NS, f"{NAME}-0") is not None
+        assert c.metric("redis_operator_reconcile_errors_total", reason="unexpected") == 1
+    finally:
+        c.queue.shutdown()
+        await asyncio.wait_for(workers, timeout=5)
+
+
+# -- what the metrics count on a pass -----------------------------------------------------------
+
+
+async def test_passes_and_children_are_counted() -> None:
+    c = make_controller()
+    create_redis(c, replicas=2)
+    await c.reconcile()
+    assert passes(c)["acted"] == 1
+    assert c.metric("redis_operator_pods_created_total") == 2
+    assert c.metric("redis_operator_services_created_total") == 1
+    assert c.metric("redis_operator_reconcile_duration_seconds_count", outcome="acted") == 1
+
+    c.deliver()
+    await c.reconcile()  # status catches up with the pods created
+    c.deliver()
+    await c.reconcile()  # converged: nothing to do
+    assert passes(c) == {"noop": 1, "acted": 2, "failed": 0, "waiting": 0, "error": 0}
+
+    # Someone else deletes a pod: recreated, and counted as such.
+    c.fake.delete_object(POD, NS, f"{NAME}-1", grace_period=0)
+    c.deliver()
+    await c.reconcile()
+    assert c.metric("redis_operator_pods_recreated_total") == 1
+    assert c.metric("redis_operator_pods_created_total") == 3
+
+    # Scale down: one pod deleted; until its deletion is observed, passes wait.
+    edit_spec(c, replicas=1)
+    await c.reconcile()
+    assert c.metric("redis_operator_pods_deleted_total") == 1
+    await c.reconcile()
+    assert passes(c)["waiting"] == 1
+    assert len([w for w in c.fake.writes if w.verb is Verb.CREATE]) == 4
+
+
+async def test_failed_writes_and_errors_are_counted() -> None:
+    c = make_controller()
+    create_redis(c, replicas=1)
+    errors = "redis_operator_reconcile_errors_total"
+
+    c.fake.fail(Verb.CREATE, POD, api_error(403, "Forbidden"))
+    c.fake.fail(Verb.CREATE, SERVICE, api_error(403, "Forbidden"))
+    await c.reconcile()
+    assert passes(c)["failed"] == 1
+    failures = "redis_operator_child_write_failures_total"
+    assert c.metric(failures, kind="pod", verb="create") == 1
+    assert c.metric(failures, kind="service", verb="create") == 1
+    assert c.metric("redis_operator_pods_created_total") == 0
+
+    c.deliver()
+    c.fake.fail(Verb.PATCH_STATUS, REDIS, api_error(409, "Conflict"))
+    await c.reconcile()
+    assert passes(c)["error"] == 1
+    assert c.metric(errors, reason="api_error") == 1
+
+    c.deliver()
+    edit_spec(c, replicas=2)
+    c.fake.fail(Verb.PATCH_STATUS, REDIS, TransportError("OSError: connection refused"))
+    await c.reconcile()
+    assert c.metric(errors, reason="transport_error") == 1
+
+    c.deliver()
+    edit_spec(c, replicas=3)
+    c.fake.fail(Verb.PATCH_STATUS, REDIS, RuntimeError("a bug"))
+    with pytest.raises(RuntimeError):
+        await c.reconcile()  # the worker logs it and backs off
+    assert c.metric(errors, reason="unexpected") == 1
+    assert passes(c)["error"] == 3
+
+
+async def test_a_gone_redis_is_a_noop_pass() -> None:
+    c = make_controller()
+    assert await c.reconcile("gone") == []
+    assert passes(c)["noop"] == 1
