@@ -30,6 +30,12 @@ class Expectations:
         self.deletes.update(deletes)
         self.recorded_at = now
 
+    def observe_gone(self, child: ChildKey) -> None:
+        """The watch showed the child deleted: nothing is left to expect of it (a create the
+        store no longer holds would otherwise be waited for until the timeout)."""
+        self.creates.discard(child)
+        self.deletes.pop(child, None)
+
     def satisfied(self, store: Store, namespace: str, now: float) -> bool:
         """Whether the store shows every write recorded (those it shows are forgotten)."""
         for kind, name in list(self.creates):
@@ -70,6 +76,12 @@ class OwnWrites:
 
     def pod_created(self, key: Key, name: str) -> None:
         self._deleted_by_us.get(key, set()).discard(name)
+
+    def child_gone(self, key: Key, child: ChildKey) -> None:
+        """A child of the Redis was deleted (its watch event)."""
+        expectations = self._expectations.get(key)
+        if expectations is not None:
+            expectations.observe_gone(child)
 
     def forget(self, key: Key) -> None:
         """The Redis is gone: nothing of it is remembered."""

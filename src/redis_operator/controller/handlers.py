@@ -48,11 +48,13 @@ class WatchHandlers:
     def on_child(self, kind: ChildKind, event_type: str | None, body: Obj) -> None:
         """A pod or Service changed: store it and queue the Redis it belongs to."""
         bucket = self.store.children(kind)
+        owner = self._owner_of(body)
         if event_type == "DELETED":
             bucket.remove(body)
+            if owner is not None:
+                self.own_writes.child_gone(owner, (kind, body["metadata"]["name"]))
         else:
             bucket.upsert(body)
-        owner = self._owner_of(body)
         if owner is not None:
             self.queue.add(owner)
 

@@ -219,6 +219,17 @@ async def test_expectations_time_out() -> None:
     assert calls(writes)[0] == ("delete", POD, f"{NAME}-1")  # planned again, on the store
 
 
+async def test_a_pod_created_and_gone_before_the_next_pass_is_created_again_at_once() -> None:
+    c = make_controller()
+    create_redis(c, replicas=2)
+    await c.reconcile()
+    c.fake.delete_object(POD, NS, f"{NAME}-0", grace_period=0)  # gone before the next pass
+    c.deliver()
+    writes = await c.reconcile()
+    assert ("create", POD, f"{NAME}-0") in calls(writes)
+    assert passes(c)["waiting"] == 0
+
+
 def test_expectations_wait_for_creates_and_deletes_to_show() -> None:
     store = Store()
     pod = {"metadata": {"name": "p", "namespace": NS, "uid": "u1", "resourceVersion": "1"}}
@@ -236,6 +247,11 @@ def test_expectations_wait_for_creates_and_deletes_to_show() -> None:
     expectations.record(4.0, {(POD, "q")}, {})
     assert not expectations.satisfied(store, NS, 304.0)
     assert expectations.satisfied(store, NS, 304.5)  # dropped after the timeout
+
+    expectations.record(305.0, {(POD, "r")}, {(POD, "s"): "u2"})
+    expectations.observe_gone((POD, "r"))  # its DELETED event: the create was seen, and more
+    expectations.observe_gone((POD, "s"))
+    assert expectations.satisfied(store, NS, 306.0)
 
 
 # -- deleted_by_us ------------------------------------------------------------------------------
