@@ -106,15 +106,22 @@ class _Failure:
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: objects merge key by key, ``null`` removes a key, anything else replaces."""
+    """RFC 7386: objects merge key by key, ``null`` removes a key, anything else replaces.
+
+    Answers a new value; neither argument is changed or shared with it.
+    """
+    return _merge(copy.deepcopy(target), patch)
+
+
+def _merge(target: Any, patch: Any) -> Any:
     if not isinstance(patch, Mapping):
         return copy.deepcopy(patch)
-    merged: dict[str, Any] = dict(target) if isinstance(target, Mapping) else {}
+    merged: dict[str, Any] = target if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             merged.pop(key, None)
         else:
-            merged[key] = merge_patch(merged.get(key), value)
+            merged[key] = _merge(merged.get(key), value)
     return merged
 
 

@@ -36,6 +36,9 @@ def test_merge_patch_is_rfc_7386() -> None:
     assert merge_patch({"a": [{"b": "c"}]}, {"a": [1]}) == {"a": [1]}
     assert merge_patch({"a": "b"}, {"a": {"c": None}}) == {"a": {}}
     assert target["c"] == {"d": "e", "f": "g"}  # not changed in place
+    merged = merge_patch(target, {"a": "y"})
+    merged["c"]["d"] = "changed"
+    assert target["c"]["d"] == "e"  # nor shared
 
 
 async def test_every_change_gets_a_new_resource_version_from_one_counter() -> None:
