@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.kube import Kubectl, wait_for
 from tests.e2e.operator import Start
 from tests.e2e.redis_objects import (
     events,
@@ -27,6 +26,7 @@ from tests.e2e.redis_objects import (
     wait_ready_pods,
     wait_status,
 )
+from tests.support.kube import Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import copy
 import ipaddress
 import json
 import logging
-import socket
 import ssl
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import kopf
 import pytest
 from cryptography import x509
 
+from devcluster.ports import free_port
 from redis_operator.admission import (
     FAILURE_POLICY,
     TIMEOUT_SECONDS,
@@ -348,17 +347,10 @@ def test_self_signed_certificate_is_its_own_ca_for_the_loopback_names() -> None:
     assert b"PRIVATE KEY" in key_pem
 
 
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_serving_with_a_self_signed_certificate_writes_a_working_configuration(
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     out = tmp_path / "webhook.json"
     serving = WebhookServing(WebhookOptions(port=port, address="127.0.0.1", config_out=out))
     seen: list[Any] = []
