@@ -10,7 +10,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from redis_operator import admission
 from redis_operator.controller import ControllerSettings
 from redis_operator.leader import (
     DEFAULT_LEASE_DURATION,
@@ -25,6 +24,7 @@ from redis_operator.manager import RunOptions, run
 from redis_operator.manifests import render_manifests, write_manifests
 from redis_operator.messages import Language
 from redis_operator.monitoring import DEFAULT_ADDRESS, listen_address
+from redis_operator.webhook import policy as admission
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -21,7 +21,6 @@ from aiohttp.helpers import netrc_from_env
 from kubernetes_asyncio import client, config
 
 from event_recorder import EventBroadcaster, RecorderOptions
-from redis_operator import admission
 from redis_operator.controller import ControllerSettings, RedisController, error_text, register
 from redis_operator.leader import (
     KubernetesLeaseLock,
@@ -32,6 +31,7 @@ from redis_operator.leader import (
 from redis_operator.messages import SOURCE_COMPONENT
 from redis_operator.metrics import OperatorMetrics, process_registry
 from redis_operator.monitoring import DEFAULT_ADDRESS, MonitoringServer
+from redis_operator.webhook import policy as admission
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from redis_operator import admission, api
+from redis_operator import api
+from redis_operator.webhook import policy as admission
 
 NAMESPACE = "redis-operator-system"
 NAME = "redis-operator"

@@ -7,9 +7,10 @@ from typing import Any
 
 import yaml
 
-from redis_operator import admission, api, manifests
+from redis_operator import api, manifests
 from redis_operator.cli import build_parser
 from redis_operator.manifests import cluster_role, render_manifests, write_manifests
+from redis_operator.webhook import policy as admission
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 

@@ -18,7 +18,8 @@ import pytest
 from cryptography import x509
 
 from devcluster.ports import free_port
-from redis_operator.admission import (
+from redis_operator.cli import build_parser
+from redis_operator.webhook.policy import (
     FAILURE_POLICY,
     TIMEOUT_SECONDS,
     WEBHOOK_ID,
@@ -41,7 +42,6 @@ from redis_operator.admission import (
     webhook_configuration,
     would_own,
 )
-from redis_operator.cli import build_parser
 
 Obj = dict[str, Any]
 HUB = AdmissionPolicy(("redis:",))
