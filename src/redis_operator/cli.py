@@ -24,7 +24,8 @@ from redis_operator.manager import RunOptions, run
 from redis_operator.manifests import render_manifests, write_manifests
 from redis_operator.messages import Language
 from redis_operator.monitoring import DEFAULT_ADDRESS, listen_address
-from redis_operator.webhook import policy as admission
+from redis_operator.webhook.policy import AdmissionPolicy
+from redis_operator.webhook.serving import WebhookOptions
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -115,12 +116,105 @@ def _leader_election(args: argparse.Namespace) -> LeaderElectionConfig | None:
         raise SystemExit(2) from None
 
 
-def _webhook(args: argparse.Namespace) -> admission.WebhookOptions | None:
+def _webhook(args: argparse.Namespace) -> WebhookOptions | None:
     try:
-        return admission.options_from_args(args)
+        return _webhook_options(args)
     except ValueError as exc:  # inconsistent webhook flags: a usage error, like argparse's
         print(f"redis-operator run: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+_WEBHOOK_FLAGS = {
+    "webhook_cert_file": "--webhook-cert-file",
+    "webhook_key_file": "--webhook-key-file",
+    "webhook_config_out": "--webhook-config-out",
+    "allowed_image_prefix": "--allowed-image-prefix",
+}
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (1-65535): {text!r}")
+    return port
+
+
+def _add_webhook_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("admission webhook (off unless --webhook-port is given)")
+    group.add_argument(
+        "--webhook-port",
+        type=_port,
+        metavar="PORT",
+        help="serve the validating admission webhook over HTTPS on this port (e.g. 9443)",
+    )
+    group.add_argument(
+        "--webhook-address",
+        default="0.0.0.0",
+        metavar="ADDR",
+        help="address to listen on (default: 0.0.0.0, all IPv4 interfaces, as a pod needs)",
+    )
+    group.add_argument(
+        "--webhook-cert-file",
+        type=Path,
+        metavar="PEM",
+        help="serving certificate (e.g. tls.crt of a cert-manager Secret; re-read when it "
+        "changes); default: a self-signed one for 127.0.0.1/localhost, for local development",
+    )
+    group.add_argument(
+        "--webhook-key-file", type=Path, metavar="PEM", help="private key of --webhook-cert-file"
+    )
+    group.add_argument(
+        "--webhook-config-out",
+        type=Path,
+        metavar="FILE",
+        help="once serving, write a ValidatingWebhookConfiguration for this local process "
+        "(url https://127.0.0.1:PORT/..., caBundle of its certificate) to FILE, for "
+        "`kubectl apply -f FILE` (local development)",
+    )
+    group.add_argument(
+        "--allowed-image-prefix",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="refuse a Redis whose spec.image starts with none of these (repeatable), matched "
+        "as written and fully qualified: docker.io/library/ admits redis:7; default: any image",
+    )
+
+
+def _webhook_options(args: argparse.Namespace) -> WebhookOptions | None:
+    """The webhook options of parsed arguments; ValueError for inconsistent flags."""
+    if args.webhook_port is None:
+        given = [flag for attr, flag in _WEBHOOK_FLAGS.items() if getattr(args, attr)]
+        if given:
+            raise ValueError(f"{', '.join(given)} needs --webhook-port (the webhook is off)")
+        return None
+    if (args.webhook_cert_file is None) != (args.webhook_key_file is None):
+        raise ValueError("--webhook-cert-file and --webhook-key-file go together")
+    for path in (args.webhook_cert_file, args.webhook_key_file):
+        if path is not None and not path.is_file():
+            raise ValueError(f"no such file: {path}")
+    prefixes = tuple(args.allowed_image_prefix)
+    if "" in prefixes:
+        raise ValueError("--allowed-image-prefix must not be empty (it would allow any image)")
+    for prefix in prefixes:
+        if not prefix.endswith(("/", ":", "@")):
+            logging.getLogger(__name__).warning(
+                "--allowed-image-prefix=%s does not end with '/' or ':': it also admits "
+                "images such as %s-other/redis",
+                prefix,
+                prefix,
+            )
+    return WebhookOptions(
+        port=args.webhook_port,
+        address=args.webhook_address,
+        cert_file=args.webhook_cert_file,
+        key_file=args.webhook_key_file,
+        config_out=args.webhook_config_out,
+        policy=AdmissionPolicy(prefixes),
+    )
 
 
 def _manifests(args: argparse.Namespace) -> int:
@@ -178,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_cmd.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     _add_leader_election_arguments(run_cmd)
-    admission.add_arguments(run_cmd)
+    _add_webhook_arguments(run_cmd)
     run_cmd.set_defaults(handler=_run)
 
     manifests = commands.add_parser("manifests", help="print the deploy/ manifests from the code")

@@ -31,7 +31,9 @@ from redis_operator.leader import (
 from redis_operator.messages import SOURCE_COMPONENT
 from redis_operator.metrics import OperatorMetrics, process_registry
 from redis_operator.monitoring import DEFAULT_ADDRESS, MonitoringServer
-from redis_operator.webhook import policy as admission
+from redis_operator.webhook import handler as webhook_handler
+from redis_operator.webhook.lookup import ApiChildLookup
+from redis_operator.webhook.serving import WebhookOptions, WebhookServing
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ class RunOptions:
     shutdown_timeout: float = 10.0
     leader_election: LeaderElectionConfig | None = None
     """With a Lease to hold, only its holder runs passes and records Events; None: always."""
-    webhook: admission.WebhookOptions | None = None
+    webhook: WebhookOptions | None = None
     """Serve the validating admission webhook (on every replica, leader or not); None: off."""
 
 
@@ -145,7 +147,7 @@ class Manager:
             options.controller,
             metrics=OperatorMetrics(self.metrics_registry),
         )
-        self.webhook = admission.WebhookServing(options.webhook) if options.webhook else None
+        self.webhook = WebhookServing(options.webhook) if options.webhook else None
         self.elector: LeaderElector | None = None
         if options.leader_election is not None:
             election = options.leader_election
@@ -170,8 +172,8 @@ class Manager:
         registry = kopf.OperatorRegistry()
         register(registry, self.controller)
         if self.options.webhook is not None:
-            lookup = admission.ApiChildLookup(self.api_client)
-            admission.register(registry, self.options.webhook.policy, lookup)
+            lookup = ApiChildLookup(self.api_client)
+            webhook_handler.register(registry, self.options.webhook.policy, lookup)
 
         @kopf.on.startup(registry=registry)
         def configure(settings: kopf.OperatorSettings, **_: object) -> None:

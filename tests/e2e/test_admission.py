@@ -18,7 +18,7 @@ import pytest
 from devcluster import pki
 from devcluster.cluster import DevCluster
 from devcluster.ports import free_port
-from redis_operator.webhook import policy as admission
+from redis_operator.webhook import configuration as admission
 from tests.e2e.webhook import Register, Start, listening, start_webhook
 from tests.support.kube import Kubectl, wait_for
 
