@@ -12,7 +12,7 @@ from pathlib import Path
 
 from redis_operator import admission
 from redis_operator.controller import ControllerSettings
-from redis_operator.leader import (
+from redis_operator.leaderelection.election import (
     DEFAULT_LEASE_DURATION,
     DEFAULT_LEASE_NAME,
     DEFAULT_RENEW_DEADLINE,

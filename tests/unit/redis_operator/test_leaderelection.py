@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from redis_operator.leader import (
+from redis_operator.leaderelection.election import (
     Action,
     LeaderElectionConfig,
     LeaderElector,
