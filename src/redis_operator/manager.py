@@ -24,11 +24,11 @@ from event_recorder import EventBroadcaster, RecorderOptions
 from redis_operator import admission
 from redis_operator.controller import ControllerSettings, RedisController, error_text, register
 from redis_operator.leaderelection.election import (
-    KubernetesLeaseLock,
     LeaderElectionConfig,
     LeaderElector,
     LeadershipLost,
 )
+from redis_operator.leaderelection.lease_lock import KubernetesLeaseLock
 from redis_operator.messages import SOURCE_COMPONENT
 from redis_operator.metrics import OperatorMetrics, process_registry
 from redis_operator.monitoring import DEFAULT_ADDRESS, MonitoringServer
