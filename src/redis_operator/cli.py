@@ -11,17 +11,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from redis_operator.controller import ControllerSettings
-from redis_operator.leader import (
+from redis_operator.leaderelection.election import (
     DEFAULT_LEASE_DURATION,
     DEFAULT_LEASE_NAME,
     DEFAULT_RENEW_DEADLINE,
     DEFAULT_RETRY_PERIOD,
     LeaderElectionConfig,
     LeadershipLost,
-    default_namespace,
 )
 from redis_operator.manager import RunOptions, run
-from redis_operator.manifests import render_manifests, write_manifests
+from redis_operator.manifests import NAMESPACE, render_manifests, write_manifests
 from redis_operator.messages import Language
 from redis_operator.monitoring import DEFAULT_ADDRESS, listen_address
 from redis_operator.webhook.policy import AdmissionPolicy
@@ -100,12 +99,26 @@ def _add_leader_election_arguments(parser: argparse.ArgumentParser) -> None:
         )
 
 
+#: Where a pod finds its own namespace (the ServiceAccount token mount).
+SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def default_lease_namespace(path: Path = SERVICE_ACCOUNT_NAMESPACE_FILE) -> str:
+    """The Lease's namespace when none is given: the pod's own namespace when running in a
+    cluster (the ServiceAccount mount), else the namespace deploy/ installs the operator in."""
+    try:
+        namespace = path.read_text().strip()
+    except OSError:
+        namespace = ""
+    return namespace or NAMESPACE
+
+
 def _leader_election(args: argparse.Namespace) -> LeaderElectionConfig | None:
     if not args.leader_elect:
         return None
     try:
         return LeaderElectionConfig(
-            namespace=args.leader_election_namespace or default_namespace(),
+            namespace=args.leader_election_namespace or default_lease_namespace(),
             name=args.leader_election_id,
             lease_duration=args.leader_elect_lease_duration,
             renew_deadline=args.leader_elect_renew_deadline,

@@ -22,12 +22,12 @@ from kubernetes_asyncio import client, config
 
 from event_recorder import EventBroadcaster, RecorderOptions
 from redis_operator.controller import ControllerSettings, RedisController, error_text, register
-from redis_operator.leader import (
-    KubernetesLeaseLock,
+from redis_operator.leaderelection.election import (
     LeaderElectionConfig,
     LeaderElector,
     LeadershipLost,
 )
+from redis_operator.leaderelection.lease_lock import KubernetesLeaseLock
 from redis_operator.messages import SOURCE_COMPONENT
 from redis_operator.metrics import OperatorMetrics, process_registry
 from redis_operator.monitoring import DEFAULT_ADDRESS, MonitoringServer
@@ -109,8 +109,9 @@ def _kopf_settings(settings: kopf.OperatorSettings) -> None:
 async def run(options: RunOptions) -> None:
     """Run until cancelled (SIGINT/SIGTERM stop kopf, then the workers and the recorder).
 
-    With leader election, raises :class:`~redis_operator.leader.LeadershipLost` when the lease
-    is lost (the passes are cancelled at once, kopf stopped, unsent Events dropped).
+    With leader election, raises
+    :class:`~redis_operator.leaderelection.election.LeadershipLost` when the lease is lost (the
+    passes are cancelled at once, kopf stopped, unsent Events dropped).
     """
     # kopf logs every handler call at INFO; ours are plain watch-event feeders.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)

@@ -1,4 +1,4 @@
-"""The local control plane does what a real cluster does for us (issue 2's acceptance)."""
+"""The local control plane does what a real cluster does for us."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Redis operator against the real control plane (issue 4's acceptance).
+"""The Redis operator against the real control plane: the contract of docs/redis-api.md.
 
 Each test runs its own ``redis-operator run --namespace <test namespace>`` under the operator's
 ServiceAccount identity, bound to exactly the RBAC in deploy/.
