@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from redis_operator import logs
 from redis_operator.controller import ControllerSettings
 from redis_operator.leaderelection.election import (
     DEFAULT_LEASE_DURATION,
@@ -28,10 +29,7 @@ from redis_operator.webhook.serving import WebhookOptions
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(args.log_level)
     options = RunOptions(
         kubeconfig=args.kubeconfig,
         namespaces=args.namespace,
@@ -283,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve /metrics, /healthz and /readyz here; an empty host means all interfaces,"
         f" 0 turns it off (default: {DEFAULT_ADDRESS})",
     )
-    run_cmd.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    run_cmd.add_argument("--log-level", default="info", choices=logs.LEVELS)
     _add_leader_election_arguments(run_cmd)
     _add_webhook_arguments(run_cmd)
     run_cmd.set_defaults(handler=_run)

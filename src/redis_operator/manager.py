@@ -113,8 +113,6 @@ async def run(options: RunOptions) -> None:
     :class:`~redis_operator.leaderelection.election.LeadershipLost` when the lease is lost (the
     passes are cancelled at once, kopf stopped, unsent Events dropped).
     """
-    # kopf logs every handler call at INFO; ours are plain watch-event feeders.
-    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if options.kubeconfig:
         # kopf logs in on its own; point it at the same kubeconfig as ours.
         os.environ["KUBECONFIG"] = options.kubeconfig

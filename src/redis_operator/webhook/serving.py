@@ -83,9 +83,6 @@ class WebhookServing:
             key_file.touch(mode=0o600)
             key_file.write_bytes(self_signed.key_pem())
         self.cert_file = cert_file
-        if not log.isEnabledFor(logging.DEBUG):
-            # kopf's aiohttp server logs every admission request at INFO; keep them for debug.
-            logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
         self.server = kopf.WebhookServer(
             addr=options.address or None,
             port=options.port,
