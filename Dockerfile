@@ -12,8 +12,9 @@ RUN groupadd --system --gid 10001 redis-operator \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin redis-operator
 
-# Only what the package needs (.dockerignore lets nothing else in); the build tree is removed
-# in the same layer. Dependencies are the wheels pyproject.toml names: no compiler needed.
+# Only what the package needs (.dockerignore lets nothing else in: src/ holds redis_operator and
+# event_recorder, never the test bed in testbed/); the build tree is removed in the same layer.
+# Dependencies are the wheels pyproject.toml names: no compiler needed.
 COPY pyproject.toml README.md /build/
 COPY src /build/src
 RUN pip install /build && rm -rf /build

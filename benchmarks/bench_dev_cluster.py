@@ -1,8 +1,8 @@
 """Benchmark of the local control plane: warm start time, memory, binary sizes.
 
 Run with ``python benchmarks/bench_dev_cluster.py [--runs N]``; it prints figures and asserts
-nothing. The binaries must be built already (``redis-operator dev-cluster build``); a cold
-build is timed by that command itself (it prints each component's build time).
+nothing. The binaries must be built already (``dev-cluster build``); a cold build is timed by
+that command itself (it prints each component's build time).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from redis_operator.devcluster.build import ensure_binaries
-from redis_operator.devcluster.cluster import DevCluster
+from devcluster.build import ensure_binaries
+from devcluster.cluster import DevCluster
 
 
 def rss_mib(pid: int) -> float:

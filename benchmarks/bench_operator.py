@@ -36,10 +36,10 @@ from typing import Any
 from bench_dev_cluster import rss_mib  # the sibling script (its directory is on sys.path)
 from kubernetes_asyncio import client, config
 
+from devcluster.cluster import DevCluster
+from devcluster.ports import free_port
 from redis_operator import api
 from redis_operator.children import desired_pod
-from redis_operator.devcluster.cluster import DevCluster
-from redis_operator.devcluster.layout import free_port
 from redis_operator.manifests import NAME, NAMESPACE
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""The ``redis-operator`` command line: the operator itself and its local development cluster."""
+"""The ``redis-operator`` command line: run the operator, print its manifests."""
 
 from __future__ import annotations
 
@@ -6,36 +6,30 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from redis_operator import admission
-from redis_operator.devcluster.build import BuildError, ensure_binaries
-from redis_operator.devcluster.cluster import ClusterError, DevCluster
-from redis_operator.leader import (
+from redis_operator import logs
+from redis_operator.leaderelection.election import (
     DEFAULT_LEASE_DURATION,
     DEFAULT_LEASE_NAME,
     DEFAULT_RENEW_DEADLINE,
     DEFAULT_RETRY_PERIOD,
     LeaderElectionConfig,
     LeadershipLost,
-    default_namespace,
 )
 from redis_operator.manager import RunOptions, run
-from redis_operator.manifests import render_manifests, write_manifests
+from redis_operator.manifests import NAMESPACE, render_manifests, write_manifests
 from redis_operator.messages import Language
 from redis_operator.monitoring import DEFAULT_ADDRESS, listen_address
 from redis_operator.settings import ControllerSettings
+from redis_operator.webhook.policy import AdmissionPolicy
+from redis_operator.webhook.serving import WebhookOptions
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(args.log_level)
     options = RunOptions(
         kubeconfig=args.kubeconfig,
         namespaces=args.namespace,
@@ -103,12 +97,26 @@ def _add_leader_election_arguments(parser: argparse.ArgumentParser) -> None:
         )
 
 
+#: Where a pod finds its own namespace (the ServiceAccount token mount).
+SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def default_lease_namespace(path: Path = SERVICE_ACCOUNT_NAMESPACE_FILE) -> str:
+    """The Lease's namespace when none is given: the pod's own namespace when running in a
+    cluster (the ServiceAccount mount), else the namespace deploy/ installs the operator in."""
+    try:
+        namespace = path.read_text().strip()
+    except OSError:
+        namespace = ""
+    return namespace or NAMESPACE
+
+
 def _leader_election(args: argparse.Namespace) -> LeaderElectionConfig | None:
     if not args.leader_elect:
         return None
     try:
         return LeaderElectionConfig(
-            namespace=args.leader_election_namespace or default_namespace(),
+            namespace=args.leader_election_namespace or default_lease_namespace(),
             name=args.leader_election_id,
             lease_duration=args.leader_elect_lease_duration,
             renew_deadline=args.leader_elect_renew_deadline,
@@ -119,12 +127,105 @@ def _leader_election(args: argparse.Namespace) -> LeaderElectionConfig | None:
         raise SystemExit(2) from None
 
 
-def _webhook(args: argparse.Namespace) -> admission.WebhookOptions | None:
+def _webhook(args: argparse.Namespace) -> WebhookOptions | None:
     try:
-        return admission.options_from_args(args)
+        return _webhook_options(args)
     except ValueError as exc:  # inconsistent webhook flags: a usage error, like argparse's
         print(f"redis-operator run: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+_WEBHOOK_FLAGS = {
+    "webhook_cert_file": "--webhook-cert-file",
+    "webhook_key_file": "--webhook-key-file",
+    "webhook_config_out": "--webhook-config-out",
+    "allowed_image_prefix": "--allowed-image-prefix",
+}
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (1-65535): {text!r}")
+    return port
+
+
+def _add_webhook_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("admission webhook (off unless --webhook-port is given)")
+    group.add_argument(
+        "--webhook-port",
+        type=_port,
+        metavar="PORT",
+        help="serve the validating admission webhook over HTTPS on this port (e.g. 9443)",
+    )
+    group.add_argument(
+        "--webhook-address",
+        default="0.0.0.0",
+        metavar="ADDR",
+        help="address to listen on (default: 0.0.0.0, all IPv4 interfaces, as a pod needs)",
+    )
+    group.add_argument(
+        "--webhook-cert-file",
+        type=Path,
+        metavar="PEM",
+        help="serving certificate (e.g. tls.crt of a cert-manager Secret; re-read when it "
+        "changes); default: a self-signed one for 127.0.0.1/localhost, for local development",
+    )
+    group.add_argument(
+        "--webhook-key-file", type=Path, metavar="PEM", help="private key of --webhook-cert-file"
+    )
+    group.add_argument(
+        "--webhook-config-out",
+        type=Path,
+        metavar="FILE",
+        help="once serving, write a ValidatingWebhookConfiguration for this local process "
+        "(url https://127.0.0.1:PORT/..., caBundle of its certificate) to FILE, for "
+        "`kubectl apply -f FILE` (local development)",
+    )
+    group.add_argument(
+        "--allowed-image-prefix",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="refuse a Redis whose spec.image starts with none of these (repeatable), matched "
+        "as written and fully qualified: docker.io/library/ admits redis:7; default: any image",
+    )
+
+
+def _webhook_options(args: argparse.Namespace) -> WebhookOptions | None:
+    """The webhook options of parsed arguments; ValueError for inconsistent flags."""
+    if args.webhook_port is None:
+        given = [flag for attr, flag in _WEBHOOK_FLAGS.items() if getattr(args, attr)]
+        if given:
+            raise ValueError(f"{', '.join(given)} needs --webhook-port (the webhook is off)")
+        return None
+    if (args.webhook_cert_file is None) != (args.webhook_key_file is None):
+        raise ValueError("--webhook-cert-file and --webhook-key-file go together")
+    for path in (args.webhook_cert_file, args.webhook_key_file):
+        if path is not None and not path.is_file():
+            raise ValueError(f"no such file: {path}")
+    prefixes = tuple(args.allowed_image_prefix)
+    if "" in prefixes:
+        raise ValueError("--allowed-image-prefix must not be empty (it would allow any image)")
+    for prefix in prefixes:
+        if not prefix.endswith(("/", ":", "@")):
+            logging.getLogger(__name__).warning(
+                "--allowed-image-prefix=%s does not end with '/' or ':': it also admits "
+                "images such as %s-other/redis",
+                prefix,
+                prefix,
+            )
+    return WebhookOptions(
+        port=args.webhook_port,
+        address=args.webhook_address,
+        cert_file=args.webhook_cert_file,
+        key_file=args.webhook_key_file,
+        config_out=args.webhook_config_out,
+        policy=AdmissionPolicy(prefixes),
+    )
 
 
 def _manifests(args: argparse.Namespace) -> int:
@@ -133,52 +234,6 @@ def _manifests(args: argparse.Namespace) -> int:
             print(path)
         return 0
     print("\n---\n".join(text.strip() for text in render_manifests().values()))
-    return 0
-
-
-def _cluster(args: argparse.Namespace) -> DevCluster:
-    return DevCluster(Path(args.state_dir) if args.state_dir else None, name=args.name)
-
-
-def _dev_cluster(args: argparse.Namespace) -> int:
-    cluster = _cluster(args)
-    if args.action == "build":
-        for name, path in vars(ensure_binaries()).items():
-            print(f"{name:<24} {path}")
-    elif args.action == "up":
-        kubeconfig = cluster.up(nodes=args.nodes, owner_pid=args.owner_pid, timeout=args.timeout)
-        kubectl = cluster.kubectl_path()
-        print(f"Cluster ready. Admin kubeconfig: {kubeconfig}")
-        print(f"  export KUBECONFIG={kubeconfig}")
-        print(f"  {kubectl} get nodes")
-        print(f"or: redis-operator dev-cluster kubectl -- get nodes   (kubectl: {kubectl})")
-    elif args.action == "down":
-        cluster.down()
-        print(f"Cluster at {cluster.layout.root} stopped and removed.")
-    elif args.action == "status":
-        status = cluster.status()
-        print(f"state dir:  {status.state_dir}")
-        print(f"running:    {status.running}")
-        print(f"ready:      {status.ready}")
-        print(f"kubeconfig: {status.kubeconfig or '-'}")
-        for name, pid in status.processes.items():
-            print(f"  {name:<24} {pid if pid is not None else 'not running'}")
-        return 0 if status.ready else 1
-    elif args.action == "kubeconfig":
-        if args.user is None:
-            print(cluster.kubeconfig)
-        else:
-            print(cluster.issue_kubeconfig(args.user, args.group))
-    elif args.action == "stop-component":
-        cluster.stop_component(args.component)
-        print(f"{args.component} stopped; start it again with 'dev-cluster start-component'")
-    elif args.action == "start-component":
-        cluster.start_component(args.component)
-        print(f"{args.component} started")
-    elif args.action == "kubectl":
-        argv = [str(cluster.kubectl_path()), *args.kubectl_args]
-        env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-        return subprocess.run(argv, env=env, check=False).returncode
     return 0
 
 
@@ -226,51 +281,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve /metrics, /healthz and /readyz here; an empty host means all interfaces,"
         f" 0 turns it off (default: {DEFAULT_ADDRESS})",
     )
-    run_cmd.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    run_cmd.add_argument("--log-level", default="info", choices=logs.LEVELS)
     _add_leader_election_arguments(run_cmd)
-    admission.add_arguments(run_cmd)
+    _add_webhook_arguments(run_cmd)
     run_cmd.set_defaults(handler=_run)
 
     manifests = commands.add_parser("manifests", help="print the deploy/ manifests from the code")
     manifests.add_argument("--write", metavar="DIR", help="write them into DIR (e.g. deploy)")
     manifests.set_defaults(handler=_manifests)
 
-    dev = commands.add_parser(
-        "dev-cluster", help="a local Kubernetes control plane for development, tests and the demo"
-    )
-    dev.add_argument("--name", default="dev", help="cluster name (state dir name); default: dev")
-    dev.add_argument("--state-dir", help="state directory (overrides --name)")
-    actions = dev.add_subparsers(dest="action", required=True)
-    actions.add_parser("build", help="build the binaries into the cache (reusing what is there)")
-    up = actions.add_parser("up", help="build if needed, start in the background, wait ready")
-    up.add_argument("--nodes", type=int, default=1, help="number of kwok fake nodes")
-    up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for ready")
-    up.add_argument("--owner-pid", type=int, help="tear the cluster down when this process exits")
-    actions.add_parser("down", help="stop every process of the cluster and remove its state")
-    actions.add_parser("status", help="show processes and readiness (exit 1 when not ready)")
-    kc = actions.add_parser("kubeconfig", help="print the admin kubeconfig path, or issue one")
-    kc.add_argument("--user", help="issue a kubeconfig for this (non-admin) user")
-    kc.add_argument("--group", action="append", default=[], help="group of --user (repeatable)")
-    for verb in ("stop", "start"):
-        control = actions.add_parser(
-            f"{verb}-component", help=f"{verb} one component (e.g. kube-apiserver, for outages)"
-        )
-        control.add_argument("component")
-    kubectl = actions.add_parser("kubectl", help="run the matching kubectl as admin")
-    kubectl.add_argument("kubectl_args", nargs=argparse.REMAINDER)
-    dev.set_defaults(handler=_dev_cluster)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "kubectl_args", None) and args.kubectl_args[0] == "--":
-        args.kubectl_args = args.kubectl_args[1:]
-    try:
-        result: int = args.handler(args)
-    except (BuildError, ClusterError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    result: int = args.handler(args)
     return result
 
 

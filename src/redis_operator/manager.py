@@ -21,7 +21,6 @@ from aiohttp.helpers import netrc_from_env
 from kubernetes_asyncio import client, config
 
 from event_recorder import EventBroadcaster, RecorderOptions
-from redis_operator import admission
 from redis_operator.controller.expectations import OwnWrites
 from redis_operator.controller.handlers import WatchHandlers, register
 from redis_operator.controller.reconciler import Reconciler, SystemClock
@@ -29,16 +28,19 @@ from redis_operator.controller.store import Key, Store
 from redis_operator.controller.workqueue import Backoff, WorkQueue
 from redis_operator.kube.client import JsonKubeApi
 from redis_operator.kube.errors import error_text
-from redis_operator.leader import (
-    KubernetesLeaseLock,
+from redis_operator.leaderelection.election import (
     LeaderElectionConfig,
     LeaderElector,
     LeadershipLost,
 )
+from redis_operator.leaderelection.lease_lock import KubernetesLeaseLock
 from redis_operator.messages import SOURCE_COMPONENT
 from redis_operator.metrics import OperatorMetrics, process_registry
 from redis_operator.monitoring import DEFAULT_ADDRESS, MonitoringServer
 from redis_operator.settings import ControllerSettings
+from redis_operator.webhook import handler as webhook_handler
+from redis_operator.webhook.lookup import ApiChildLookup
+from redis_operator.webhook.serving import WebhookOptions, WebhookServing
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ class RunOptions:
     shutdown_timeout: float = 10.0
     leader_election: LeaderElectionConfig | None = None
     """With a Lease to hold, only its holder runs passes and records Events; None: always."""
-    webhook: admission.WebhookOptions | None = None
+    webhook: WebhookOptions | None = None
     """Serve the validating admission webhook (on every replica, leader or not); None: off."""
 
 
@@ -114,11 +116,10 @@ def _kopf_settings(settings: kopf.OperatorSettings) -> None:
 async def run(options: RunOptions) -> None:
     """Run until cancelled (SIGINT/SIGTERM stop kopf, then the workers and the recorder).
 
-    With leader election, raises :class:`~redis_operator.leader.LeadershipLost` when the lease
-    is lost (the passes are cancelled at once, kopf stopped, unsent Events dropped).
+    With leader election, raises
+    :class:`~redis_operator.leaderelection.election.LeadershipLost` when the lease is lost (the
+    passes are cancelled at once, kopf stopped, unsent Events dropped).
     """
-    # kopf logs every handler call at INFO; ours are plain watch-event feeders.
-    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if options.kubeconfig:
         # kopf logs in on its own; point it at the same kubeconfig as ours.
         os.environ["KUBECONFIG"] = options.kubeconfig
@@ -166,7 +167,7 @@ class Manager:
             metrics=metrics,
             clock=SystemClock(),
         )
-        self.webhook = admission.WebhookServing(options.webhook) if options.webhook else None
+        self.webhook = WebhookServing(options.webhook) if options.webhook else None
         self.elector: LeaderElector | None = None
         if options.leader_election is not None:
             election = options.leader_election
@@ -191,8 +192,8 @@ class Manager:
         registry = kopf.OperatorRegistry()
         register(registry, self.handlers)
         if self.options.webhook is not None:
-            lookup = admission.ApiChildLookup(self.api_client)
-            admission.register(registry, self.options.webhook.policy, lookup)
+            lookup = ApiChildLookup(self.api_client)
+            webhook_handler.register(registry, self.options.webhook.policy, lookup)
 
         @kopf.on.startup(registry=registry)
         def configure(settings: kopf.OperatorSettings, **_: object) -> None:

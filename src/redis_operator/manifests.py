@@ -11,7 +11,12 @@ from typing import Any
 
 import yaml
 
-from redis_operator import admission, api
+from redis_operator import api
+from redis_operator.webhook.configuration import (
+    CONFIGURATION_NAME,
+    WEBHOOK_PATH,
+    webhook_configuration,
+)
 
 NAMESPACE = "redis-operator-system"
 NAME = "redis-operator"
@@ -266,16 +271,16 @@ def cert_manager_certificate() -> dict[str, Any]:
 
 def validating_webhook_configuration() -> dict[str, Any]:
     """The webhook, called through its Service; caBundle injected by cert-manager."""
-    return admission.webhook_configuration(
+    return webhook_configuration(
         {
             "service": {
                 "namespace": NAMESPACE,
                 "name": WEBHOOK_SERVICE,
-                "path": admission.WEBHOOK_PATH,
+                "path": WEBHOOK_PATH,
                 "port": 443,
             }
         },
-        name=admission.CONFIGURATION_NAME,
+        name=CONFIGURATION_NAME,
         labels=LABELS,
         annotations={"cert-manager.io/inject-ca-from": f"{NAMESPACE}/{WEBHOOK_CERTIFICATE}"},
     )

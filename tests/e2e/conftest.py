@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client, config
 
-from redis_operator.devcluster.cluster import DevCluster
-from tests.e2e.kube import Kubectl, wait_for
+from devcluster.cluster import DevCluster
 from tests.e2e.operator import (
     OPERATOR_GROUPS,
     OPERATOR_USER,
@@ -29,6 +28,7 @@ from tests.e2e.operator import (
     install_deploy,
 )
 from tests.e2e.webhook import DISALLOWED_PROBE, Register
+from tests.support.kube import Kubectl, wait_for
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from typing import IO
 
 from redis_operator import api
 from redis_operator.manifests import NAME, NAMESPACE
-from tests.e2e.kube import Kubectl
+from tests.support.kube import Kubectl
 
 REPO = Path(__file__).resolve().parents[2]
 

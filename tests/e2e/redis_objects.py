@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.kube import EventRow, Kubectl, describe_events, wait_for
+from tests.support.kube import EventRow, Kubectl, describe_events, wait_for
 
 
 def redis(name: str = "my-op-redis", replicas: int = 2, **spec: Any) -> dict[str, Any]:

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from redis_operator import admission
-from redis_operator.devcluster import pki
-from redis_operator.devcluster.cluster import DevCluster
-from redis_operator.devcluster.layout import free_port
-from tests.e2e.kube import Kubectl, wait_for
+from devcluster import pki
+from devcluster.cluster import DevCluster
+from devcluster.ports import free_port
+from redis_operator.webhook import configuration as admission
 from tests.e2e.webhook import Register, Start, listening, start_webhook
+from tests.support.kube import Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from redis_operator.devcluster.cluster import DevCluster
-from tests.e2e.kube import AuditLog, Kubectl, wait_for
+from devcluster.cluster import DevCluster
 from tests.e2e.operator import OPERATOR_GROUPS, OPERATOR_USER, OperatorProcess, install_deploy
 from tests.e2e.redis_objects import ordinals, pods, redis, scale, wait_ready_pods, wait_status
+from tests.support.kube import AuditLog, Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
 

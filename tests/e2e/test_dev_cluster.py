@@ -1,4 +1,4 @@
-"""The local control plane does what a real cluster does for us (issue 2's acceptance)."""
+"""The local control plane does what a real cluster does for us."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from redis_operator.devcluster.cluster import DevCluster
-from redis_operator.devcluster.supervisor import pid_alive
-from tests.e2e.kube import Kubectl, wait_for
+from devcluster.cluster import DevCluster
+from devcluster.supervisor import pid_alive
+from tests.support.kube import Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -21,7 +21,7 @@ from kubernetes_asyncio import client
 from prometheus_client import CollectorRegistry
 
 from event_recorder import EventAPI, EventBroadcaster, ObjectReference, RecorderOptions
-from tests.e2e.kube import EventRow, Kubectl, describe_events, wait_for
+from tests.support.kube import EventRow, Kubectl, describe_events, wait_for
 
 pytestmark = pytest.mark.e2e
 

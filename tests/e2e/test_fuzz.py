@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from redis_operator.devcluster.cluster import DevCluster
-from redis_operator.devcluster.layout import free_port
-from tests.e2e.kube import AuditLog, Kubectl, wait_for
+from devcluster.cluster import DevCluster
+from devcluster.ports import free_port
 from tests.e2e.operator import OPERATOR_USER
 from tests.e2e.webhook import Register, Start, start_webhook
+from tests.support.kube import AuditLog, Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
 

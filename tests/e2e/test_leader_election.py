@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from redis_operator.devcluster.cluster import DevCluster
-from tests.e2e.kube import AuditLog, Kubectl, wait_for
+from devcluster.cluster import DevCluster
 from tests.e2e.operator import OPERATOR_USER, OperatorProcess, Start
 from tests.e2e.redis_objects import (
     events,
@@ -29,6 +28,7 @@ from tests.e2e.redis_objects import (
     wait_ready_pods,
     wait_status,
 )
+from tests.support.kube import AuditLog, Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -10,21 +9,15 @@ from collections.abc import Callable
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.kube import Kubectl, wait_for
+from devcluster.ports import free_port
 from tests.e2e.operator import OperatorProcess
 from tests.e2e.redis_objects import ordinals, redis, scale, wait_ready_pods
+from tests.support.kube import Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
 
 Start = Callable[..., OperatorProcess]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def get(url: str) -> tuple[int, str]:

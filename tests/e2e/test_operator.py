@@ -1,4 +1,4 @@
-"""The Redis operator against the real control plane (issue 4's acceptance).
+"""The Redis operator against the real control plane: the contract of docs/redis-api.md.
 
 Each test runs its own ``redis-operator run --namespace <test namespace>`` under the operator's
 ServiceAccount identity, bound to exactly the RBAC in deploy/.
@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.kube import Kubectl, wait_for
 from tests.e2e.operator import Start
 from tests.e2e.redis_objects import (
     events,
@@ -27,6 +26,7 @@ from tests.e2e.redis_objects import (
     wait_ready_pods,
     wait_status,
 )
+from tests.support.kube import Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
 

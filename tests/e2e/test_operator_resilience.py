@@ -11,8 +11,7 @@ import time
 
 import pytest
 
-from redis_operator.devcluster.cluster import DevCluster
-from tests.e2e.kube import AuditLog, Kubectl, wait_for
+from devcluster.cluster import DevCluster
 from tests.e2e.operator import OPERATOR_USER, Start
 from tests.e2e.redis_objects import (
     events,
@@ -24,6 +23,7 @@ from tests.e2e.redis_objects import (
     wait_ready_pods,
     wait_status,
 )
+from tests.support.kube import AuditLog, Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from redis_operator.devcluster.cluster import DevCluster
+from devcluster.cluster import DevCluster
 from redis_operator.manifests import cluster_role
-from tests.e2e.kube import Kubectl, wait_for
 from tests.e2e.operator import OperatorProcess, assert_log_clean
 from tests.e2e.redis_objects import events, redis
+from tests.support.kube import Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from redis_operator.devcluster.layout import free_port
-from tests.e2e.kube import wait_for
+from devcluster.ports import free_port
 from tests.e2e.operator import Start
+from tests.support.kube import wait_for
 
 Register = Callable[[dict[str, Any]], None]
 

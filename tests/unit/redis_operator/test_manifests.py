@@ -7,9 +7,10 @@ from typing import Any
 
 import yaml
 
-from redis_operator import admission, api, manifests
+from redis_operator import api, manifests
 from redis_operator.cli import build_parser
 from redis_operator.manifests import cluster_role, render_manifests, write_manifests
+from redis_operator.webhook.configuration import WEBHOOK_PATH
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 
@@ -157,7 +158,7 @@ def test_webhook_configuration_calls_the_service_and_fails_open() -> None:
         "service": {
             "namespace": "redis-operator-system",
             "name": "redis-operator-webhook",
-            "path": admission.WEBHOOK_PATH,
+            "path": WEBHOOK_PATH,
             "port": 443,
         }
     }  # no caBundle: cert-manager injects it

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from redis_operator.devcluster.build import Binaries
+from devcluster.build import Binaries
+from devcluster.ports import Ports
 
 
 def default_state_root() -> Path:
@@ -18,30 +18,6 @@ def default_state_root() -> Path:
         return Path(env)
     xdg = os.environ.get("XDG_STATE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "redis-operator"
-
-
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1 (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True)
-class Ports:
-    """The loopback ports one cluster listens on, chosen free at ``up``."""
-
-    etcd_client: int
-    etcd_peer: int
-    apiserver: int
-    controller_manager: int
-    scheduler: int
-    kwok: int
-
-    @classmethod
-    def allocate(cls) -> Ports:
-        return cls(*(free_port() for _ in range(6)))
 
 
 @dataclass(frozen=True)

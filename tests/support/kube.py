@@ -1,4 +1,4 @@
-"""Helpers for end-to-end tests: the cluster's kubectl, and waiting for a condition."""
+"""Test helpers against a real cluster: its kubectl, waiting, Events tables, the audit log."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from redis_operator.devcluster.pki import KeyPair
+from devcluster.pki import KeyPair
 
 CLUSTER_NAME = "redis-operator-dev"
 

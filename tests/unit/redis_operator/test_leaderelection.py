@@ -1,9 +1,12 @@
-"""Leader election: the pure decisions on a fake clock, and the elector on an in-memory Lease."""
+"""Leader election: the pure decisions on a fake clock, the elector on an in-memory Lease, and
+the command line that configures it."""
 
 from __future__ import annotations
 
 import asyncio
 import heapq
+import subprocess
+import sys
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from redis_operator.leader import (
+from redis_operator.leaderelection.election import (
     Action,
     LeaderElectionConfig,
     LeaderElector,
@@ -19,7 +22,6 @@ from redis_operator.leader import (
     LeaseRecord,
     Observation,
     decide,
-    default_namespace,
     new_identity,
     observe,
     release_record,
@@ -142,13 +144,9 @@ def test_config_is_validated_like_client_go() -> None:
     LeaderElectionConfig(namespace="ns", lease_duration=6, renew_deadline=4, retry_period=1)
 
 
-def test_identity_and_default_namespace(tmp_path: Path) -> None:
+def test_identity() -> None:
     first, second = new_identity("pod-a"), new_identity("pod-a")
     assert first.startswith("pod-a_") and first != second
-    mounted = tmp_path / "namespace"
-    mounted.write_text("operators\n")
-    assert default_namespace(mounted) == "operators"
-    assert default_namespace(tmp_path / "absent") == "redis-operator-system"
 
 
 # -- the elector, on a fake clock and an in-memory Lease ------------------------------------
@@ -467,3 +465,50 @@ def test_command_line_options() -> None:
     assert exited.value.code == 2
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "--leader-elect-retry-period=-1"])
+
+
+def test_default_lease_namespace_is_the_pods_own_else_the_install_namespace(
+    tmp_path: Path,
+) -> None:
+    from redis_operator.cli import (
+        SERVICE_ACCOUNT_NAMESPACE_FILE,
+        _leader_election,
+        build_parser,
+        default_lease_namespace,
+    )
+    from redis_operator.manifests import NAMESPACE
+
+    assert str(SERVICE_ACCOUNT_NAMESPACE_FILE) == (
+        "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+    )
+    mounted = tmp_path / "namespace"
+    mounted.write_text("operators\n")
+    assert default_lease_namespace(mounted) == "operators"
+    assert default_lease_namespace(tmp_path / "absent") == "redis-operator-system"
+    assert NAMESPACE == "redis-operator-system"
+    for empty in ("", "  \n"):
+        mounted.write_text(empty)
+        assert default_lease_namespace(mounted) == NAMESPACE
+    assert default_lease_namespace(tmp_path) == NAMESPACE  # a directory: unreadable as a file
+    # Without --leader-election-namespace the command line takes it (the mount, or else the
+    # install namespace: which one depends on where the test runs).
+    config = _leader_election(build_parser().parse_args(["run", "--leader-elect"]))
+    assert config is not None and config.namespace == default_lease_namespace()
+
+
+def test_leader_election_imports_nothing_else_of_the_operator() -> None:
+    # In a fresh interpreter: this one has imported everything already.
+    code = (
+        "import sys\n"
+        "import redis_operator.leaderelection.election\n"
+        "import redis_operator.leaderelection.lease_lock\n"
+        "print(*sorted(m for m in sys.modules if m.startswith('redis_operator.')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert loaded == [
+        "redis_operator.leaderelection",
+        "redis_operator.leaderelection.election",
+        "redis_operator.leaderelection.lease_lock",
+    ]

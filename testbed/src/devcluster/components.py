@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from redis_operator.devcluster.layout import Layout, Settings
+from devcluster.layout import Layout, Settings
 
 SERVICE_CIDR = "127.96.0.0/16"
 POD_CIDR = "127.64.0.0/16"

@@ -5,7 +5,7 @@ SIGKILL) takes the whole control plane with it; the supervisor in turn stops eve
 process that asked for the cluster (``--owner-pid``, e.g. a pytest run) goes away. That is how
 "nothing is left running even when a test run crashes" holds.
 
-Run as ``python -m redis_operator.devcluster.supervisor STATE_DIR``.
+Run as ``python -m devcluster.supervisor STATE_DIR``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import urllib.request
 from pathlib import Path
 from types import FrameType
 
-from redis_operator.devcluster.components import Component, components, fake_node
-from redis_operator.devcluster.layout import Layout, Settings
-from redis_operator.devcluster.rest import Endpoint
+from devcluster.components import Component, components, fake_node
+from devcluster.layout import Layout, Settings
+from devcluster.rest import Endpoint
 
 _PR_SET_PDEATHSIG = 1
 _STOP_GRACE_SECONDS = 10.0

@@ -1,4 +1,4 @@
-"""Leader election on a ``coordination.k8s.io/v1`` Lease, as client-go's leaderelection does it.
+"""Leader election on a ``coordination.k8s.io/v1`` Lease: the record, the decisions, the elector.
 
 Several operator processes may run; only the one holding the Lease reconciles. The protocol is
 client-go's (``tools/leaderelection``):
@@ -21,7 +21,8 @@ client-go's (``tools/leaderelection``):
 
 The decisions are pure functions (:func:`observe`, :func:`decide`, :func:`release_record`,
 :func:`renew_deadline_passed`), tested on a fake clock; :class:`LeaderElector` runs them against
-a :class:`LeaseLock`, whose Kubernetes implementation is :class:`KubernetesLeaseLock`.
+a :class:`LeaseLock`, whose Kubernetes implementation is
+:class:`~redis_operator.leaderelection.lease_lock.KubernetesLeaseLock`.
 """
 
 from __future__ import annotations
@@ -37,13 +38,9 @@ import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
-from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
-
-from redis_operator.manifests import NAMESPACE
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +51,6 @@ DEFAULT_RETRY_PERIOD = 2.0
 #: A candidate waits ``retry_period * (1 + random() * JITTER_FACTOR)`` between attempts.
 JITTER_FACTOR = 1.2
 DEFAULT_LEASE_NAME = "redis-operator-leader"
-#: Where a pod finds its own namespace (the ServiceAccount token mount).
-SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-
-
-def default_namespace(path: Path = SERVICE_ACCOUNT_NAMESPACE_FILE) -> str:
-    """The Lease's namespace when none is given: the pod's own namespace when running in a
-    cluster (the ServiceAccount mount), else the namespace deploy/ installs the operator in."""
-    try:
-        namespace = path.read_text().strip()
-    except OSError:
-        namespace = ""
-    return namespace or NAMESPACE
 
 
 def new_identity(hostname: str | None = None) -> str:
@@ -261,47 +246,6 @@ class LeaseLock(Protocol):
     async def create(self, record: LeaseRecord) -> None: ...
 
     async def update(self, record: LeaseRecord) -> None: ...
-
-
-class KubernetesLeaseLock:
-    """A ``coordination.k8s.io/v1`` Lease via kubernetes_asyncio (needs get, create, update)."""
-
-    def __init__(self, api_client: client.ApiClient, namespace: str, name: str) -> None:
-        self.namespace = namespace
-        self.name = name
-        self._api = client.CoordinationV1Api(api_client)
-        self._serialize: Callable[[Any], Any] = api_client.sanitize_for_serialization
-        self._lease: dict[str, Any] | None = None
-
-    async def get(self) -> LeaseRecord | None:
-        try:
-            lease = await self._api.read_namespaced_lease(self.name, self.namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                self._lease = None
-                return None
-            raise
-        self._lease = self._serialize(lease)
-        return LeaseRecord.from_spec(self._lease.get("spec") or {})
-
-    async def create(self, record: LeaseRecord) -> None:
-        body = {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {"name": self.name, "namespace": self.namespace},
-            "spec": record.to_spec(),
-        }
-        self._lease = self._serialize(await self._api.create_namespaced_lease(self.namespace, body))
-
-    async def update(self, record: LeaseRecord) -> None:
-        if self._lease is None:
-            raise RuntimeError("the Lease was not read or created yet")
-        # The whole object as read (its resourceVersion included), only the spec's record
-        # changed: labels or annotations others put on the Lease survive.
-        spec = {**(self._lease.get("spec") or {}), **record.to_spec()}
-        body = {**self._lease, "spec": spec}
-        updated = await self._api.replace_namespaced_lease(self.name, self.namespace, body)
-        self._lease = self._serialize(updated)
 
 
 def _error_text(exc: BaseException) -> str:

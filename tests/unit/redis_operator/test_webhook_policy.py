@@ -1,48 +1,25 @@
-"""The admission webhook's rules (pure), its review, its configuration and its TLS serving."""
+"""The webhook's rules (pure), and the review with a fake lookup."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import copy
-import ipaddress
-import json
-import logging
-import socket
-import ssl
-from pathlib import Path
 from typing import Any
 
-import aiohttp
-import kopf
 import pytest
-from cryptography import x509
 
-from redis_operator.admission import (
-    FAILURE_POLICY,
-    TIMEOUT_SECONDS,
-    WEBHOOK_ID,
-    WEBHOOK_PATH,
+from redis_operator.webhook.policy import (
     AdmissionPolicy,
     ChildNames,
     Verdict,
-    WebhookOptions,
-    WebhookServing,
     conflict_warnings,
     image_is_allowed,
-    local_url,
     names_to_check,
-    options_from_args,
     qualified_image,
-    register,
     review,
-    self_signed_certificate,
     validation_error,
-    webhook_configuration,
     would_own,
 )
-from redis_operator.cli import build_parser
 
 Obj = dict[str, Any]
 HUB = AdmissionPolicy(("redis:",))
@@ -297,168 +274,3 @@ async def test_a_failing_or_slow_lookup_allows_without_warnings() -> None:
     slow = FakeLookup([child("cache-0")], delay=5)
     verdict = await review("CREATE", redis(), None, HUB, slow, lookup_timeout=0.05)
     assert verdict.refusal is None and verdict.warnings == ()
-
-
-def test_register_adds_one_validating_handler_for_the_main_resource() -> None:
-    registry = kopf.OperatorRegistry()
-    register(registry, HUB, FakeLookup())
-    (handler,) = registry._webhooks.get_all_handlers()
-    assert handler.id == WEBHOOK_ID
-    assert handler.subresource is None  # status requests match no handler: allowed
-    assert set(handler.operations or ()) == {"CREATE", "UPDATE"}
-
-
-# -- the configuration -------------------------------------------------------------------
-
-
-def test_configuration_covers_only_redis_create_and_update_and_fails_open() -> None:
-    config = webhook_configuration({"url": "https://127.0.0.1:9443/x"})
-    (webhook,) = config["webhooks"]
-    assert webhook["rules"] == [
-        {
-            "apiGroups": ["myapp.tangx.in"],
-            "apiVersions": ["v1"],
-            "operations": ["CREATE", "UPDATE"],
-            "resources": ["redis"],
-            "scope": "Namespaced",
-        }
-    ]
-    assert webhook["failurePolicy"] == FAILURE_POLICY == "Ignore"
-    assert webhook["timeoutSeconds"] == TIMEOUT_SECONDS == 5
-    assert webhook["sideEffects"] == "None"
-    assert webhook["matchPolicy"] == "Equivalent"
-    assert webhook["admissionReviewVersions"] == ["v1"]
-    assert "namespaceSelector" not in webhook
-
-
-def test_local_url_dials_loopback_for_an_unspecified_address() -> None:
-    assert local_url("0.0.0.0", 9443) == "https://127.0.0.1:9443"
-    assert local_url("", 9443) == "https://127.0.0.1:9443"
-    assert local_url("127.0.0.1", 1234) == "https://127.0.0.1:1234"
-    assert local_url("::1", 1234) == "https://[::1]:1234"
-
-
-def test_self_signed_certificate_is_its_own_ca_for_the_loopback_names() -> None:
-    cert_pem, key_pem = self_signed_certificate(["127.0.0.1", "localhost", "127.0.0.1"])
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert sans.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.0.1")]
-    assert sans.get_values_for_type(x509.DNSName) == ["localhost"]
-    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    assert b"PRIVATE KEY" in key_pem
-
-
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def test_serving_with_a_self_signed_certificate_writes_a_working_configuration(
-    tmp_path: Path,
-) -> None:
-    port = _free_port()
-    out = tmp_path / "webhook.json"
-    serving = WebhookServing(WebhookOptions(port=port, address="127.0.0.1", config_out=out))
-    seen: list[Any] = []
-
-    async def fn(request: Any, **_: Any) -> Any:
-        seen.append(request)
-        return {"response": {"uid": request["request"]["uid"], "allowed": True}}
-
-    configs = serving(fn)
-    try:
-        await anext(configs)
-        config = json.loads(out.read_text())
-        (webhook,) = config["webhooks"]
-        url = webhook["clientConfig"]["url"]
-        assert url == f"https://127.0.0.1:{port}{WEBHOOK_PATH}"
-        ca = base64.b64decode(webhook["clientConfig"]["caBundle"]).decode()
-        context = ssl.create_default_context(cadata=ca)  # verifies the chain and 127.0.0.1
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(url, json={"request": {"uid": "x"}}, ssl=context) as response,
-        ):
-            assert response.status == 200
-            assert (await response.json())["response"]["allowed"] is True
-        assert seen == [{"request": {"uid": "x"}}]
-    finally:
-        await configs.aclose()
-        serving.close()
-
-
-async def test_the_handler_refuses_with_403_and_logs_at_info_not_error(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    registry = kopf.OperatorRegistry()
-    register(registry, HUB, FakeLookup())
-    (handler,) = registry._webhooks.get_all_handlers()
-    warnings: list[str] = []
-    caplog.set_level(logging.INFO)
-    with pytest.raises(kopf.AdmissionError) as refused:
-        await handler.fn(
-            warnings=warnings,
-            subresource=None,
-            operation="CREATE",
-            new=redis(image="evil.io/redis:7"),
-            old=None,
-            userinfo={"username": "alice"},
-        )
-    assert refused.value.code == 403
-    assert "admission: refused CREATE of ns/cache by alice" in caplog.text
-    # kopf's own ERROR line for the same refusal is filtered out.
-    kopf_log = logging.getLogger("kopf.objects")
-    kopf_log.error("Webhook '%s' failed permanently: %s", WEBHOOK_ID, refused.value)
-    kopf_log.error("Webhook 'other' failed permanently: boom")
-    assert [r.getMessage() for r in caplog.records if r.name == "kopf.objects"] == [
-        "Webhook 'other' failed permanently: boom"
-    ]
-
-
-async def test_the_handler_fails_open_on_a_bug() -> None:
-    registry = kopf.OperatorRegistry()
-    register(registry, HUB, FakeLookup())
-    (handler,) = registry._webhooks.get_all_handlers()
-    malformed = {"metadata": {"name": "x", "namespace": "ns"}, "spec": "not a mapping"}
-    warnings: list[str] = []
-    await handler.fn(warnings=warnings, subresource=None, operation="CREATE", new=malformed)
-    assert warnings == []
-
-
-def _options(*argv: str) -> WebhookOptions | None:
-    return options_from_args(build_parser().parse_args(["run", *argv]))
-
-
-def test_the_webhook_is_off_without_a_port_and_its_flags_need_one() -> None:
-    assert _options() is None
-    with pytest.raises(ValueError, match="--allowed-image-prefix needs --webhook-port"):
-        _options("--allowed-image-prefix=redis:")
-
-
-def test_webhook_flags(tmp_path: Path) -> None:
-    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
-    cert.write_text("x")
-    key.write_text("x")
-    options = _options(
-        "--webhook-port=9443",
-        f"--webhook-cert-file={cert}",
-        f"--webhook-key-file={key}",
-        "--allowed-image-prefix=redis:",
-        "--allowed-image-prefix=docker.io/library/",
-    )
-    assert options == WebhookOptions(
-        port=9443,
-        address="0.0.0.0",
-        cert_file=cert,
-        key_file=key,
-        policy=AdmissionPolicy(("redis:", "docker.io/library/")),
-    )
-    with pytest.raises(ValueError, match="go together"):
-        _options("--webhook-port=9443", f"--webhook-cert-file={cert}")
-    with pytest.raises(ValueError, match="no such file"):
-        _options("--webhook-port=9443", f"--webhook-cert-file={cert}", "--webhook-key-file=/nope")
-    with pytest.raises(ValueError, match="must not be empty"):
-        _options("--webhook-port=9443", "--allowed-image-prefix=")
-    with pytest.raises(SystemExit):
-        _options("--webhook-port=70000")

@@ -18,18 +18,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from redis_operator.devcluster import pki
-from redis_operator.devcluster.build import Binaries, ensure_binaries
-from redis_operator.devcluster.components import (
+from devcluster import pki
+from devcluster.build import Binaries, ensure_binaries
+from devcluster.components import (
     AUDIT_POLICY,
     POD_READY_AGAIN_STAGE,
     SERVICE_CIDR,
     components,
     identity_kubeconfig,
 )
-from redis_operator.devcluster.kubeconfig import write_kubeconfig
-from redis_operator.devcluster.layout import Layout, Ports, Settings, default_state_root
-from redis_operator.devcluster.supervisor import admin_endpoint, pid_alive
+from devcluster.kubeconfig import write_kubeconfig
+from devcluster.layout import Layout, Settings, default_state_root
+from devcluster.ports import Ports
+from devcluster.supervisor import admin_endpoint, pid_alive
 
 _IDENTITIES = {
     # file stem: (user, groups)
@@ -83,7 +84,7 @@ class DevCluster:
         self._prepare(binaries, nodes, owner_pid)
         log = self.layout.log_file("supervisor").open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "redis_operator.devcluster.supervisor", str(self.layout.root)],
+            [sys.executable, "-m", "devcluster.supervisor", str(self.layout.root)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -1,0 +1,16 @@
+"""The validating admission webhook: the policy that needs the operator, not the CRD.
+
+The CRD's schema and CEL rules are the hard guarantees; the webhook adds an image allow-list and
+warnings for taken child names. One module per job, imports pointing down the list:
+
+- ``configuration``: the ValidatingWebhookConfiguration builder and the webhook's names (pure;
+  all that ``manifests.py`` needs);
+- ``policy``: the rules, pure, and ``review()``, which applies them with one read through a
+  ``ChildLookup``;
+- ``lookup``: ``ApiChildLookup``, that read over the API client;
+- ``handler``: the kopf registration and the log filter for refusals;
+- ``certificates``: the operator's certificate builder (CA, serving certificate, PEM);
+- ``serving``: HTTPS on kopf's ``WebhookServer``, from certificate files or self-signed.
+
+This package imports nothing itself, so that importing ``configuration`` stays cheap.
+"""

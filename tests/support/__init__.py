@@ -1,0 +1,5 @@
+"""Helpers any test may use against a cluster: ``kube`` (kubectl, waiting, Events, audit log).
+
+Operator-specific end-to-end helpers stay in ``tests/e2e``; ``free_port`` is the test bed's
+(``devcluster.ports``).
+"""

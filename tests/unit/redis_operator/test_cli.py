@@ -1,0 +1,101 @@
+"""The ``redis-operator`` command line: it stands without the test bed, and its webhook flags."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from redis_operator.cli import _webhook, _webhook_options, build_parser, main
+from redis_operator.webhook.policy import AdmissionPolicy
+from redis_operator.webhook.serving import WebhookOptions
+
+# ``sys.modules[name] = None`` makes every import of that package fail, as if not installed.
+_WITHOUT_TESTBED = """\
+import sys
+sys.modules["devcluster"] = None
+from redis_operator.cli import main
+sys.exit(main(["run", "--help"]))
+"""
+
+
+def test_run_help_works_where_the_test_bed_cannot_be_imported() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_TESTBED],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: redis-operator run")
+    assert "--leader-elect" in proc.stdout
+
+
+def test_the_commands_are_run_and_manifests_only(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "{run,manifests}" in out
+    assert "dev-cluster" not in out
+
+
+def _options(*argv: str) -> WebhookOptions | None:
+    return _webhook_options(build_parser().parse_args(["run", *argv]))
+
+
+def test_the_webhook_is_off_without_a_port_and_its_flags_need_one() -> None:
+    assert _options() is None
+    with pytest.raises(ValueError, match="--allowed-image-prefix needs --webhook-port"):
+        _options("--allowed-image-prefix=redis:")
+
+
+def test_webhook_flags(tmp_path: Path) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert.write_text("x")
+    key.write_text("x")
+    options = _options(
+        "--webhook-port=9443",
+        f"--webhook-cert-file={cert}",
+        f"--webhook-key-file={key}",
+        "--allowed-image-prefix=redis:",
+        "--allowed-image-prefix=docker.io/library/",
+    )
+    assert options == WebhookOptions(
+        port=9443,
+        address="0.0.0.0",
+        cert_file=cert,
+        key_file=key,
+        policy=AdmissionPolicy(("redis:", "docker.io/library/")),
+    )
+    with pytest.raises(ValueError, match="go together"):
+        _options("--webhook-port=9443", f"--webhook-cert-file={cert}")
+    with pytest.raises(ValueError, match="no such file"):
+        _options("--webhook-port=9443", f"--webhook-cert-file={cert}", "--webhook-key-file=/nope")
+    with pytest.raises(ValueError, match="must not be empty"):
+        _options("--webhook-port=9443", "--allowed-image-prefix=")
+    with pytest.raises(SystemExit):
+        _options("--webhook-port=70000")
+
+
+def test_inconsistent_webhook_flags_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["run", "--webhook-config-out=/tmp/x.json"])
+    with pytest.raises(SystemExit) as exited:
+        _webhook(args)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        "redis-operator run: error: "
+        "--webhook-config-out needs --webhook-port (the webhook is off)\n"
+    )
+
+
+def test_a_prefix_without_a_separator_is_accepted_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    options = _options("--webhook-port=9443", "--allowed-image-prefix=registry.example.com")
+    assert options is not None
+    assert options.policy == AdmissionPolicy(("registry.example.com",))
+    assert "also admits images such as registry.example.com-other/redis" in caplog.text
