@@ -19,18 +19,22 @@ from redis_operator.leaderelection.election import (
     LeaderElectionConfig,
     LeadershipLost,
 )
-from redis_operator.manager import RunOptions, run
+from redis_operator.manager import run
 from redis_operator.manifests import NAMESPACE, render_manifests, write_manifests
 from redis_operator.messages import Language
-from redis_operator.monitoring import DEFAULT_ADDRESS, listen_address
-from redis_operator.settings import ControllerSettings
+from redis_operator.monitoring import listen_address
+from redis_operator.settings import (
+    DEFAULT_METRICS_ADDRESS,
+    ControllerSettings,
+    Settings,
+    WebhookSettings,
+)
 from redis_operator.webhook.policy import AdmissionPolicy
-from redis_operator.webhook.serving import WebhookOptions
 
 
 def _run(args: argparse.Namespace) -> int:
     logs.configure(args.log_level)
-    options = RunOptions(
+    options = Settings(
         kubeconfig=args.kubeconfig,
         namespaces=args.namespace,
         controller=ControllerSettings(
@@ -127,7 +131,7 @@ def _leader_election(args: argparse.Namespace) -> LeaderElectionConfig | None:
         raise SystemExit(2) from None
 
 
-def _webhook(args: argparse.Namespace) -> WebhookOptions | None:
+def _webhook(args: argparse.Namespace) -> WebhookSettings | None:
     try:
         return _webhook_options(args)
     except ValueError as exc:  # inconsistent webhook flags: a usage error, like argparse's
@@ -195,7 +199,7 @@ def _add_webhook_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _webhook_options(args: argparse.Namespace) -> WebhookOptions | None:
+def _webhook_options(args: argparse.Namespace) -> WebhookSettings | None:
     """The webhook options of parsed arguments; ValueError for inconsistent flags."""
     if args.webhook_port is None:
         given = [flag for attr, flag in _WEBHOOK_FLAGS.items() if getattr(args, attr)]
@@ -218,7 +222,7 @@ def _webhook_options(args: argparse.Namespace) -> WebhookOptions | None:
                 prefix,
                 prefix,
             )
-    return WebhookOptions(
+    return WebhookSettings(
         port=args.webhook_port,
         address=args.webhook_address,
         cert_file=args.webhook_cert_file,
@@ -276,10 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument(
         "--metrics-address",
         type=listen_address,
-        default=DEFAULT_ADDRESS,
+        default=DEFAULT_METRICS_ADDRESS,
         metavar="HOST:PORT",
         help="serve /metrics, /healthz and /readyz here; an empty host means all interfaces,"
-        f" 0 turns it off (default: {DEFAULT_ADDRESS})",
+        f" 0 turns it off (default: {DEFAULT_METRICS_ADDRESS})",
     )
     run_cmd.add_argument("--log-level", default="info", choices=logs.LEVELS)
     _add_leader_election_arguments(run_cmd)

@@ -12,15 +12,13 @@ import logging
 import os
 import socket
 import urllib.request
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 from aiohttp.helpers import netrc_from_env
 from kubernetes_asyncio import client, config
 
-from event_recorder import EventBroadcaster, RecorderOptions
+from event_recorder import EventBroadcaster
 from redis_operator.controller.expectations import OwnWrites
 from redis_operator.controller.handlers import WatchHandlers, register
 from redis_operator.controller.reconciler import Reconciler, SystemClock
@@ -29,43 +27,19 @@ from redis_operator.controller.workqueue import Backoff, WorkQueue
 from redis_operator.kube.client import JsonKubeApi
 from redis_operator.kube.errors import error_text
 from redis_operator.leaderelection.election import (
-    LeaderElectionConfig,
     LeaderElector,
     LeadershipLost,
 )
 from redis_operator.leaderelection.lease_lock import KubernetesLeaseLock
 from redis_operator.messages import SOURCE_COMPONENT
 from redis_operator.metrics import OperatorMetrics, process_registry
-from redis_operator.monitoring import DEFAULT_ADDRESS, MonitoringServer
-from redis_operator.settings import ControllerSettings
+from redis_operator.monitoring import MonitoringServer
+from redis_operator.settings import Settings, WatchSettings
 from redis_operator.webhook import handler as webhook_handler
 from redis_operator.webhook.lookup import ApiChildLookup
-from redis_operator.webhook.serving import WebhookOptions, WebhookServing
+from redis_operator.webhook.serving import WebhookServing
 
 log = logging.getLogger(__name__)
-
-#: One Event write in flight (client-go's own choice): while many Redis converge at once, Event
-#: writes trail the pod and Service writes instead of competing with them (200 Redis x 3: 62
-#: Event writes during convergence against 263 with 4 writers, for the same time to Ready).
-#: The queue is sized for such a burst (5 Events per new Redis) so that none is dropped.
-EVENT_OPTIONS = RecorderOptions(write_concurrency=1, queue_size=5000)
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """Everything ``redis-operator run`` takes from its command line."""
-
-    kubeconfig: str | None = None
-    namespaces: Sequence[str] = ()
-    controller: ControllerSettings = field(default_factory=ControllerSettings)
-    liveness_endpoint: str | None = None
-    metrics_address: str | None = DEFAULT_ADDRESS
-    """``host:port`` of /metrics, /healthz and /readyz (empty host: all interfaces); None: off."""
-    shutdown_timeout: float = 10.0
-    leader_election: LeaderElectionConfig | None = None
-    """With a Lease to hold, only its holder runs passes and records Events; None: always."""
-    webhook: WebhookOptions | None = None
-    """Serve the validating admission webhook (on every replica, leader or not); None: off."""
 
 
 async def api_client_for(kubeconfig: str | None) -> client.ApiClient:
@@ -87,8 +61,9 @@ async def api_client_for(kubeconfig: str | None) -> client.ApiClient:
 
 class _NoDiffBase(kopf.DiffBaseStorage):
     """No diff base: kopf builds one (a deep copy of the body) on every watch event, for
-    change-detecting handlers this operator does not have; under load that copy was a seventh
-    of the operator's CPU. Nothing is ever stored, so nothing is fetched."""
+    change-detecting handlers this operator does not have, and under load that copy costs
+    much of the operator's CPU (docs/benchmarks.md). Nothing is ever stored, so nothing is
+    fetched."""
 
     def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
         return kopf.BodyEssence()
@@ -100,20 +75,18 @@ class _NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
-def _kopf_settings(settings: kopf.OperatorSettings) -> None:
+def _kopf_settings(settings: kopf.OperatorSettings, watch: WatchSettings) -> None:
     # kopf's own Events ("Handler succeeded") would duplicate ours and write on every pass.
     settings.posting.enabled = False
     # Resources are known up front: no CRD watching, so no RBAC on CRDs is needed.
     settings.scanning.disabled = True
     settings.persistence.diffbase_storage = _NoDiffBase()
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
-    # Ride out an apiserver outage of ~10 minutes before a watch gives up (kopf's default
-    # backoffs add up to under a minute).
-    settings.networking.error_backoffs = (1, 1, 2, 3, 5, 8, 13, 21, *([30] * 20))
+    settings.watching.server_timeout = watch.server_timeout_seconds
+    settings.watching.client_timeout = watch.client_timeout_seconds
+    settings.networking.error_backoffs = watch.error_backoffs
 
 
-async def run(options: RunOptions) -> None:
+async def run(options: Settings) -> None:
     """Run until cancelled (SIGINT/SIGTERM stop kopf, then the workers and the recorder).
 
     With leader election, raises
@@ -138,13 +111,13 @@ class Manager:
     passes and records Events.
     """
 
-    def __init__(self, options: RunOptions, api_client: client.ApiClient) -> None:
+    def __init__(self, options: Settings, api_client: client.ApiClient) -> None:
         self.options = options
         self.api_client = api_client
         # One registry for the operator's and the recorder's metrics: one scrape shows both.
         self.metrics_registry = process_registry()
         self.broadcaster = EventBroadcaster(
-            api_client, options=EVENT_OPTIONS, registry=self.metrics_registry
+            api_client, options=options.events, registry=self.metrics_registry
         )
         self.host = socket.gethostname()
         settings = options.controller
@@ -193,11 +166,14 @@ class Manager:
         register(registry, self.handlers)
         if self.options.webhook is not None:
             lookup = ApiChildLookup(self.api_client)
-            webhook_handler.register(registry, self.options.webhook.policy, lookup)
+            webhook = self.options.webhook
+            webhook_handler.register(
+                registry, webhook.policy, lookup, webhook.lookup_timeout_seconds
+            )
 
         @kopf.on.startup(registry=registry)
         def configure(settings: kopf.OperatorSettings, **_: object) -> None:
-            _kopf_settings(settings)
+            _kopf_settings(settings, self.options.watch)
             if self.webhook is not None:
                 # Served by kopf; the ValidatingWebhookConfiguration is not managed by kopf
                 # (settings.admission.managed stays None): it is deploy/'s, so no RBAC on it.
@@ -248,7 +224,7 @@ class Manager:
             await asyncio.gather(self._workers, return_exceptions=True)
             if self.elector is None:
                 self._syncing.cancel()
-                await self.broadcaster.shutdown(timeout=self.options.shutdown_timeout)
+                await self.broadcaster.shutdown()
             else:
                 failed = None if self._workers.cancelled() else self._workers.exception()
                 await self._step_down()
@@ -266,7 +242,7 @@ class Manager:
 
     async def _sync(self) -> None:
         """Fill the controller's store; the API may be down at startup: keep trying."""
-        delay = 1.0
+        delay = self.options.sync_retry_initial_seconds
         while True:
             try:
                 await self.handlers.sync(self.kube, self.options.namespaces)
@@ -276,7 +252,7 @@ class Manager:
                     "initial listing failed (%s); retrying in %.0fs", error_text(exc), delay
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                delay = min(delay * 2, self.options.sync_retry_max_seconds)
 
     async def _work(self) -> None:
         """Run passes once the store is full and earlier Events are learned (after the listing:
@@ -305,7 +281,7 @@ class Manager:
         await asyncio.gather(self._workers, return_exceptions=True)
         self._syncing.cancel()
         lost = not self._workers.cancelled() and self._workers.exception() is not None
-        drain = min(self.options.shutdown_timeout, self.elector.time_left())
+        drain = min(self.options.events.shutdown_timeout, self.elector.time_left())
         await self.broadcaster.shutdown(timeout=drain)
         if not lost:
             await self.elector.release()

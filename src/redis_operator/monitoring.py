@@ -26,9 +26,6 @@ from prometheus_client.exposition import choose_encoder
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ADDRESS = ":8080"
-"""All interfaces, port 8080: what a Pod's probes and a Prometheus scraper reach."""
-
 DISABLED = "0"
 
 Check = Callable[[], bool]

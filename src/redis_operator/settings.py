@@ -1,14 +1,26 @@
 """The operator's tunables, each with its default and why (kopf's ``OperatorSettings`` shape).
 
-Frozen dataclasses: the command line builds them, the manager hands them to the pieces, and
-tests shorten any timing by building their own.
+Frozen dataclasses: the command line (``cli.py``, which owns every flag) builds a
+:class:`Settings`, the manager hands each piece its part, and tests shorten any timing by
+building their own. Two parts keep their own options types, as libraries do, and are held
+here: the Event recorder's ``RecorderOptions`` (client-go's defaults, see
+``event_recorder/options.py``) and leader election's ``LeaderElectionConfig`` (client-go's
+timings, see ``leaderelection/election.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from event_recorder import RecorderOptions
+from redis_operator.leaderelection.election import LeaderElectionConfig
 from redis_operator.messages import Language
+from redis_operator.webhook.policy import AdmissionPolicy
+
+DEFAULT_METRICS_ADDRESS = ":8080"
+"""All interfaces, port 8080: what a Pod's probes and a Prometheus scraper reach."""
 
 
 @dataclass(frozen=True)
@@ -50,3 +62,103 @@ class ControllerSettings:
     answer until someone fixes the RBAC, a quota or the object) only after this long, not at
     the backoff's pace (default 60 s); a watch event of the Redis or its children still queues
     a pass at once."""
+
+
+EVENT_OPTIONS = RecorderOptions(write_concurrency=1, queue_size=5000, shutdown_timeout=10.0)
+"""The recorder's options: client-go's, but one Event write in flight (client-go's own choice)
+so that while many Redis converge Event writes trail the pod and Service writes instead of
+competing with them; a queue sized for such a burst (about 5 Events per new Redis) so that none
+is dropped; and on a stop, Events still queued are sent for at most 10 s (with leader election
+at most until the renew deadline, while the Lease is surely still ours). See docs/benchmarks.md
+for the measurements behind the first two."""
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """How the operator's watches (kopf's) ride out quiet streams and an absent apiserver."""
+
+    server_timeout_seconds: float = 300.0
+    """The apiserver ends each watch after this long and it is reopened from its last
+    resourceVersion (default 300 s)."""
+
+    client_timeout_seconds: float = 330.0
+    """A watch silent for this long is dropped and reopened (default 330 s: longer than the
+    server's timeout, so it only fires on a connection that died without closing)."""
+
+    error_backoffs: tuple[float, ...] = (1, 1, 2, 3, 5, 8, 13, 21, *([30] * 20))
+    """Delays (seconds) between attempts to reopen a watch the apiserver refused or dropped;
+    they add up to about 10 minutes, the outage the operator rides out before kopf gives up
+    (kopf's own default adds up to under a minute)."""
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """The validating admission webhook: where it listens, its certificate and its policy."""
+
+    port: int
+    """HTTPS port (no default: the webhook is off unless a port is given)."""
+
+    address: str = "0.0.0.0"
+    """Listen address (default all IPv4 interfaces, as a Pod needs)."""
+
+    cert_file: Path | None = None
+    """Serving certificate, e.g. a cert-manager Secret's ``tls.crt``, re-read when it changes
+    (default none: a self-signed certificate for the loopback names, for local development)."""
+
+    key_file: Path | None = None
+    """Private key of ``cert_file`` (default none; given together with it)."""
+
+    config_out: Path | None = None
+    """Once serving, write a ValidatingWebhookConfiguration for this local process here
+    (default none)."""
+
+    policy: AdmissionPolicy = field(default_factory=AdmissionPolicy)
+    """What is refused (default: nothing beyond the CRD's own rules)."""
+
+    lookup_timeout_seconds: float = 2.0
+    """Budget of the read behind the child-name warnings (default 2 s), well inside the
+    apiserver's 5 s wait for a verdict, so the image verdict always gets back in time."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``redis-operator run`` is configured with."""
+
+    kubeconfig: str | None = None
+    """Credentials of the operator's own calls and its watches (default: in a cluster the Pod's
+    ServiceAccount, else ``$KUBECONFIG`` or ``~/.kube/config``)."""
+
+    namespaces: Sequence[str] = ()
+    """Namespaces to watch (default: all)."""
+
+    controller: ControllerSettings = field(default_factory=ControllerSettings)
+    """The reconciler's parallelism, language and retry pace (defaults in
+    :class:`ControllerSettings`)."""
+
+    events: RecorderOptions = EVENT_OPTIONS
+    """The Event recorder's options (default :data:`EVENT_OPTIONS`)."""
+
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    """The watches' timeouts and reconnection backoff (defaults: :class:`WatchSettings`)."""
+
+    liveness_endpoint: str | None = None
+    """Also serve kopf's own liveness probe here, e.g. ``http://127.0.0.1:8081/healthz``
+    (default off)."""
+
+    metrics_address: str | None = DEFAULT_METRICS_ADDRESS
+    """``host:port`` of /metrics, /healthz and /readyz (an empty host: all interfaces; None:
+    off; default ``:8080``)."""
+
+    sync_retry_initial_seconds: float = 1.0
+    """While the initial listing fails (the apiserver may be down at startup), retry after this
+    long, doubling each time (default 1 s)."""
+
+    sync_retry_max_seconds: float = 30.0
+    """Longest delay between such retries (default 30 s)."""
+
+    leader_election: LeaderElectionConfig | None = None
+    """With a Lease to hold, only its holder runs passes and records Events (default: none,
+    always run)."""
+
+    webhook: WebhookSettings | None = None
+    """Serve the validating admission webhook, on every replica, leader or not (default off)."""

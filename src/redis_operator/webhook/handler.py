@@ -38,7 +38,12 @@ class _RefusalLogFilter(logging.Filter):
         )
 
 
-def register(registry: kopf.OperatorRegistry, policy: AdmissionPolicy, lookup: ChildLookup) -> None:
+def register(
+    registry: kopf.OperatorRegistry,
+    policy: AdmissionPolicy,
+    lookup: ChildLookup,
+    lookup_timeout: float,
+) -> None:
     """Register the validating handler (served only once a webhook server is configured).
 
     Also installs, once per process, the refusal filter on kopf's ``kopf.objects`` logger.
@@ -69,7 +74,13 @@ def register(registry: kopf.OperatorRegistry, policy: AdmissionPolicy, lookup: C
     ) -> None:
         try:
             verdict = await review(
-                operation, _plain(new), _plain(old), policy, lookup, subresource=subresource
+                operation,
+                _plain(new),
+                _plain(old),
+                policy,
+                lookup,
+                subresource=subresource,
+                lookup_timeout=lookup_timeout,
             )
         except Exception:  # a bug must not refuse writes: fail open, like failurePolicy
             log.exception("admission: the review failed; allowing the request")

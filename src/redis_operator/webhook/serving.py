@@ -12,32 +12,19 @@ import json
 import logging
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import kopf
 
+from redis_operator.settings import WebhookSettings
 from redis_operator.webhook.certificates import new_ca
 from redis_operator.webhook.configuration import WEBHOOK_PATH, local_configuration
-from redis_operator.webhook.policy import AdmissionPolicy
 
 log = logging.getLogger(__name__)
 
 #: Names a self-signed certificate is valid for: the loopback addresses and name, i.e. the
 #: URL a local control plane calls (``https://127.0.0.1:<port>/...``).
 SELF_SIGNED_NAMES = ("127.0.0.1", "::1", "localhost")
-
-
-@dataclass(frozen=True)
-class WebhookOptions:
-    """``redis-operator run``'s webhook flags."""
-
-    port: int
-    address: str = "0.0.0.0"
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    config_out: Path | None = None
-    policy: AdmissionPolicy = field(default_factory=AdmissionPolicy)
 
 
 def _is_unspecified(address: str) -> bool:
@@ -66,7 +53,7 @@ class WebhookServing:
     ``config_out`` carries it as caBundle.
     """
 
-    def __init__(self, options: WebhookOptions) -> None:
+    def __init__(self, options: WebhookSettings) -> None:
         self.options = options
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if options.cert_file is not None and options.key_file is not None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from redis_operator.cli import _webhook, _webhook_options, build_parser, main
+from redis_operator.settings import WebhookSettings
 from redis_operator.webhook.policy import AdmissionPolicy
-from redis_operator.webhook.serving import WebhookOptions
 
 # ``sys.modules[name] = None`` makes every import of that package fail, as if not installed.
 _WITHOUT_TESTBED = """\
@@ -43,7 +43,7 @@ def test_the_commands_are_run_and_manifests_only(capsys: pytest.CaptureFixture[s
     assert "dev-cluster" not in out
 
 
-def _options(*argv: str) -> WebhookOptions | None:
+def _options(*argv: str) -> WebhookSettings | None:
     return _webhook_options(build_parser().parse_args(["run", *argv]))
 
 
@@ -64,7 +64,7 @@ def test_webhook_flags(tmp_path: Path) -> None:
         "--allowed-image-prefix=redis:",
         "--allowed-image-prefix=docker.io/library/",
     )
-    assert options == WebhookOptions(
+    assert options == WebhookSettings(
         port=9443,
         address="0.0.0.0",
         cert_file=cert,

@@ -37,7 +37,7 @@ class NoChildren:
 
 def test_register_adds_one_validating_handler_for_the_main_resource() -> None:
     registry = kopf.OperatorRegistry()
-    register(registry, HUB, NoChildren())
+    register(registry, HUB, NoChildren(), lookup_timeout=2.0)
     (handler,) = registry._webhooks.get_all_handlers()
     assert handler.id == WEBHOOK_ID
     assert handler.subresource is None  # status requests match no handler: allowed
@@ -48,7 +48,7 @@ async def test_the_handler_refuses_with_403_and_logs_at_info_not_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     registry = kopf.OperatorRegistry()
-    register(registry, HUB, NoChildren())
+    register(registry, HUB, NoChildren(), lookup_timeout=2.0)
     (handler,) = registry._webhooks.get_all_handlers()
     warnings: list[str] = []
     caplog.set_level(logging.INFO)
@@ -74,7 +74,7 @@ async def test_the_handler_refuses_with_403_and_logs_at_info_not_error(
 
 async def test_the_handler_fails_open_on_a_bug() -> None:
     registry = kopf.OperatorRegistry()
-    register(registry, HUB, NoChildren())
+    register(registry, HUB, NoChildren(), lookup_timeout=2.0)
     (handler,) = registry._webhooks.get_all_handlers()
     malformed = {"metadata": {"name": "x", "namespace": "ns"}, "spec": "not a mapping"}
     warnings: list[str] = []

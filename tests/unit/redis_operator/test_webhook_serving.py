@@ -11,8 +11,9 @@ from typing import Any
 import aiohttp
 
 from devcluster.ports import free_port
+from redis_operator.settings import WebhookSettings
 from redis_operator.webhook.configuration import WEBHOOK_PATH
-from redis_operator.webhook.serving import WebhookOptions, WebhookServing, local_url
+from redis_operator.webhook.serving import WebhookServing, local_url
 
 
 def test_local_url_dials_loopback_for_an_unspecified_address() -> None:
@@ -27,7 +28,7 @@ async def test_serving_with_a_self_signed_certificate_writes_a_working_configura
 ) -> None:
     port = free_port()
     out = tmp_path / "webhook.json"
-    serving = WebhookServing(WebhookOptions(port=port, address="127.0.0.1", config_out=out))
+    serving = WebhookServing(WebhookSettings(port=port, address="127.0.0.1", config_out=out))
     seen: list[Any] = []
 
     async def fn(request: Any, **_: Any) -> Any:
