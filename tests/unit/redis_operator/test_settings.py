@@ -48,3 +48,14 @@ def test_the_settings_tree_holds_every_settings_type() -> None:
     assert isinstance(tree.watch, settings.WatchSettings)
     assert tree.events is settings.EVENT_OPTIONS
     assert tree.webhook is None and tree.leader_election is None
+
+
+def test_docs_list_every_setting() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[3] / "docs" / "operations.md").read_text(encoding="utf-8")
+    for cls in SETTINGS_TYPES:
+        for name, _, _ in _fields_and_docs(cls):
+            assert f"`{cls.__name__}.{name}" in doc or f"`{name}`" in doc, (
+                f"docs/operations.md does not list {cls.__name__}.{name}"
+            )
