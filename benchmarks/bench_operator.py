@@ -129,13 +129,9 @@ async def baseline(admin: client.ApiClient, count: int) -> float:
     core = client.CoreV1Api(admin)
     namespace = "bench-baseline"
     await create_namespace(core, namespace)
+    spec = api.RedisSpec(replicas=3, port=8333, image="redis:5-alpine")
     owners = [
-        {
-            "apiVersion": api.API_VERSION,
-            "kind": api.KIND,
-            "metadata": {"name": f"r{i}", "namespace": namespace, "uid": f"00000000-{i:04d}"},
-            "spec": {"replicas": 3, "image": "redis:5-alpine", "port": 8333},
-        }
+        api.Redis(f"r{i}", namespace, f"00000000-{i:04d}", generation=1, deleting=False, spec=spec)
         for i in range(count)
     ]
     bodies = [desired_pod(owner, ordinal) for owner in owners for ordinal in range(3)]

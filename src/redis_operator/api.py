@@ -6,9 +6,11 @@ CEL rules) while the operator is down, and `deploy/crd.yaml` is generated from i
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 GROUP = "myapp.tangx.in"
@@ -144,7 +146,10 @@ class RedisSpec:
 
 @dataclass(frozen=True)
 class Redis:
-    """The parts of a Redis object the operator reasons about."""
+    """The parts of a Redis object the operator reasons about: all the planner reads of it.
+
+    Parsed once per reconcile pass; the object dict stays with the code that writes to the API.
+    """
 
     name: str
     namespace: str
@@ -152,10 +157,14 @@ class Redis:
     generation: int
     deleting: bool
     spec: RedisSpec
+    status: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    """The object's status as read, a copy behind a read-only view: the memory the planner
+    judges by (observedGeneration, targetReplicas, conditions), never changed in place."""
 
     @classmethod
     def from_object(cls, redis: Mapping[str, Any]) -> Redis:
-        """Parse a Redis object dict as the apiserver returns it."""
+        """Parse a Redis object dict as the apiserver returns it; a malformed spec is a
+        ValueError (see `RedisSpec.from_object`)."""
         meta: Mapping[str, Any] = redis.get("metadata") or {}
         return cls(
             name=str(meta.get("name", "")),
@@ -164,6 +173,7 @@ class Redis:
             generation=int(meta.get("generation", 0)),
             deleting=is_being_deleted(redis),
             spec=RedisSpec.from_object(redis),
+            status=MappingProxyType(copy.deepcopy(dict(redis.get("status") or {}))),
         )
 
 

@@ -1,6 +1,7 @@
 """The children of a Redis: its pods `<name>-<ordinal>` and its headless Service `<name>`.
 
-Everything here builds or inspects plain object dicts; what to do with them is planning's job.
+Everything here builds or inspects plain object dicts, from the typed `Redis` the reconciler
+parses once per pass; what to do with them is planning's job.
 Drift is detected by comparing the fields we set (image, port, command) directly with the live
 pod, rather than through a template hash: it also catches `kubectl set image` on a pod, and an
 operator upgrade that changes, say, the probe does not restart every Redis.
@@ -100,9 +101,8 @@ def redis_command(port: int) -> list[str]:
     return ["redis-server", "--port", str(port)]
 
 
-def desired_pod(redis_obj: Mapping[str, Any], ordinal: int) -> dict[str, Any]:
+def desired_pod(redis: Redis, ordinal: int) -> dict[str, Any]:
     """The pod with this ordinal as the Redis' spec wants it."""
-    redis = Redis.from_object(redis_obj)
     name = pod_name(redis.name, ordinal)
     return {
         "apiVersion": "v1",
@@ -132,9 +132,8 @@ def _service_ports(port: int) -> list[dict[str, Any]]:
     return [{"name": PORT_NAME, "port": port, "targetPort": PORT_NAME, "protocol": "TCP"}]
 
 
-def desired_service(redis_obj: Mapping[str, Any]) -> dict[str, Any]:
+def desired_service(redis: Redis) -> dict[str, Any]:
     """The headless Service that gives the pods DNS names."""
-    redis = Redis.from_object(redis_obj)
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -147,16 +146,13 @@ def desired_service(redis_obj: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def service_patch(
-    service: Mapping[str, Any], redis_obj: Mapping[str, Any]
-) -> dict[str, Any] | None:
+def service_patch(service: Mapping[str, Any], redis: Redis) -> dict[str, Any] | None:
     """A JSON merge patch (RFC 7386) bringing an owned Service's ports and selector back to the
     spec, or None when they match.
 
     Merge patch replaces the ports list whole (a strategic merge would add a port rather than
     change it); selector keys someone added are removed with explicit nulls.
     """
-    redis = Redis.from_object(redis_obj)
     spec: Mapping[str, Any] = service.get("spec") or {}
     want_selector = selector_labels(redis.name)
     want_ports = _service_ports(redis.spec.port)
@@ -192,14 +188,16 @@ def controller_name(obj: Mapping[str, Any]) -> str | None:
     return None if ref is None else str(ref.get("name", ""))
 
 
-def is_owned_by(child: Mapping[str, Any], redis_obj: Mapping[str, Any]) -> bool:
-    """Whether the child is this very Redis' own: its controller is a Redis with its uid.
+def is_owned_by(child: Mapping[str, Any], redis_uid: str) -> bool:
+    """Whether the child belongs to the Redis with this uid: its controller is a Redis with
+    that uid.
 
     The one ownership rule: the planner acts only on such children, the webhook warns about
-    the others, and the watch handler queues the Redis a child names as its controller.
+    the others, and the watch handler queues the Redis a child names as its controller. By uid,
+    so the planner (a typed `Redis`) and the webhook (an admission object) judge alike.
     """
     ref = controller_reference(child)
-    return ref is not None and ref.get("uid") == Redis.from_object(redis_obj).uid
+    return ref is not None and ref.get("uid") == redis_uid
 
 
 def is_finished(pod: Mapping[str, Any]) -> bool:

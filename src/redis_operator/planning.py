@@ -1,15 +1,26 @@
 """The reconcile planner: from a Redis and its observed children, what to do and what to tell.
 
 Pure and level-triggered: the same observation gives the same plan, and an observation that
-needs nothing gives an empty plan with `status=None`, so a steady state writes nothing. Events
-fire once per change because the facts they report are remembered in the Redis' own status:
+needs nothing gives an empty plan with `status=None`, so a steady state writes nothing. The
+Redis comes typed (`api.Redis`, parsed once per pass), its status included. Events fire once
+per change because the facts they report are remembered in the Redis' own status:
 `observedGeneration` with `targetReplicas` for spec changes, the `Ready` condition for name
-conflicts. The controller writes that status only after the plan's actions succeeded, so a
-crash mid-pass repeats the pass's events (the recorder then counts them up on one Event).
+conflicts. The controller writes the plan's status only after its actions succeeded, so a crash
+mid-pass repeats the pass's events (the recorder then counts them up on one Event).
+
+A pass whose actions failed writes the failure (`status_after`) but loses nothing the next
+pass needs to tell a pod deleted by someone else from one not created yet: a missing pod is
+reported as deleted only if the spec change was acknowledged and its name was not known to be
+taken by a foreign object. So a failed pass keeps `observedGeneration` and `targetReplicas` as
+they were (the change is retried and announced again), and keeps the old `Ready` condition when
+the plan's would forget a conflict (the name is free, but our pod under it was not created
+yet): until a pass that acts succeeds, the conflicts known only grow.
 
 The only memory outside the cluster is `deleted_by_us`, the pods the controller itself deleted
 (like the ReplicaSet controller's expectations): without it, a pod deleted for a scale-down or
 a replacement would be reported as deleted by someone else once it is gone.
+
+When a pass wants another look it says why (`Requeue`); how soon is the controller's setting.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 
 from redis_operator.api import ChildKind, Redis, is_being_deleted
@@ -34,12 +46,6 @@ from redis_operator.children import (
 )
 from redis_operator.messages import Event, EventKey
 
-REQUEUE_WAIT_SECONDS = 5.0
-"""Look again this soon while waiting for a pod to go away or a replacement to become Ready."""
-
-REQUEUE_CONFLICT_SECONDS = 60.0
-"""Look again this soon while a child's name is taken by an object whose events we may not see."""
-
 READY = "Ready"
 REPLICA_FAILURE = "ReplicaFailure"
 
@@ -55,6 +61,16 @@ ALL_REPLICAS_READY = "AllReplicasReady"
 CONFLICT_MESSAGE_PREFIX = "Names taken by objects this Redis does not control: "
 
 _MAX_CONDITION_MESSAGE = 1024
+
+
+class Requeue(Enum):
+    """Why a pass wants another look although it may get no watch event to queue one."""
+
+    WAIT = "wait"
+    """Waiting for a pod or the Service to go away, or for a replacement to become Ready."""
+
+    CONFLICT = "conflict"
+    """A child's name is taken by an object whose events we may not see."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +98,7 @@ class Plan:
     stray owned pods, highest ordinal first); `replace_pods` (delete now, recreated under the
     same name by a later pass once gone); `create_service` (full body); `patch_service` (a JSON
     merge patch for the owned Service). `status` is the new status, None when unchanged;
-    `events` are recorded on the Redis; `requeue_after` (seconds) asks for another pass when
+    `events` are recorded on the Redis; `requeue` asks for another pass, and says why, when
     something is awaited that may produce no watch event.
     """
 
@@ -93,7 +109,7 @@ class Plan:
     patch_service: dict[str, Any] | None = None
     status: dict[str, Any] | None = None
     events: tuple[Event, ...] = ()
-    requeue_after: float | None = None
+    requeue: Requeue | None = None
 
     @property
     def has_actions(self) -> bool:
@@ -119,12 +135,12 @@ class DeletionPlan:
     delete_pods: tuple[ChildRef, ...] = ()
     delete_service: ChildRef | None = None
     events: tuple[Event, ...] = ()
-    requeue_after: float | None = None
+    requeue: Requeue | None = None
 
     @property
     def done(self) -> bool:
         """Whether the Redis may go: nothing to delete and nothing still terminating."""
-        return not self.delete_pods and self.delete_service is None and self.requeue_after is None
+        return not self.delete_pods and self.delete_service is None and self.requeue is None
 
 
 @dataclass(frozen=True)
@@ -231,8 +247,7 @@ class _PodWork:
 
 
 def _pod_work(
-    redis: Mapping[str, Any],
-    me: Redis,
+    redis: Redis,
     pods: Sequence[Mapping[str, Any]],
     deleted_by_us: frozenset[str],
     acknowledged: bool,
@@ -244,25 +259,25 @@ def _pod_work(
     we did not delete it, and its name was not taken by a foreign pod (then ours never was).
     """
     work = _PodWork()
-    owned = [pod for pod in pods if is_owned_by(pod, redis)]
+    owned = [pod for pod in pods if is_owned_by(pod, redis.uid)]
     by_ordinal: dict[int, Mapping[str, Any]] = {}
     strays: list[ChildRef] = []
     for pod in pods:
-        ordinal = ordinal_of(_name(pod), me.name)
+        ordinal = ordinal_of(_name(pod), redis.name)
         if ordinal is not None:
             by_ordinal[ordinal] = pod
-        elif is_owned_by(pod, redis) and not is_being_deleted(pod):
+        elif is_owned_by(pod, redis.uid) and not is_being_deleted(pod):
             strays.append(ChildRef.of(pod))
 
-    for ordinal in range(me.spec.replicas):
-        name = pod_name(me.name, ordinal)
+    for ordinal in range(redis.spec.replicas):
+        name = pod_name(redis.name, ordinal)
         child = by_ordinal.get(ordinal)
         if child is None:
             work.creates.append(ordinal)
             conflicted = f"{ChildKind.POD}/{name}" in known_conflicts
             if acknowledged and name not in deleted_by_us and not conflicted:
                 work.events.append(Event(EventKey.POD_RECREATED, {"pod": name}))
-        elif not is_owned_by(child, redis):
+        elif not is_owned_by(child, redis.uid):
             work.conflicts.append(f"{ChildKind.POD}/{name}")
         elif is_being_deleted(child):
             work.waiting = True
@@ -275,24 +290,28 @@ def _pod_work(
 
     for ordinal in sorted(by_ordinal, reverse=True):
         pod = by_ordinal[ordinal]
-        if ordinal >= me.spec.replicas and is_owned_by(pod, redis) and not is_being_deleted(pod):
+        if (
+            ordinal >= redis.spec.replicas
+            and is_owned_by(pod, redis.uid)
+            and not is_being_deleted(pod)
+        ):
             work.deletes.append(ChildRef.of(pod))
     work.deletes += sorted(strays, key=lambda ref: ref.name)
 
-    work.stale = [o for o, pod in work.active.items() if not pod_matches_spec(pod, me.spec)]
+    work.stale = [o for o, pod in work.active.items() if not pod_matches_spec(pod, redis.spec)]
     if work.stale:
         work.waiting = True
         busy = work.creates or work.replaces or any(is_being_deleted(pod) for pod in owned)
         ordinal = None if busy else _replacement(work.active, work.stale)
         if ordinal is not None:
             work.replaces.append(ChildRef.of(work.active[ordinal]))
-            work.events.append(Event(EventKey.POD_REPLACED, {"pod": pod_name(me.name, ordinal)}))
+            work.events.append(Event(EventKey.POD_REPLACED, {"pod": pod_name(redis.name, ordinal)}))
     work.waiting = work.waiting or bool(work.replaces)
     return work
 
 
 def plan(
-    redis: Mapping[str, Any],
+    redis: Redis,
     pods: Sequence[Mapping[str, Any]],
     service: Mapping[str, Any] | None,
     deleted_by_us: frozenset[str] = frozenset(),
@@ -305,23 +324,22 @@ def plan(
     instance; `service`: the Service named like the Redis, if any; `now`: for condition times.
     A Redis being deleted gets an empty plan (see `plan_deletion`).
     """
-    me = Redis.from_object(redis)
-    if me.deleting:
+    if redis.deleting:
         return Plan()
-    current: Mapping[str, Any] = redis.get("status") or {}
-    acknowledged = current.get("observedGeneration") == me.generation
+    current = redis.status
+    acknowledged = current.get("observedGeneration") == redis.generation
     old_ready = _find_condition(current, READY)
     known_conflicts = _known_conflicts(old_ready)
-    scaling = _scaling_event(me, current)
-    work = _pod_work(redis, me, pods, deleted_by_us, acknowledged, known_conflicts)
+    scaling = _scaling_event(redis, current)
+    work = _pod_work(redis, pods, deleted_by_us, acknowledged, known_conflicts)
     events = ([] if scaling is None else [scaling]) + work.events
 
     create_service: dict[str, Any] | None = None
     patch_service: dict[str, Any] | None = None
     if service is None:
         create_service = desired_service(redis)
-    elif not is_owned_by(service, redis):
-        work.conflicts.append(f"{ChildKind.SERVICE}/{me.name}")
+    elif not is_owned_by(service, redis.uid):
+        work.conflicts.append(f"{ChildKind.SERVICE}/{redis.name}")
     elif is_being_deleted(service):
         work.waiting = True
     else:
@@ -332,15 +350,15 @@ def plan(
     new_conflicts = [c for c in work.conflicts if c not in known_conflicts]
     if new_conflicts:
         children = ", ".join(new_conflicts)
-        events.append(Event(EventKey.NAME_CONFLICT, {"name": me.name, "children": children}))
+        events.append(Event(EventKey.NAME_CONFLICT, {"name": redis.name, "children": children}))
 
     live = [
         pod
         for pod in pods
-        if is_owned_by(pod, redis) and not is_being_deleted(pod) and not is_finished(pod)
+        if is_owned_by(pod, redis.uid) and not is_being_deleted(pod) and not is_finished(pod)
     ]
     ready_count = sum(1 for pod in live if is_ready(pod))
-    desired = me.spec.replicas
+    desired = redis.spec.replicas
     if work.conflicts:
         reason, message = NAME_CONFLICT, conflict_message
     else:
@@ -364,7 +382,7 @@ def plan(
             true=reason == ALL_REPLICAS_READY,
             reason=reason,
             message=message,
-            generation=me.generation,
+            generation=redis.generation,
             now=now,
         )
     ]
@@ -380,17 +398,17 @@ def plan(
     status = {
         "replicas": len(live),
         "readyReplicas": ready_count,
-        "selector": selector_string(me.name),
-        "observedGeneration": me.generation,
+        "selector": selector_string(redis.name),
+        "observedGeneration": redis.generation,
         "targetReplicas": desired,
         "conditions": conditions,
     }
     if work.waiting:
-        requeue_after: float | None = REQUEUE_WAIT_SECONDS
+        requeue: Requeue | None = Requeue.WAIT
     elif work.conflicts:
-        requeue_after = REQUEUE_CONFLICT_SECONDS
+        requeue = Requeue.CONFLICT
     else:
-        requeue_after = None
+        requeue = None
     return Plan(
         create_pods=tuple(desired_pod(redis, ordinal) for ordinal in work.creates),
         delete_pods=tuple(work.deletes),
@@ -399,7 +417,7 @@ def plan(
         patch_service=patch_service,
         status=None if status == dict(current) else status,
         events=tuple(events),
-        requeue_after=requeue_after,
+        requeue=requeue,
     )
 
 
@@ -422,17 +440,40 @@ def with_failure(
     return dict(status) | {"conditions": [*kept, failure]}
 
 
+def _unacknowledged(status: dict[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+    """`status` keeping the memory of `current` that a failed pass must not overwrite.
+
+    `observedGeneration` and `targetReplicas` stay, so the next pass retries the spec change
+    and announces it again. The old Ready condition stays if the new one would forget a known
+    conflict: that name is free now, but our pod under it was not created yet.
+    """
+    for key in ("observedGeneration", "targetReplicas"):
+        if key in current:
+            status[key] = current[key]
+        else:
+            status.pop(key, None)
+    old_ready = _find_condition(current, READY)
+    forgotten = _known_conflicts(old_ready) - _known_conflicts(_find_condition(status, READY))
+    if old_ready is not None and forgotten:
+        status["conditions"] = [
+            dict(old_ready) if c.get("type") == READY else c for c in status["conditions"]
+        ]
+    return status
+
+
 def status_after(
-    redis: Mapping[str, Any], plan: Plan, *, failure: Failure | None = None, now: datetime
+    redis: Redis, plan: Plan, *, failure: Failure | None = None, now: datetime
 ) -> dict[str, Any] | None:
     """The status to write once the plan's actions were carried out, or None if unchanged.
 
     Without a failure: the plan's status, with any earlier `ReplicaFailure` cleared. With one:
-    the failure as a condition, but the spec change is not acknowledged (observedGeneration
-    and targetReplicas stay as they were), so the next pass retries it and announces it again
-    rather than taking the missing pods for pods deleted by someone else.
+    the failure as a condition, and nothing the next pass judges by is lost (see the module
+    docstring): observedGeneration and targetReplicas stay as they were, and so does the old
+    Ready condition if the plan's would forget a conflict, so the next pass retries and
+    announces the change again rather than taking the missing pods for pods deleted by someone
+    else.
     """
-    current: dict[str, Any] = dict(redis.get("status") or {})
+    current: dict[str, Any] = dict(redis.status)
     status = dict(plan.status) if plan.status is not None else dict(current)
     if failure is None:
         if "conditions" in status:
@@ -440,20 +481,15 @@ def status_after(
                 c for c in status["conditions"] if c.get("type") != REPLICA_FAILURE
             ]
     else:
-        generation = Redis.from_object(redis).generation
         status = with_failure(
-            status, failure.reason, failure.message, generation=generation, now=now
+            status, failure.reason, failure.message, generation=redis.generation, now=now
         )
-        for key in ("observedGeneration", "targetReplicas"):
-            if key in current:
-                status[key] = current[key]
-            else:
-                status.pop(key, None)
+        status = _unacknowledged(status, current)
     return None if status == current else status
 
 
 def plan_deletion(
-    redis: Mapping[str, Any],
+    redis: Redis,
     pods: Sequence[Mapping[str, Any]],
     service: Mapping[str, Any] | None,
 ) -> DeletionPlan:
@@ -463,17 +499,16 @@ def plan_deletion(
     gone and without Events; doing it ourselves keeps the order and tells. Objects that merely
     carry a child's name are left alone.
     """
-    me = Redis.from_object(redis)
 
     def order(pod: Mapping[str, Any]) -> tuple[bool, int, str]:
-        ordinal = ordinal_of(_name(pod), me.name)
+        ordinal = ordinal_of(_name(pod), redis.name)
         return (ordinal is None, -(ordinal or 0), _name(pod))
 
-    owned = [pod for pod in pods if is_owned_by(pod, redis)]
+    owned = [pod for pod in pods if is_owned_by(pod, redis.uid)]
     delete_pods = tuple(
         ChildRef.of(pod) for pod in sorted(owned, key=order) if not is_being_deleted(pod)
     )
-    owned_service = service if service is not None and is_owned_by(service, redis) else None
+    owned_service = service if service is not None and is_owned_by(service, redis.uid) else None
     delete_service = (
         ChildRef.of(owned_service)
         if owned_service is not None and not is_being_deleted(owned_service)
@@ -484,11 +519,13 @@ def plan_deletion(
     )
     acting = bool(delete_pods) or delete_service is not None
     events = (
-        (Event(EventKey.DELETING, {"name": me.name, "pods": len(delete_pods)}),) if acting else ()
+        (Event(EventKey.DELETING, {"name": redis.name, "pods": len(delete_pods)}),)
+        if acting
+        else ()
     )
     return DeletionPlan(
         delete_pods=delete_pods,
         delete_service=delete_service,
         events=events,
-        requeue_after=REQUEUE_WAIT_SECONDS if acting or going else None,
+        requeue=Requeue.WAIT if acting or going else None,
     )

@@ -50,6 +50,14 @@ class ControllerSettings:
     answered 409 (the name exists), a delete answered 404 or 409 (gone, or another object now)
     (default 1 s)."""
 
+    requeue_wait_seconds: float = 5.0
+    """Look again this soon while a pass waits for a pod or the Service to go away or for a
+    replacement to become Ready, in case no watch event comes (default 5 s)."""
+
+    requeue_conflict_seconds: float = 60.0
+    """Look again this soon while a child's name is taken by an object whose events the
+    controller may not see (default 60 s): once it goes, the child is created."""
+
     backoff_base_seconds: float = 0.5
     """First delay before retrying a pass that failed retryably (409, 429, 5xx, no answer); it
     doubles with each failure in a row (default 0.5 s)."""

@@ -2,7 +2,11 @@
 
 Every decision is the planner's (``planning.py``); this carries a plan out against the API and
 reads only the store, so a pass with nothing to do calls no API at all. Its I/O (API, Events,
-store, queue, metrics, clock) is handed in.
+store, queue, metrics, clock) is handed in. The Redis is parsed once per pass for the planner
+(a malformed spec ends the pass as a bug would: counted, logged and retried with backoff); the
+object dict stays for the writes (the Events' object, the finalizer patch's resourceVersion,
+the nulls of the status patch). The planner says why it wants another look; the settings say
+how soon.
 
 Errors are judged by :attr:`~redis_operator.kube.errors.KubeError.retryable`, in one place:
 
@@ -28,7 +32,7 @@ from typing import Any, Protocol
 
 from event_recorder import EventRecorder
 from redis_operator import planning
-from redis_operator.api import FINALIZER, ChildKind, is_being_deleted
+from redis_operator.api import FINALIZER, ChildKind, Redis, is_being_deleted
 from redis_operator.controller.expectations import OwnWrites
 from redis_operator.controller.store import ChildKey, Key, Obj, Store, key_of
 from redis_operator.controller.workqueue import ShutDown, WorkQueue
@@ -36,7 +40,7 @@ from redis_operator.kube.client import KubeApi
 from redis_operator.kube.errors import ApiError, KubeError, TransportError, error_text
 from redis_operator.messages import Event, EventKey, Language
 from redis_operator.metrics import ErrorReason, OperatorMetrics, Outcome
-from redis_operator.planning import ChildRef, Failure, Plan
+from redis_operator.planning import ChildRef, Failure, Plan, Requeue
 from redis_operator.settings import ControllerSettings
 
 log = logging.getLogger(__name__)
@@ -164,25 +168,34 @@ class Reconciler:
         if FINALIZER not in (redis["metadata"].get("finalizers") or []):
             redis = await self._patch_finalizers(redis, add=True)
             acted = True
+        view = Redis.from_object(redis)  # once per pass; a malformed spec raises ValueError
         deleted = self.own_writes.deleted_by_us(key)
-        plan = planning.plan(redis, pods, service, deleted, now=self.clock.now())
+        plan = planning.plan(view, pods, service, deleted, now=self.clock.now())
         if plan.is_empty:
             self.queue.forget(key)
             return Outcome.ACTED if acted else Outcome.NOOP
         result = await self._carry_out(key, redis, plan)
         expectations.record(self.clock.monotonic(), result.created, result.deleted)
-        status = planning.status_after(redis, plan, failure=result.failure, now=self.clock.now())
+        status = planning.status_after(view, plan, failure=result.failure, now=self.clock.now())
         if status is not None:
             await self._write_status(redis, status)
         if result.failure is not None:
             self._retry_failed(key, result)
             return Outcome.FAILED
         self.queue.forget(key)
-        if plan.requeue_after is not None:
-            self.queue.add_after(key, plan.requeue_after)
+        if plan.requeue is not None:
+            self.queue.add_after(key, self._requeue_seconds(plan.requeue))
         elif result.requeue_soon:
             self.queue.add_after(key, self.settings.requeue_soon_seconds)
         return Outcome.ACTED
+
+    def _requeue_seconds(self, requeue: Requeue) -> float:
+        """How soon to look again for the planner's reason."""
+        match requeue:
+            case Requeue.WAIT:
+                return self.settings.requeue_wait_seconds
+            case Requeue.CONFLICT:
+                return self.settings.requeue_conflict_seconds
 
     def _retry_failed(self, key: Key, result: _PassResult) -> None:
         """Back off if a child write may succeed when tried again, else look again late."""
@@ -333,7 +346,7 @@ class Reconciler:
     ) -> Outcome:
         if FINALIZER not in (redis["metadata"].get("finalizers") or []):
             return Outcome.NOOP
-        plan = planning.plan_deletion(redis, pods, service)
+        plan = planning.plan_deletion(Redis.from_object(redis), pods, service)
         result = _PassResult()
         for event in plan.events:
             self._record(redis, event)
@@ -349,6 +362,6 @@ class Reconciler:
         if plan.done:
             await self._patch_finalizers(redis, add=False)
             return Outcome.ACTED
-        if plan.requeue_after is not None:
-            self.queue.add_after(key, plan.requeue_after)
+        if plan.requeue is not None:
+            self.queue.add_after(key, self._requeue_seconds(plan.requeue))
         return Outcome.ACTED if plan.events or result.deleted else Outcome.WAITING

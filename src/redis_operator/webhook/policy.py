@@ -175,8 +175,9 @@ def would_own(child: Obj, redis: Obj) -> bool:
     worth a warning either.
     """
     meta = redis.get("metadata") or {}
-    if meta.get("uid"):
-        return is_owned_by(child, redis)
+    uid = meta.get("uid")
+    if uid:
+        return is_owned_by(child, str(uid))
     return controller_name(child) == meta.get("name")
 
 

@@ -219,3 +219,14 @@ def test_redis_view() -> None:
     )
     assert (redis.name, redis.namespace, redis.uid, redis.generation) == ("r", "ns", "u", 3)
     assert redis.deleting and redis.spec == RedisSpec()
+    assert redis.status == {}
+
+
+def test_redis_view_holds_a_read_only_copy_of_the_status() -> None:
+    obj: dict[str, Any] = {"metadata": {"name": "r"}, "status": {"conditions": [{"type": "X"}]}}
+    redis = Redis.from_object(obj)
+    obj["status"]["conditions"].append({"type": "Y"})
+    assert redis.status == {"conditions": [{"type": "X"}]}
+    with pytest.raises(TypeError):
+        redis.status["replicas"] = 1  # type: ignore[index]
+    assert hash(redis) == hash(Redis.from_object({"metadata": {"name": "r"}}))  # not in the hash

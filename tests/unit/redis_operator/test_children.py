@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from redis_operator import children
-from redis_operator.api import RedisSpec
+from redis_operator.api import Redis, RedisSpec
 from redis_operator.children import (
     desired_pod,
     desired_service,
@@ -25,12 +25,13 @@ from redis_operator.children import (
     service_patch,
 )
 
-REDIS: dict[str, Any] = {
+REDIS_OBJECT: dict[str, Any] = {
     "apiVersion": "myapp.tangx.in/v1",
     "kind": "Redis",
     "metadata": {"name": "my-op-redis", "namespace": "ns", "uid": "u-1", "generation": 1},
     "spec": {"replicas": 2, "image": "redis:5-alpine", "port": 8333},
 }
+REDIS = Redis.from_object(REDIS_OBJECT)
 OWNER = {
     "apiVersion": "myapp.tangx.in/v1",
     "kind": "Redis",
@@ -90,9 +91,9 @@ def test_desired_pod() -> None:
 
 
 def test_desired_pod_uses_defaults_for_a_missing_spec() -> None:
-    redis = copy.deepcopy(REDIS)
+    redis = copy.deepcopy(REDIS_OBJECT)
     del redis["spec"]
-    (container,) = desired_pod(redis, 0)["spec"]["containers"]
+    (container,) = desired_pod(Redis.from_object(redis), 0)["spec"]["containers"]
     assert container["image"] == "redis:7-alpine"
     assert container["command"] == ["redis-server", "--port", "6379"]
 
@@ -112,9 +113,9 @@ def test_desired_service_is_headless_and_selects_the_pods() -> None:
 def test_service_patch() -> None:
     service = desired_service(REDIS)
     assert service_patch(service, REDIS) is None
-    moved = copy.deepcopy(REDIS)
+    moved = copy.deepcopy(REDIS_OBJECT)
     moved["spec"]["port"] = 7000
-    assert service_patch(service, moved) == {
+    assert service_patch(service, Redis.from_object(moved)) == {
         "spec": {
             "ports": [{"name": "redis", "port": 7000, "targetPort": "redis", "protocol": "TCP"}]
         }
@@ -127,14 +128,12 @@ def test_service_patch() -> None:
 
 def test_is_owned_by_needs_a_controller_reference_with_the_uid() -> None:
     pod = desired_pod(REDIS, 0)
-    assert is_owned_by(pod, REDIS)
-    other = copy.deepcopy(REDIS)
-    other["metadata"]["uid"] = "u-2"
-    assert not is_owned_by(pod, other)
+    assert is_owned_by(pod, REDIS.uid)
+    assert not is_owned_by(pod, "u-2")
     not_controller = copy.deepcopy(pod)
     not_controller["metadata"]["ownerReferences"][0]["controller"] = False
-    assert not is_owned_by(not_controller, REDIS)
-    assert not is_owned_by({"metadata": {"name": "my-op-redis-0"}}, REDIS)
+    assert not is_owned_by(not_controller, REDIS.uid)
+    assert not is_owned_by({"metadata": {"name": "my-op-redis-0"}}, REDIS.uid)
 
 
 def test_readiness_termination_and_phases() -> None:

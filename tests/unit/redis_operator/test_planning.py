@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from redis_operator.api import ChildKind
+from redis_operator.api import ChildKind, Redis
 from redis_operator.children import desired_pod, desired_service, is_finished, is_ready, pod_name
 from redis_operator.kube.errors import ApiError, KubeError, TransportError
 from redis_operator.kube.fake import REDIS, Verb, Write
@@ -33,14 +33,13 @@ from redis_operator.planning import (
     PODS_NOT_READY,
     READY,
     REPLICA_FAILURE,
-    REQUEUE_CONFLICT_SECONDS,
-    REQUEUE_WAIT_SECONDS,
     SCALING_DOWN,
     SCALING_UP,
     UPDATING,
     ChildRef,
     Failure,
     Plan,
+    Requeue,
     plan,
     plan_deletion,
     status_after,
@@ -90,6 +89,11 @@ def make_redis(
     }
 
 
+def typed_redis(**spec: Any) -> Redis:
+    """The planner's input form of `make_redis(**spec)`."""
+    return Redis.from_object(make_redis(**spec))
+
+
 def foreign_pod(name: str) -> dict[str, Any]:
     return {"metadata": {"name": name, "namespace": "ns", "uid": f"foreign-{name}"}}
 
@@ -120,7 +124,6 @@ class World:
         self.events: list[EventKey] = []
         self.recreated: list[str] = []  # pods reported as deleted by someone else
         self.deleted_by_others: set[str] = set()
-        self.squatted: set[str] = set()  # names a foreign pod has taken
         self._told = 0  # recorder entries already read into `events`
 
     # -- what the apiserver holds ----------------------------------------------------------
@@ -155,7 +158,7 @@ class World:
         redis = store.redis.get(NS, NAME)
         assert redis is not None
         return plan(
-            redis,
+            Redis.from_object(redis),
             store.candidate_pods(NS, NAME),
             store.services.get(NS, NAME),
             self.controller.own_writes.deleted_by_us(KEY),
@@ -257,7 +260,6 @@ class World:
     def squat(self, name: str) -> None:
         """Someone creates a pod under a child's name."""
         self.fake.create_object(POD, NS, foreign_pod(name))
-        self.squatted.add(name)
 
     def add_pod(self, body: dict[str, Any]) -> None:
         self.fake.create_object(POD, NS, body)
@@ -321,14 +323,14 @@ async def converged_world(replicas: int = 2) -> World:
 
 
 def test_first_pass_creates_everything_lowest_first_and_announces_scale_up() -> None:
-    p = plan(make_redis(replicas=3), [], None, now=NOW)
+    p = plan(typed_redis(replicas=3), [], None, now=NOW)
     assert [pod["metadata"]["name"] for pod in p.create_pods] == [
         f"{NAME}-0",
         f"{NAME}-1",
         f"{NAME}-2",
     ]
-    assert p.create_pods[0] == desired_pod(make_redis(replicas=3), 0)
-    assert p.create_service == desired_service(make_redis(replicas=3))
+    assert p.create_pods[0] == desired_pod(typed_redis(replicas=3), 0)
+    assert p.create_service == desired_service(typed_redis(replicas=3))
     assert keys(p) == [EventKey.SCALING_UP]
     assert dict(p.events[0].args) == {"name": NAME, "replicas": 3}
     assert p.status is not None
@@ -347,11 +349,11 @@ def test_first_pass_creates_everything_lowest_first_and_announces_scale_up() -> 
         "reason": SCALING_UP,
         "message": "0/3 replicas ready",
     }
-    assert p.requeue_after is None
+    assert p.requeue is None
 
 
 def test_first_creation_with_zero_replicas_announces_nothing() -> None:
-    p = plan(make_redis(replicas=0), [], None, now=NOW)
+    p = plan(typed_redis(replicas=0), [], None, now=NOW)
     assert not p.create_pods and not p.events and p.create_service is not None
 
 
@@ -395,7 +397,7 @@ async def test_scale_2_3_1_3() -> None:
     world.edit_spec(replicas=3)
     p = await world.reconcile()
     assert keys(p) == [EventKey.SCALING_UP]
-    assert not p.create_pods and p.requeue_after == REQUEUE_WAIT_SECONDS
+    assert not p.create_pods and p.requeue is Requeue.WAIT
     await world.converge()
     await world.assert_converged()
     assert world.events == [
@@ -441,7 +443,7 @@ async def test_pod_deleted_by_someone_else_is_recreated_with_a_warning() -> None
 
     p = await world.reconcile()  # still terminating: wait, do not create under its name
     assert not p.create_pods and not p.events
-    assert p.requeue_after == REQUEUE_WAIT_SECONDS
+    assert p.requeue is Requeue.WAIT
     assert p.status is not None and p.status["replicas"] == 2
 
     world.settle()
@@ -455,7 +457,7 @@ async def test_pod_deleted_by_someone_else_is_recreated_with_a_warning() -> None
 
 
 async def test_pod_deleted_by_us_is_not_reported_as_recreated() -> None:
-    redis = (await converged_world(replicas=2)).redis
+    redis = Redis.from_object((await converged_world(replicas=2)).redis)
     p = plan(redis, [], desired_service(redis), frozenset({f"{NAME}-0", f"{NAME}-1"}), now=NOW)
     assert len(p.create_pods) == 2 and not p.events
     p = plan(redis, [], desired_service(redis), frozenset({f"{NAME}-0"}), now=NOW)
@@ -477,7 +479,7 @@ async def test_finished_pod_is_deleted_to_be_recreated() -> None:
 
 async def test_stray_owned_pods_are_deleted() -> None:
     world = await converged_world(replicas=1)
-    stray = desired_pod(world.redis, 0)
+    stray = desired_pod(Redis.from_object(world.redis), 0)
     stray["metadata"] |= {"name": f"{NAME}-abc", "uid": "stray"}
     world.add_pod(stray)
     p = await world.reconcile()
@@ -528,7 +530,7 @@ async def test_replacement_waits_for_the_previous_one_to_be_ready() -> None:
     assert p.status is not None and ready_condition(p.status)["reason"] == UPDATING
 
     p = await world.reconcile()  # the old pod is terminating
-    assert not p.has_actions and p.requeue_after == REQUEUE_WAIT_SECONDS
+    assert not p.has_actions and p.requeue is Requeue.WAIT
 
     world.progress(f"{NAME}-1")  # gone
     p = await world.reconcile()
@@ -536,7 +538,7 @@ async def test_replacement_waits_for_the_previous_one_to_be_ready() -> None:
     assert not p.events  # we deleted it ourselves
 
     p = await world.reconcile()  # the replacement is not Ready yet: the next one waits
-    assert not p.has_actions and p.requeue_after == REQUEUE_WAIT_SECONDS
+    assert not p.has_actions and p.requeue is Requeue.WAIT
 
     world.progress(f"{NAME}-1")  # Ready
     p = await world.reconcile()
@@ -561,8 +563,8 @@ async def test_no_ready_pod_is_replaced_while_another_is_not_ready() -> None:
     redis["metadata"]["generation"] = 2
     # Only -1 is stale (as if -0 had already been replaced and is starting).
     pods[f"{NAME}-0"]["spec"]["containers"][0]["image"] = "redis:6-alpine"
-    p = plan(redis, list(pods.values()), world.service, now=NOW)
-    assert not p.replace_pods and p.requeue_after == REQUEUE_WAIT_SECONDS
+    p = plan(Redis.from_object(redis), list(pods.values()), world.service, now=NOW)
+    assert not p.replace_pods and p.requeue is Requeue.WAIT
 
 
 async def test_no_replacement_while_a_pod_is_terminating() -> None:
@@ -576,7 +578,7 @@ async def test_no_replacement_while_a_pod_is_terminating() -> None:
     assert [pod["metadata"]["name"] for pod in p.create_pods] == [f"{NAME}-1"]
     world.progress(f"{NAME}-1")  # the replacement is Ready; -2 is still terminating
     p = await world.reconcile()
-    assert not p.has_actions and p.requeue_after == REQUEUE_WAIT_SECONDS
+    assert not p.has_actions and p.requeue is Requeue.WAIT
     world.progress(f"{NAME}-2")  # gone
     p = await world.reconcile()
     assert names(p.replace_pods) == [f"{NAME}-0"]
@@ -604,12 +606,12 @@ async def test_pod_name_taken_by_a_foreign_pod() -> None:
     assert dict(p.events[1].args) == {"name": NAME, "children": f"pod/{NAME}-1"}
     assert p.status is not None
     assert ready_condition(p.status)["reason"] == NAME_CONFLICT
-    assert p.requeue_after == REQUEUE_CONFLICT_SECONDS
+    assert p.requeue is Requeue.CONFLICT
 
     await world.converge()
     await world.assert_converged()
     assert world.events.count(EventKey.NAME_CONFLICT) == 1
-    assert world.plan().requeue_after == REQUEUE_CONFLICT_SECONDS
+    assert world.plan().requeue is Requeue.CONFLICT
 
     # Scaling to 3 does not change the conflict: no new warning.
     world.edit_spec(replicas=3)
@@ -631,7 +633,7 @@ async def test_pod_name_taken_by_a_foreign_pod() -> None:
 
 
 def test_service_name_taken_by_a_foreign_service() -> None:
-    redis = make_redis(replicas=1)
+    redis = typed_redis(replicas=1)
     service = {"metadata": {"name": NAME, "uid": "foreign"}, "spec": {"ports": []}}
     p = plan(redis, [], service, now=NOW)
     assert p.create_service is None and p.patch_service is None
@@ -650,7 +652,7 @@ async def test_pod_of_a_previous_redis_with_the_same_name_is_not_ours() -> None:
     redis = world.redis  # a new Redis of the same name, before any pass
     redis["metadata"]["uid"] = "new-uid"
     redis.pop("status")
-    p = plan(redis, list(world.pods.values()), world.service, now=NOW)
+    p = plan(Redis.from_object(redis), list(world.pods.values()), world.service, now=NOW)
     assert EventKey.NAME_CONFLICT in keys(p)
     assert not p.delete_pods and not p.replace_pods
 
@@ -707,7 +709,7 @@ async def test_failure_is_a_condition_and_the_spec_change_is_not_acknowledged() 
     redis = world.redis
     p = world.plan()
     failure = Failure("FailedCreate", "pods is forbidden: exceeded quota")
-    status = status_after(redis, p, failure=failure, now=NOW)
+    status = status_after(Redis.from_object(redis), p, failure=failure, now=NOW)
     assert status is not None
     assert status["observedGeneration"] == 1 and status["targetReplicas"] == 1
     failed = next(c for c in status["conditions"] if c["type"] == REPLICA_FAILURE)
@@ -716,13 +718,14 @@ async def test_failure_is_a_condition_and_the_spec_change_is_not_acknowledged() 
     redis["status"] = status
 
     # The retry announces the change again and does not claim the pod was deleted.
-    p = plan(redis, list(world.pods.values()), world.service, now=NOW)
+    retried = Redis.from_object(redis)
+    p = plan(retried, list(world.pods.values()), world.service, now=NOW)
     assert keys(p) == [EventKey.SCALING_UP] and len(p.create_pods) == 1
     # Failing the same way again writes nothing new.
-    again = status_after(redis, p, failure=failure, now=NOW + timedelta(minutes=1))
+    again = status_after(retried, p, failure=failure, now=NOW + timedelta(minutes=1))
     assert again is None or again == redis["status"]
     # The retry succeeds: the failure is cleared.
-    cleared = status_after(redis, p, now=NOW)
+    cleared = status_after(retried, p, now=NOW)
     assert cleared is not None
     assert REPLICA_FAILURE not in [c["type"] for c in cleared["conditions"]]
 
@@ -760,7 +763,7 @@ async def test_not_ready_pods_are_reported() -> None:
     assert p.status["readyReplicas"] == 1
     condition = ready_condition(p.status)
     assert (condition["reason"], condition["message"]) == (PODS_NOT_READY, "1/2 replicas ready")
-    assert p.requeue_after is None
+    assert p.requeue is None
 
 
 # -- deletion ---------------------------------------------------------------------------------
@@ -770,7 +773,7 @@ async def test_deletion_deletes_owned_children_and_waits_for_them() -> None:
     world = await converged_world(replicas=3)
     world.squat(f"{NAME}-7")
     world.fake.delete_object(REDIS, NS, NAME)  # the finalizer keeps it, marked
-    redis = world.redis
+    redis = Redis.from_object(world.redis)
     assert world.plan() == Plan()  # the normal planner leaves a deleted Redis alone
 
     d = plan_deletion(redis, list(world.pods.values()), world.service)
@@ -778,7 +781,7 @@ async def test_deletion_deletes_owned_children_and_waits_for_them() -> None:
     assert d.delete_service is not None and d.delete_service.name == NAME
     assert [e.key for e in d.events] == [EventKey.DELETING]
     assert dict(d.events[0].args) == {"name": NAME, "pods": 3}
-    assert not d.done and d.requeue_after == REQUEUE_WAIT_SECONDS
+    assert not d.done and d.requeue is Requeue.WAIT
 
     for ref in d.delete_pods:
         world.delete_pod(ref.name)
@@ -796,7 +799,7 @@ async def test_deletion_deletes_owned_children_and_waits_for_them() -> None:
 
 
 def test_deletion_order_puts_stray_pods_last() -> None:
-    redis = make_redis(replicas=12)
+    redis = typed_redis(replicas=12)
     pods = [desired_pod(redis, o) for o in (0, 2, 11)]
     stray = desired_pod(redis, 1)
     stray["metadata"]["name"] = f"{NAME}-abc"
@@ -807,13 +810,13 @@ def test_deletion_order_puts_stray_pods_last() -> None:
 
 def test_times_are_utc() -> None:
     east = datetime(2024, 5, 1, 20, 0, tzinfo=timezone(timedelta(hours=8)))
-    p = plan(make_redis(), [], None, now=east)
+    p = plan(typed_redis(), [], None, now=east)
     assert p.status is not None
     assert ready_condition(p.status)["lastTransitionTime"] == "2024-05-01T12:00:00Z"
 
 
 def test_deletion_of_an_empty_redis_is_done_at_once() -> None:
-    d = plan_deletion(make_redis(replicas=0), [foreign_pod(f"{NAME}-0")], None)
+    d = plan_deletion(typed_redis(replicas=0), [foreign_pod(f"{NAME}-0")], None)
     assert d.done and not d.events
 
 
@@ -870,11 +873,9 @@ async def live_through(world: World, history: list[tuple[str, int]]) -> None:
     told = Counter(world.events[before:])
     assert told[EventKey.SCALING_UP] + told[EventKey.SCALING_DOWN] <= 1
     assert told[EventKey.NAME_CONFLICT] <= 1
-    # A squatted name is exempt while the planner forgets a conflict that went away when a
-    # pass fails (test_a_failed_pass_forgets_a_conflict_that_went_away).
-    assert set(world.recreated) <= world.deleted_by_others | world.squatted
+    assert set(world.recreated) <= world.deleted_by_others
     final = world.plan()
-    assert final.is_empty and final.requeue_after in (None, REQUEUE_CONFLICT_SECONDS)
+    assert final.is_empty and final.requeue in (None, Requeue.CONFLICT)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -889,19 +890,33 @@ def test_any_history_converges_to_the_spec_and_then_writes_nothing(
     asyncio.run(live_through(World(make_redis(replicas=replicas)), history))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="planning.status_after with a failure writes the plan's Ready condition, which no "
-    "longer names the conflict, so the next pass takes the freed name for a deleted pod",
-)
-async def test_a_failed_pass_forgets_a_conflict_that_went_away() -> None:
+async def test_a_failed_pass_keeps_a_conflict_that_went_away_known() -> None:
     world = World(make_redis(replicas=1))
     world.squat(f"{NAME}-0")
     await world.reconcile()  # NameConflict, remembered in the Ready condition
     world.remove_pod(f"{NAME}-0")
     await world.reconcile(fail=FAILURES[0])  # creating ours fails
+    status = world.redis["status"]
+    assert ready_condition(status)["reason"] == NAME_CONFLICT  # still known
+    assert REPLICA_FAILURE in [c["type"] for c in status["conditions"]]
     await world.converge()
+    await world.assert_converged()
     assert EventKey.POD_RECREATED not in world.events  # no pod of ours was ever deleted
+
+
+async def test_a_failed_pass_that_forgets_no_conflict_reports_the_plans_ready_condition() -> None:
+    world = await converged_world(replicas=1)
+    world.edit_spec(replicas=2)
+    await world.reconcile(fail=FAILURES[0])
+    status = world.redis["status"]
+    assert ready_condition(status)["reason"] == SCALING_UP
+    assert status["observedGeneration"] == 1 and status["targetReplicas"] == 1
+
+    world.edit_spec(replicas=3)
+    world.squat(f"{NAME}-2")  # a new conflict, told by a pass whose create of -1 fails
+    p = await world.reconcile(fail=FAILURES[0])
+    assert EventKey.NAME_CONFLICT in keys(p) and len(p.create_pods) == 1
+    assert ready_condition(world.redis["status"])["reason"] == NAME_CONFLICT
 
 
 async def test_only_new_conflicts_warn() -> None:

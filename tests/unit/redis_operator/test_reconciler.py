@@ -339,6 +339,56 @@ async def test_status_is_written_only_when_it_changes() -> None:
     assert await c.reconcile() == []
 
 
+# -- requeues ------------------------------------------------------------------------------------
+
+TIMINGS = ControllerSettings(requeue_wait_seconds=0.25, requeue_conflict_seconds=7.0)
+
+
+async def test_a_pass_waiting_for_a_replacement_looks_again_after_the_wait_setting() -> None:
+    c = await converged(replicas=1, settings=TIMINGS)
+    edit_spec(c, image="redis:6-alpine")
+    assert calls(await c.reconcile())[0] == ("delete", POD, f"{NAME}-0")
+    assert c.queue.delayed == [(KEY, 0.25)]
+
+
+async def test_a_pass_with_a_name_conflict_looks_again_after_the_conflict_setting() -> None:
+    c = make_controller(TIMINGS)
+    c.fake.create_object(POD, NS, {"metadata": {"name": f"{NAME}-0"}})
+    create_redis(c, replicas=1)
+    await c.reconcile()
+    assert "NameConflict" in reasons(c)
+    assert c.queue.delayed == [(KEY, 7.0)]
+
+
+async def test_a_deletion_waiting_for_its_children_looks_again_after_the_wait_setting() -> None:
+    c = await converged(replicas=1, settings=TIMINGS)
+    c.fake.delete_object(REDIS, NS, NAME)
+    c.deliver()
+    await c.reconcile()
+    assert c.queue.delayed == [(KEY, 0.25)]
+
+
+# -- a malformed spec -----------------------------------------------------------------------------
+
+
+async def test_a_malformed_spec_ends_the_pass_after_the_finalizer_as_a_bug_does() -> None:
+    c = make_controller()
+    c.fake.create_object(REDIS, NS, redis_body() | {"spec": {"replicas": "2"}})
+    c.deliver()
+    before = len(c.fake.writes)
+    with pytest.raises(ValueError, match=r"spec\.replicas"):
+        await c.reconcile()  # the worker logs it and backs off
+    assert calls(c.fake.writes[before:]) == [("patch", REDIS, NAME)]  # the finalizer only
+    assert c.metric("redis_operator_reconcile_errors_total", reason="unexpected") == 1
+
+    c.deliver()
+    c.fake.delete_object(REDIS, NS, NAME)  # held by the finalizer, children or not
+    c.deliver()
+    with pytest.raises(ValueError, match=r"spec\.replicas"):
+        await c.reconcile()
+    assert c.fake.get(REDIS, NS, NAME) is not None
+
+
 # -- the error boundary -------------------------------------------------------------------------
 
 
