@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
-import urllib.request
 from typing import Any
 
 import kopf
-from aiohttp.helpers import netrc_from_env
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 
 from event_recorder import EventBroadcaster
 from redis_operator.controller.expectations import OwnWrites
@@ -24,8 +21,9 @@ from redis_operator.controller.handlers import WatchHandlers, register
 from redis_operator.controller.reconciler import Reconciler, SystemClock
 from redis_operator.controller.store import Key, Store
 from redis_operator.controller.workqueue import Backoff, WorkQueue
-from redis_operator.kube.client import JsonKubeApi
+from redis_operator.kube.client import JsonKubeApi, in_cluster, new_api_client
 from redis_operator.kube.errors import error_text
+from redis_operator.kube.login import connection_info
 from redis_operator.leaderelection.election import (
     LeaderElector,
     LeadershipLost,
@@ -40,23 +38,6 @@ from redis_operator.webhook.lookup import ApiChildLookup
 from redis_operator.webhook.serving import WebhookServing
 
 log = logging.getLogger(__name__)
-
-
-async def api_client_for(kubeconfig: str | None) -> client.ApiClient:
-    """The client of the operator's own calls (kopf logs in on its own): the kubeconfig given,
-    else the pod's service account."""
-    configuration = client.Configuration()
-    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config(client_configuration=configuration)
-    else:
-        await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    api_client = client.ApiClient(configuration)
-    if not urllib.request.getproxies() and netrc_from_env() is None:
-        # kubernetes_asyncio's session trusts the environment: aiohttp then reads the proxy
-        # variables and ~/.netrc on every request, in a thread. With neither set that changes
-        # nothing but costs two thread hops per call (a twentieth of the CPU under load).
-        api_client.rest_client.pool_manager._trust_env = False
-    return api_client
 
 
 class _NoDiffBase(kopf.DiffBaseStorage):
@@ -93,10 +74,7 @@ async def run(options: Settings) -> None:
     :class:`~redis_operator.leaderelection.election.LeadershipLost` when the lease is lost (the
     passes are cancelled at once, kopf stopped, unsent Events dropped).
     """
-    if options.kubeconfig:
-        # kopf logs in on its own; point it at the same kubeconfig as ours.
-        os.environ["KUBECONFIG"] = options.kubeconfig
-    api_client = await api_client_for(options.kubeconfig)
+    api_client = await new_api_client(options.kubeconfig)
     try:
         await Manager(options, api_client).run()
     finally:
@@ -180,10 +158,11 @@ class Manager:
                 settings.admission.server = self.webhook
 
         @kopf.on.login(registry=registry)
-        def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-            if os.environ.get("KUBERNETES_SERVICE_HOST") and not self.options.kubeconfig:
+        async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+            if in_cluster(self.options.kubeconfig):
                 return kopf.login_with_service_account(**kwargs)
-            return kopf.login_with_kubeconfig(**kwargs)
+            # The connection our client has loaded: one kubeconfig for both clients.
+            return await connection_info(self.api_client.configuration)
 
         if self.elector is not None:
 

@@ -1,16 +1,21 @@
-"""The controller's API calls: the :class:`KubeApi` protocol and its implementation on JSON.
+"""The operator's API client: its creation, the one call wrapper and paginator, and the
+controller's calls (the :class:`KubeApi` protocol and its implementation on JSON).
 
 kubernetes_asyncio's generated methods turn every answer into a model object (``V1Pod``...),
-and the store wants the JSON back: these calls go through ``ApiClient.call_api`` and answer the
-decoded JSON as is, so what the watch delivers and what a write answers look the same. They
-raise only :mod:`redis_operator.kube.errors` types.
+and the store wants the JSON back: every call of the operator goes through :func:`call` on
+``ApiClient.call_api`` and answers the decoded JSON as is, so what the watch delivers and what a
+write answers look the same. They raise only :mod:`redis_operator.kube.errors` types.
 """
 
 from __future__ import annotations
 
+import os
+import urllib.request
 from typing import Any, Protocol
 
-from kubernetes_asyncio import client
+import aiohttp
+from aiohttp.helpers import netrc_from_env
+from kubernetes_asyncio import client, config
 
 from redis_operator import api
 from redis_operator.api import ChildKind
@@ -19,11 +24,47 @@ from redis_operator.kube.errors import CLIENT_ERRORS, translate
 Obj = dict[str, Any]
 """An API object as JSON decodes it."""
 
+JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 #: Page size of listings (client-go's informers list 500 at a time).
 LIST_PAGE_SIZE = 500
 
+#: kubernetes_asyncio's read buffer: a watch event of a large object outgrows aiohttp's default.
+_READ_BUFSIZE = 2**21
+
 _RESOURCES = {ChildKind.POD: "pods", ChildKind.SERVICE: "services"}
+
+
+def in_cluster(kubeconfig: str | None) -> bool:
+    """Whether the operator logs in with its pod's service account: in a pod, and given no
+    kubeconfig."""
+    return not kubeconfig and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+async def new_api_client(kubeconfig: str | None) -> client.ApiClient:
+    """The client of the operator's own calls: the kubeconfig given (else ``$KUBECONFIG`` or
+    ``~/.kube/config``), or in a pod without one its service account.
+
+    kubernetes_asyncio's session trusts the environment, so aiohttp reads the proxy variables
+    and ``~/.netrc`` in a thread on every request: with neither set that finds nothing and
+    costs two thread hops per call. Then the client gets a session that does not look, on the
+    same connector (its TLS and pool limits as kubernetes_asyncio built them).
+    """
+    configuration = client.Configuration()
+    if in_cluster(kubeconfig):
+        config.load_incluster_config(client_configuration=configuration)
+    else:
+        await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    api_client = client.ApiClient(configuration)
+    if not urllib.request.getproxies() and netrc_from_env() is None:
+        rest = api_client.rest_client
+        trusting: aiohttp.ClientSession = rest.pool_manager
+        connector = trusting.connector
+        trusting.detach()  # closed, its connector kept for the new session
+        rest.pool_manager = aiohttp.ClientSession(
+            connector=connector, trust_env=False, read_bufsize=_READ_BUFSIZE
+        )
+    return api_client
 
 
 class KubeApi(Protocol):
@@ -91,21 +132,28 @@ async def call(
     path: str,
     body: Obj | None = None,
     *,
-    content_type: str = "application/json",
+    content_type: str = JSON,
+    accept: str = JSON,
     query: list[tuple[str, Any]] | None = None,
+    request_timeout: float | None = None,
 ) -> Obj:
-    """One API call on JSON: the decoded answer, or a KubeError."""
+    """One API call on JSON: the decoded answer, or a KubeError.
+
+    ``accept`` may ask for another representation in JSON (e.g. metadata only);
+    ``request_timeout`` bounds the whole request in seconds (None: no bound but the client's).
+    """
     try:
         answer: Obj = await api_client.call_api(
             path,
             method,
             query_params=query,
-            header_params={"Accept": "application/json", "Content-Type": content_type},
+            header_params={"Accept": accept, "Content-Type": content_type},
             body=body,
             # "object": json.loads, no model. 201 Created for POST, 200 for the rest.
             response_types_map={200: "object", 201: "object"},
             auth_settings=["BearerToken"],
             _return_http_data_only=True,
+            _request_timeout=request_timeout,
         )
     except CLIENT_ERRORS as exc:
         raise translate(exc) from exc

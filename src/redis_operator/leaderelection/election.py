@@ -40,8 +40,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn, Protocol
 
-from kubernetes_asyncio.client.exceptions import ApiException
-
 log = logging.getLogger(__name__)
 
 #: client-go's defaults (``LeaseDuration``, ``RenewDeadline``, ``RetryPeriod``), in seconds.
@@ -249,8 +247,8 @@ class LeaseLock(Protocol):
 
 
 def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, ApiException):
-        return f"{exc.status} {exc.reason}"
+    """A lock's failure for the log. The elector knows no lock's error types: their own text
+    says what went wrong (the Kubernetes lock's, the apiserver's status and message)."""
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 

@@ -1,50 +1,55 @@
-"""The Lease of leader election through the Kubernetes API: a ``LeaseLock`` on kubernetes_asyncio.
+"""The Lease of leader election through the Kubernetes API: a ``LeaseLock`` on the client seam.
 
 client-go's ``resourcelock.LeaseLock``: reads answer None for a missing Lease; every update is a
 replace of the object last read or written, so that it fails with a conflict if the Lease
-changed in between.
+changed in between. The Lease travels as plain JSON through
+:func:`redis_operator.kube.client.call`: what others put on it (labels, annotations, fields this
+client does not know) goes back unchanged, and failures are
+:mod:`redis_operator.kube.errors` types.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 
+from redis_operator.kube.client import call
+from redis_operator.kube.errors import ApiError
 from redis_operator.leaderelection.election import LeaseRecord
+
+API_VERSION = "coordination.k8s.io/v1"
 
 
 class KubernetesLeaseLock:
-    """A ``coordination.k8s.io/v1`` Lease via kubernetes_asyncio (needs get, create, update)."""
+    """A ``coordination.k8s.io/v1`` Lease via the API (needs get, create, update)."""
 
     def __init__(self, api_client: client.ApiClient, namespace: str, name: str) -> None:
         self.namespace = namespace
         self.name = name
-        self._api = client.CoordinationV1Api(api_client)
-        self._serialize: Callable[[Any], Any] = api_client.sanitize_for_serialization
+        self._client = api_client
+        self._collection = f"/apis/{API_VERSION}/namespaces/{namespace}/leases"
         self._lease: dict[str, Any] | None = None
 
     async def get(self) -> LeaseRecord | None:
         try:
-            lease = await self._api.read_namespaced_lease(self.name, self.namespace)
-        except ApiException as exc:
+            lease = await call(self._client, "GET", f"{self._collection}/{self.name}")
+        except ApiError as exc:
             if exc.status == 404:
                 self._lease = None
                 return None
             raise
-        self._lease = self._serialize(lease)
-        return LeaseRecord.from_spec(self._lease.get("spec") or {})
+        self._lease = lease
+        return LeaseRecord.from_spec(lease.get("spec") or {})
 
     async def create(self, record: LeaseRecord) -> None:
         body = {
-            "apiVersion": "coordination.k8s.io/v1",
+            "apiVersion": API_VERSION,
             "kind": "Lease",
             "metadata": {"name": self.name, "namespace": self.namespace},
             "spec": record.to_spec(),
         }
-        self._lease = self._serialize(await self._api.create_namespaced_lease(self.namespace, body))
+        self._lease = await call(self._client, "POST", self._collection, body)
 
     async def update(self, record: LeaseRecord) -> None:
         if self._lease is None:
@@ -53,5 +58,4 @@ class KubernetesLeaseLock:
         # changed: labels or annotations others put on the Lease survive.
         spec = {**(self._lease.get("spec") or {}), **record.to_spec()}
         body = {**self._lease, "spec": spec}
-        updated = await self._api.replace_namespaced_lease(self.name, self.namespace, body)
-        self._lease = self._serialize(updated)
+        self._lease = await call(self._client, "PUT", f"{self._collection}/{self.name}", body)

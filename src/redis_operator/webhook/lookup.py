@@ -6,10 +6,10 @@ operator, over its API client and RBAC.
 
 from __future__ import annotations
 
-from typing import Any
+from kubernetes_asyncio import client
 
-from kubernetes_asyncio.client.exceptions import ApiException
-
+from redis_operator.kube.client import call
+from redis_operator.kube.errors import ApiError
 from redis_operator.webhook.policy import LOOKUP_TIMEOUT_SECONDS, Obj
 
 #: Ask for metadata only (PartialObjectMetadata), as kube-controller-manager's metadata
@@ -27,43 +27,34 @@ class ApiChildLookup:
     GET per name would cost ``replicas`` round trips. Admission of a Redis is rare (a person or
     a pipeline applying it), so the list's size, proportional to the namespace's pods, is
     affordable. The Service is a single GET by name. RBAC: pods ``list``, services ``get``,
-    both of which the operator has anyway.
+    both of which the operator has anyway. Each read gives up after
+    :data:`~redis_operator.webhook.policy.LOOKUP_TIMEOUT_SECONDS`.
     """
 
-    def __init__(self, api_client: Any) -> None:
+    def __init__(self, api_client: client.ApiClient) -> None:
         self.api_client = api_client
 
-    async def _get(self, path: str, accept: str, params: dict[str, str], **query: str) -> Any:
-        return await self.api_client.call_api(
-            path,
-            "GET",
-            path_params=params,
-            query_params=list(query.items()),
-            header_params={"Accept": accept},
-            response_types_map={200: "object"},
-            auth_settings=["BearerToken"],
-            _return_http_data_only=True,
-            _request_timeout=LOOKUP_TIMEOUT_SECONDS,
-        )
-
     async def pods(self, namespace: str) -> list[Obj]:
-        listing = await self._get(
-            "/api/v1/namespaces/{namespace}/pods",
-            _METADATA_LIST,
-            {"namespace": namespace},
-            resourceVersion="0",
+        listing = await call(
+            self.api_client,
+            "GET",
+            f"/api/v1/namespaces/{namespace}/pods",
+            accept=_METADATA_LIST,
+            query=[("resourceVersion", "0")],
+            request_timeout=LOOKUP_TIMEOUT_SECONDS,
         )
         return list(listing.get("items") or [])
 
     async def service(self, namespace: str, name: str) -> Obj | None:
         try:
-            found: Obj = await self._get(
-                "/api/v1/namespaces/{namespace}/services/{name}",
-                _METADATA,
-                {"namespace": namespace, "name": name},
+            return await call(
+                self.api_client,
+                "GET",
+                f"/api/v1/namespaces/{namespace}/services/{name}",
+                accept=_METADATA,
+                request_timeout=LOOKUP_TIMEOUT_SECONDS,
             )
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status == 404:
                 return None
             raise
-        return found

@@ -1,12 +1,15 @@
-"""Shared helpers of the operator's unit tests: a fake clock, and the controller on a fake
-apiserver whose watch feeds the controller's store as kopf would."""
+"""Shared helpers of the operator's unit tests: a fake clock, the controller on a fake
+apiserver whose watch feeds the controller's store as kopf would, and a scripted stand-in for
+kubernetes_asyncio's ApiClient."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kubernetes_asyncio.client.exceptions import ApiException
 from prometheus_client import CollectorRegistry
 
 from event_recorder import FakeRecorder
@@ -145,3 +148,34 @@ def make_ready(fake: FakeKubeApi, name: str) -> None:
 def finish_deletion(fake: FakeKubeApi, name: str) -> None:
     """The kubelet has stopped a terminating pod: it deletes it for good."""
     fake.delete_object(ChildKind.POD, NS, name, grace_period=0)
+
+
+# -- the client library, scripted ----------------------------------------------------------
+
+
+def status_exception(code: int, reason: str, message: str, **details: Any) -> ApiException:
+    """What kubernetes_asyncio raises for an apiserver's error Status."""
+    exc = ApiException(status=code, reason="HTTP reason")
+    exc.body = json.dumps(
+        {"kind": "Status", "code": code, "reason": reason, "message": message, "details": details}
+    ).encode()
+    return exc
+
+
+class StubApiClient:
+    """Answers ``call_api`` from a script: a page dict, or an exception to raise."""
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+        self.calls: list[tuple[str, str, Any]] = []
+        """Method, path and query of every call, in order."""
+        self.options: list[dict[str, Any]] = []
+        """The other arguments of every call (headers, body, timeout...), in order."""
+
+    async def call_api(self, path: str, method: str, **kwargs: Any) -> Any:
+        self.calls.append((method, path, kwargs.get("query_params")))
+        self.options.append(kwargs)
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer

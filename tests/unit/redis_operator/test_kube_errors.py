@@ -3,9 +3,6 @@ one rule says which are worth retrying; the client raises nothing else."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import aiohttp
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -14,14 +11,7 @@ from redis_operator.api import ChildKind
 from redis_operator.kube import client as kube_client
 from redis_operator.kube.client import JsonKubeApi
 from redis_operator.kube.errors import ApiError, TransportError, error_text, translate
-
-
-def status_exception(code: int, reason: str, message: str, **details: Any) -> ApiException:
-    exc = ApiException(status=code, reason="HTTP reason")
-    exc.body = json.dumps(
-        {"kind": "Status", "code": code, "reason": reason, "message": message, "details": details}
-    ).encode()
-    return exc
+from tests.unit.redis_operator.support import StubApiClient, status_exception
 
 
 def test_a_status_body_becomes_an_api_error() -> None:
@@ -80,21 +70,6 @@ def test_error_text_of_anything_else() -> None:
     assert error_text(RuntimeError("a bug")) == "RuntimeError: a bug"
     assert error_text(ApiError(403, "Forbidden")) == "403 Forbidden"
     assert len(error_text(ApiError(500, "InternalError", "x" * 1000))) < 250
-
-
-class StubApiClient:
-    """Answers ``call_api`` from a script: a page dict, or an exception to raise."""
-
-    def __init__(self, *answers: Any) -> None:
-        self.answers = list(answers)
-        self.calls: list[tuple[str, str, Any]] = []
-
-    async def call_api(self, path: str, method: str, **kwargs: Any) -> Any:
-        self.calls.append((method, path, kwargs.get("query_params")))
-        answer = self.answers.pop(0)
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
 
 
 async def test_the_client_raises_only_kube_errors() -> None:

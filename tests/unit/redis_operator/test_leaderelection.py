@@ -496,19 +496,29 @@ def test_default_lease_namespace_is_the_pods_own_else_the_install_namespace(
     assert config is not None and config.namespace == default_lease_namespace()
 
 
-def test_leader_election_imports_nothing_else_of_the_operator() -> None:
-    # In a fresh interpreter: this one has imported everything already.
-    code = (
-        "import sys\n"
-        "import redis_operator.leaderelection.election\n"
-        "import redis_operator.leaderelection.lease_lock\n"
-        "print(*sorted(m for m in sys.modules if m.startswith('redis_operator.')))"
-    )
-    loaded = subprocess.run(
+def loaded_by(*modules: str) -> list[str]:
+    """The operator's modules that importing ``modules`` loads, in a fresh interpreter (this
+    one has imported everything already)."""
+    code = "import sys\n" + "".join(f"import {module}\n" for module in modules)
+    code += "print(*sorted(m for m in sys.modules if m.startswith('redis_operator.')))"
+    return subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout.split()
-    assert loaded == [
+
+
+def test_the_elector_imports_nothing_else_of_the_operator() -> None:
+    assert loaded_by("redis_operator.leaderelection.election") == [
         "redis_operator.leaderelection",
         "redis_operator.leaderelection.election",
-        "redis_operator.leaderelection.lease_lock",
     ]
+
+
+def test_the_lease_lock_imports_only_the_client_seam_besides() -> None:
+    loaded = loaded_by("redis_operator.leaderelection.lease_lock")
+    others = [
+        m
+        for m in loaded
+        if not m.startswith(("redis_operator.leaderelection", "redis_operator.kube"))
+    ]
+    assert "redis_operator.kube.client" in loaded
+    assert others == ["redis_operator.api"]  # the client's resource names
