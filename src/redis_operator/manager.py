@@ -67,44 +67,44 @@ def _kopf_settings(settings: kopf.OperatorSettings, watch: WatchSettings) -> Non
     settings.networking.error_backoffs = watch.error_backoffs
 
 
-async def run(options: Settings) -> None:
+async def run(settings: Settings) -> None:
     """Run until cancelled (SIGINT/SIGTERM stop kopf, then the workers and the recorder).
 
     With leader election, raises
     :class:`~redis_operator.leaderelection.election.LeadershipLost` when the lease is lost (the
     passes are cancelled at once, kopf stopped, unsent Events dropped).
     """
-    api_client = await new_api_client(options.kubeconfig)
+    api_client = await new_api_client(settings.kubeconfig)
     try:
-        await Manager(options, api_client).run()
+        await Manager(settings, api_client).run()
     finally:
         await api_client.close()
 
 
 class Manager:
-    """Builds the pieces from the options, then runs them under kopf until it stops.
+    """Builds the pieces from the settings, then runs them under kopf until it stops.
 
     Without leader election the workers start once the store is filled; with it, every
     replica fills its store (a standby is warm and ready) and only the lease holder runs
     passes and records Events.
     """
 
-    def __init__(self, options: Settings, api_client: client.ApiClient) -> None:
-        self.options = options
+    def __init__(self, settings: Settings, api_client: client.ApiClient) -> None:
+        self.settings = settings
         self.api_client = api_client
         # One registry for the operator's and the recorder's metrics: one scrape shows both.
         self.metrics_registry = process_registry()
         self.broadcaster = EventBroadcaster(
-            api_client, options=options.events, registry=self.metrics_registry
+            api_client, options=settings.events, registry=self.metrics_registry
         )
         self.host = socket.gethostname()
-        settings = options.controller
+        controller = settings.controller
         self.kube = JsonKubeApi(api_client)
         store = Store()
         self.queue: WorkQueue[Key] = WorkQueue(
-            Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds)
+            Backoff(controller.backoff_base_seconds, controller.backoff_max_seconds)
         )
-        own_writes = OwnWrites(settings.expectations_timeout_seconds)
+        own_writes = OwnWrites(controller.expectations_timeout_seconds)
         metrics = OperatorMetrics(self.metrics_registry)
         metrics.track_queue_depth(lambda: len(self.queue))
         self.handlers = WatchHandlers(store, self.queue, own_writes)
@@ -114,21 +114,21 @@ class Manager:
             store,
             self.queue,
             own_writes,
-            settings=settings,
+            settings=controller,
             metrics=metrics,
             clock=SystemClock(),
         )
-        self.webhook = WebhookServing(options.webhook) if options.webhook else None
+        self.webhook = WebhookServing(settings.webhook) if settings.webhook else None
         self.elector: LeaderElector | None = None
-        if options.leader_election is not None:
-            election = options.leader_election
+        if settings.leader_election is not None:
+            election = settings.leader_election
             # The identity in the User-Agent: the audit log tells the replicas' requests apart.
             api_client.user_agent = f"redis-operator/{election.identity}"
             lock = KubernetesLeaseLock(api_client, election.namespace, election.name)
             self.elector = LeaderElector(lock, election)
         self.monitoring: MonitoringServer | None = None
-        if options.metrics_address is not None:
-            self.monitoring = MonitoringServer(options.metrics_address, self.metrics_registry)
+        if settings.metrics_address is not None:
+            self.monitoring = MonitoringServer(settings.metrics_address, self.metrics_registry)
             # Dead workers reconcile nothing while kopf keeps the process up: let kubelet
             # restart it.
             self.monitoring.add_liveness_check("workers", lambda: not self._workers.done())
@@ -142,16 +142,16 @@ class Manager:
     def _kopf_registry(self) -> kopf.OperatorRegistry:
         registry = kopf.OperatorRegistry()
         register(registry, self.handlers)
-        if self.options.webhook is not None:
-            lookup = ApiChildLookup(self.api_client)
-            webhook = self.options.webhook
+        if self.settings.webhook is not None:
+            webhook = self.settings.webhook
+            lookup = ApiChildLookup(self.api_client, webhook.lookup_timeout_seconds)
             webhook_handler.register(
                 registry, webhook.policy, lookup, webhook.lookup_timeout_seconds
             )
 
         @kopf.on.startup(registry=registry)
         def configure(settings: kopf.OperatorSettings, **_: object) -> None:
-            _kopf_settings(settings, self.options.watch)
+            _kopf_settings(settings, self.settings.watch)
             if self.webhook is not None:
                 # Served by kopf; the ValidatingWebhookConfiguration is not managed by kopf
                 # (settings.admission.managed stays None): it is deploy/'s, so no RBAC on it.
@@ -159,7 +159,7 @@ class Manager:
 
         @kopf.on.login(registry=registry)
         async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-            if in_cluster(self.options.kubeconfig):
+            if in_cluster(self.settings.kubeconfig):
                 return kopf.login_with_service_account(**kwargs)
             # The connection our client has loaded: one kubeconfig for both clients.
             return await connection_info(self.api_client.configuration)
@@ -188,9 +188,9 @@ class Manager:
             await kopf.operator(
                 registry=self.registry,
                 standalone=True,
-                clusterwide=not self.options.namespaces,
-                namespaces=list(self.options.namespaces),
-                liveness_endpoint=self.options.liveness_endpoint,
+                clusterwide=not self.settings.namespaces,
+                namespaces=list(self.settings.namespaces),
+                liveness_endpoint=self.settings.liveness_endpoint,
                 stop_flag=self._stop,
             )
         finally:
@@ -213,7 +213,7 @@ class Manager:
     async def _learn_events(self) -> None:
         """Continue the counts of Events written before a restart (or by the previous leader)
         instead of starting new ones."""
-        scopes: list[str | None] = [*self.options.namespaces] or [None]
+        scopes: list[str | None] = [*self.settings.namespaces] or [None]
         for namespace in scopes:
             await self.broadcaster.learn_existing(
                 SOURCE_COMPONENT, host=self.host, namespace=namespace
@@ -221,17 +221,17 @@ class Manager:
 
     async def _sync(self) -> None:
         """Fill the controller's store; the API may be down at startup: keep trying."""
-        delay = self.options.sync_retry_initial_seconds
+        delay = self.settings.sync_retry_initial_seconds
         while True:
             try:
-                await self.handlers.sync(self.kube, self.options.namespaces)
+                await self.handlers.sync(self.kube, self.settings.namespaces)
                 return
             except Exception as exc:
                 log.warning(
                     "initial listing failed (%s); retrying in %.0fs", error_text(exc), delay
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.options.sync_retry_max_seconds)
+                delay = min(delay * 2, self.settings.sync_retry_max_seconds)
 
     async def _work(self) -> None:
         """Run passes once the store is full and earlier Events are learned (after the listing:
@@ -260,7 +260,7 @@ class Manager:
         await asyncio.gather(self._workers, return_exceptions=True)
         self._syncing.cancel()
         lost = not self._workers.cancelled() and self._workers.exception() is not None
-        drain = min(self.options.events.shutdown_timeout, self.elector.time_left())
+        drain = min(self.settings.events.shutdown_timeout, self.elector.time_left())
         await self.broadcaster.shutdown(timeout=drain)
         if not lost:
             await self.elector.release()

@@ -10,7 +10,7 @@ from kubernetes_asyncio import client
 
 from redis_operator.kube.client import call
 from redis_operator.kube.errors import ApiError
-from redis_operator.webhook.policy import LOOKUP_TIMEOUT_SECONDS, Obj
+from redis_operator.webhook.policy import Obj
 
 #: Ask for metadata only (PartialObjectMetadata), as kube-controller-manager's metadata
 #: informers do: names and owner references are all the warnings need.
@@ -27,12 +27,13 @@ class ApiChildLookup:
     GET per name would cost ``replicas`` round trips. Admission of a Redis is rare (a person or
     a pipeline applying it), so the list's size, proportional to the namespace's pods, is
     affordable. The Service is a single GET by name. RBAC: pods ``list``, services ``get``,
-    both of which the operator has anyway. Each read gives up after
-    :data:`~redis_operator.webhook.policy.LOOKUP_TIMEOUT_SECONDS`.
+    both of which the operator has anyway. Each read gives up after ``timeout`` seconds
+    (``WebhookSettings.lookup_timeout_seconds``).
     """
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: client.ApiClient, timeout: float) -> None:
         self.api_client = api_client
+        self.timeout = timeout
 
     async def pods(self, namespace: str) -> list[Obj]:
         listing = await call(
@@ -41,7 +42,7 @@ class ApiChildLookup:
             f"/api/v1/namespaces/{namespace}/pods",
             accept=_METADATA_LIST,
             query=[("resourceVersion", "0")],
-            request_timeout=LOOKUP_TIMEOUT_SECONDS,
+            request_timeout=self.timeout,
         )
         return list(listing.get("items") or [])
 
@@ -52,7 +53,7 @@ class ApiChildLookup:
                 "GET",
                 f"/api/v1/namespaces/{namespace}/services/{name}",
                 accept=_METADATA,
-                request_timeout=LOOKUP_TIMEOUT_SECONDS,
+                request_timeout=self.timeout,
             )
         except ApiError as exc:
             if exc.status == 404:

@@ -44,10 +44,6 @@ log = logging.getLogger(__name__)
 
 Obj = Mapping[str, Any]
 
-#: Budget for the read behind the warnings, well inside the configuration's TIMEOUT_SECONDS, so
-#: that the image verdict always gets back in time even when the API is slow.
-LOOKUP_TIMEOUT_SECONDS = 2.0
-
 # -- rules -------------------------------------------------------------------------------
 
 
@@ -237,7 +233,7 @@ async def review(
     lookup: ChildLookup,
     *,
     subresource: str | None = None,
-    lookup_timeout: float = LOOKUP_TIMEOUT_SECONDS,
+    lookup_timeout: float,
 ) -> Verdict:
     """Judge one admission request.
 

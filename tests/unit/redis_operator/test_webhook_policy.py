@@ -247,7 +247,7 @@ class BrokenLookup(FakeLookup):
 
 async def test_review_warns_about_a_taken_name() -> None:
     lookup = FakeLookup([child("cache-1")])
-    verdict = await review("CREATE", redis(), None, HUB, lookup)
+    verdict = await review("CREATE", redis(), None, HUB, lookup, lookup_timeout=2.0)
     assert verdict.refusal is None
     assert len(verdict.warnings) == 1 and '"cache-1"' in verdict.warnings[0]
     assert lookup.calls == ["pods/ns", "service/ns/cache"]
@@ -255,7 +255,9 @@ async def test_review_warns_about_a_taken_name() -> None:
 
 async def test_a_refused_request_reads_nothing() -> None:
     lookup = FakeLookup([child("cache-1")])
-    verdict = await review("CREATE", redis(image="evil.io/r"), None, HUB, lookup)
+    verdict = await review(
+        "CREATE", redis(image="evil.io/r"), None, HUB, lookup, lookup_timeout=2.0
+    )
     assert verdict.refusal is not None and verdict.warnings == ()
     assert lookup.calls == []
 
@@ -265,12 +267,14 @@ async def test_an_update_without_new_ordinals_reads_nothing() -> None:
     old = redis(uid="u-1")
     new = copy.deepcopy(old)
     new["metadata"]["finalizers"] = ["myapp.tangx.in/cleanup"]
-    assert await review("UPDATE", new, old, HUB, lookup) == Verdict()
+    assert await review("UPDATE", new, old, HUB, lookup, lookup_timeout=2.0) == Verdict()
     assert lookup.calls == []
 
 
 async def test_a_failing_or_slow_lookup_allows_without_warnings() -> None:
-    assert (await review("CREATE", redis(), None, HUB, BrokenLookup())).warnings == ()
+    assert (
+        await review("CREATE", redis(), None, HUB, BrokenLookup(), lookup_timeout=2.0)
+    ).warnings == ()
     slow = FakeLookup([child("cache-0")], delay=5)
     verdict = await review("CREATE", redis(), None, HUB, slow, lookup_timeout=0.05)
     assert verdict.refusal is None and verdict.warnings == ()
