@@ -85,9 +85,9 @@ for the measurements behind the first two."""
 class WatchSettings:
     """How the operator's watches (kopf's) ride out quiet streams and an absent apiserver."""
 
-    server_timeout_seconds: float = 300.0
+    server_timeout_seconds: int = 300
     """The apiserver ends each watch after this long and it is reopened from its last
-    resourceVersion (default 300 s)."""
+    resourceVersion (default 300 s; whole seconds: the apiserver refuses a fraction)."""
 
     client_timeout_seconds: float = 330.0
     """A watch silent for this long is dropped and reopened (default 330 s: longer than the

@@ -59,3 +59,8 @@ def test_docs_list_every_setting() -> None:
             assert f"`{cls.__name__}.{name}" in doc or f"`{name}`" in doc, (
                 f"docs/operations.md does not list {cls.__name__}.{name}"
             )
+
+
+def test_the_watch_timeout_the_apiserver_parses_is_whole_seconds() -> None:
+    # kopf sends it as ?timeoutSeconds=..., which the apiserver parses as an integer.
+    assert isinstance(settings.WatchSettings().server_timeout_seconds, int)
