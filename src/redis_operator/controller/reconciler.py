@@ -176,6 +176,14 @@ class Reconciler:
             return Outcome.ACTED if acted else Outcome.NOOP
         result = await self._carry_out(key, redis, plan)
         expectations.record(self.clock.monotonic(), result.created, result.deleted)
+        if result.requeue_soon and result.failure is None:
+            # The store is behind the cluster (a create found the name taken, a delete found
+            # the object gone or replaced): a status from this view would be wrong, and
+            # acknowledging the spec would later take a pod that was never created for one
+            # deleted by someone else. Look again once the watch has caught up.
+            self.queue.forget(key)
+            self.queue.add_after(key, self.settings.requeue_soon_seconds)
+            return Outcome.ACTED
         status = planning.status_after(view, plan, failure=result.failure, now=self.clock.now())
         if status is not None:
             await self._write_status(redis, status)
@@ -185,8 +193,6 @@ class Reconciler:
         self.queue.forget(key)
         if plan.requeue is not None:
             self.queue.add_after(key, self._requeue_seconds(plan.requeue))
-        elif result.requeue_soon:
-            self.queue.add_after(key, self.settings.requeue_soon_seconds)
         return Outcome.ACTED
 
     def _requeue_seconds(self, requeue: Requeue) -> float:

@@ -881,6 +881,7 @@ async def live_through(world: World, history: list[tuple[str, int]]) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(replicas=st.integers(0, 4), history=st.lists(ACTIONS, max_size=30))
 @example(replicas=2, history=[("reconcile", 0), ("delete", 0), ("progress", 0)])
+@example(replicas=1, history=[("fail", 0), ("squat", 0), ("lag", 0), ("lag", 0)])
 def test_any_history_converges_to_the_spec_and_then_writes_nothing(
     replicas: int, history: list[tuple[str, int]]
 ) -> None:

@@ -190,6 +190,10 @@ async def test_create_of_a_name_that_exists_requeues_soon_without_a_failed_event
     assert isinstance(failed[0].error, ApiError) and failed[0].error.reason == "AlreadyExists"
     assert "FailedCreate" not in reasons(c)
     assert (KEY, c.settings.requeue_soon_seconds) in c.queue.delayed
+    # A status from a store that is behind would acknowledge the scale-up though -1 was never
+    # created: the pass writes none.
+    assert Verb.PATCH_STATUS not in [w.verb for w in writes]
+    assert c.fake.get(REDIS, NS, NAME)["status"]["targetReplicas"] == 1
 
 
 # -- expectations --------------------------------------------------------------------------------
