@@ -12,12 +12,15 @@ RUN groupadd --system --gid 10001 redis-operator \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin redis-operator
 
-# Only what the package needs (.dockerignore lets nothing else in: src/ holds redis_operator and
-# event_recorder, never the test bed in testbed/); the build tree is removed in the same layer.
-# Dependencies are the wheels pyproject.toml names: no compiler needed.
+# Only what the two distributions need (.dockerignore lets nothing else in: the event recorder's
+# distribution in event-recorder/, the operator's in pyproject.toml + src/, never the test bed in
+# testbed/); the build tree is removed in the same layer. The recorder is installed first, so
+# that the operator's dependency on it by name is already met and never looked up on an index.
+# Dependencies are the wheels the pyproject.toml files name: no compiler needed.
+COPY event-recorder /build/event-recorder
 COPY pyproject.toml README.md /build/
 COPY src /build/src
-RUN pip install /build && rm -rf /build
+RUN pip install /build/event-recorder && pip install /build && rm -rf /build
 
 USER 10001:10001
 # 9443: admission webhook (HTTPS); 8080: /metrics, /healthz, /readyz.

@@ -126,7 +126,7 @@ class KubernetesSink:
         except ApiStatusError as error:
             if error.status != 400:
                 raise
-        return [event for event in await self._list(path, None) if _written_by(event, component)]
+        return [event for event in await self._list(path, None) if written_by(event, component)]
 
     async def _list(self, path: str, field_selector: str | None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -169,14 +169,14 @@ class KubernetesSink:
             )
         except self._api_exception as error:
             status = int(getattr(error, "status", 0) or 0)
-            raise ApiStatusError(status, _status_message(error)) from error
+            raise ApiStatusError(status, status_message(error)) from error
         except self._request_errors as error:
             raise ApiStatusError(0, f"request could not be built: {error}") from error
         except self._transport_errors as error:
             raise TransportError(f"{type(error).__name__}: {error}") from error
 
 
-def _status_message(error: Exception) -> str:
+def status_message(error: Exception) -> str:
     """The API server's explanation (a Status object's message), else the HTTP reason."""
     try:
         status = json.loads(getattr(error, "body", None) or "")
@@ -187,7 +187,8 @@ def _status_message(error: Exception) -> str:
     return str(getattr(error, "reason", "") or "")
 
 
-def _written_by(event: Mapping[str, Any], component: str) -> bool:
+def written_by(event: Mapping[str, Any], component: str) -> bool:
+    """Whether ``component`` wrote the Event (core/v1 ``source`` or events.k8s.io controller)."""
     source = event.get("source") or {}
     return (source.get("component") or event.get("reportingComponent")) == component
 
@@ -273,7 +274,7 @@ class InMemorySink:
             for (event_namespace, _), event in self.events.items()
             if namespace in (None, event_namespace)
         )
-        return [copy.deepcopy(view) for view in views if _written_by(view, component)]
+        return [copy.deepcopy(view) for view in views if written_by(view, component)]
 
     def _log(
         self,

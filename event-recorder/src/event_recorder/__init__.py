@@ -1,9 +1,12 @@
 """Record Kubernetes Events the way client-go's ``tools/record`` does, and then some.
 
-Importable on its own: it needs ``kubernetes_asyncio`` only for the real API sink and
-``prometheus_client`` for its counters. See ``docs/event-recorder.md``.
+Importable on its own: it needs ``prometheus_client`` for its counters, and imports an API
+client only where one is used: ``kubernetes_asyncio`` (``KubernetesSink``), the official
+``kubernetes`` client (``SyncKubernetesSink``), kopf (``event_recorder.kopf``). See
+``docs/event-recorder.md``.
 """
 
+from event_recorder.background import BackgroundBroadcaster
 from event_recorder.broadcaster import EventBroadcaster
 from event_recorder.correlator import COMBINED_PREFIX, Correlator
 from event_recorder.event import NORMAL, WARNING, EventDraft
@@ -22,6 +25,7 @@ from event_recorder.sink import (
     SinkError,
     TransportError,
 )
+from event_recorder.sync_client import SyncKubernetesSink
 from event_recorder.writes import Decision, EventAPI, Verb, Verdict, Write
 
 __all__ = [
@@ -29,6 +33,7 @@ __all__ = [
     "NORMAL",
     "WARNING",
     "ApiStatusError",
+    "BackgroundBroadcaster",
     "CoreV1Recorder",
     "Correlator",
     "Decision",
@@ -48,6 +53,7 @@ __all__ = [
     "Sink",
     "SinkCall",
     "SinkError",
+    "SyncKubernetesSink",
     "TransportError",
     "Verb",
     "Verdict",
