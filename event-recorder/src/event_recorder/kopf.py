@@ -8,6 +8,7 @@ recorder in kopf's ``memo``, and a cleanup handler, which drains it. Handlers th
 from __future__ import annotations
 
 import inspect
+import os
 import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -30,14 +31,21 @@ HANDLER_ID = "event_recorder"
 
 
 async def default_client() -> ApiClient:
-    """A ``kubernetes_asyncio`` client: ``$KUBECONFIG`` or ``~/.kube/config``, else in-cluster.
+    """A ``kubernetes_asyncio`` client: the in-cluster service account, else the kubeconfig.
 
-    The same places kopf's own login looks, in the same order.
+    The places kopf's own login looks, in its order, so both talk to the same cluster as the
+    same user; the kubeconfig is ``$KUBECONFIG`` or ``~/.kube/config``.
     """
     from kubernetes_asyncio import client, config
 
     configuration = client.Configuration()
-    await config.load_config(client_configuration=configuration)
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+    except config.ConfigException:
+        # Read now: kubernetes_asyncio reads $KUBECONFIG once, when first imported.
+        await config.load_kube_config(
+            config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+        )
     return client.ApiClient(configuration)
 
 

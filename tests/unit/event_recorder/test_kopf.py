@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import kopf
+import pytest
 from kopf._core.intents.causes import Activity
 from prometheus_client import CollectorRegistry
 
@@ -126,3 +129,26 @@ def test_setup_leaves_other_registries_alone() -> None:
 
     assert handlers(other, Activity.STARTUP) == []
     assert handlers(other, Activity.CLEANUP) == []
+
+
+async def test_the_default_client_falls_back_to_the_kubeconfig_outside_a_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
+        "users": [{"name": "u", "user": {"token": "t0ken"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(kubeconfig))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+
+    api = await event_recorder.kopf.default_client()
+    try:
+        assert api.configuration.host == "https://127.0.0.1:6443"
+    finally:
+        await api.close()

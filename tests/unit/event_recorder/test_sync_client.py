@@ -25,9 +25,11 @@ from event_recorder import (
     BackgroundBroadcaster,
     EventAPI,
     InMemorySink,
+    ObjectReference,
     RecorderOptions,
     SyncKubernetesSink,
     TransportError,
+    reference_for,
 )
 from tests.unit.event_recorder.support import redis, sample
 
@@ -307,3 +309,11 @@ def test_the_official_client_sends_core_v1_writes(
         1,
     )
     assert requests[1]["body"]["count"] == 2
+
+
+def test_official_client_models_are_referenced_like_kubernetes_asyncio_ones() -> None:
+    listed = kube.V1Pod(metadata=kube.V1ObjectMeta(name="p", namespace="ns", uid="u-1"))
+
+    assert reference_for(listed) == ObjectReference(
+        kind="Pod", namespace="ns", name="p", uid="u-1", api_version="v1"
+    )
