@@ -537,17 +537,51 @@ async def test_events_v1_series_is_written_at_shutdown(
     assert (row.type, row.source, row.message) == ("Normal", COMPONENT, SCALED)
 
 
-@pytest.mark.parametrize("api_mode", [EventAPI.CORE_V1, EventAPI.EVENTS_V1])
-async def test_long_chinese_message_is_cut_to_1024_bytes(
+async def test_a_long_core_v1_message_is_written_whole(
     kubectl: Kubectl,
     namespace: str,
     redis: dict[str, Any],
     start_broadcaster: StartBroadcaster,
-    api_mode: EventAPI,
 ) -> None:
-    message = "副本数量调整" * 334  # 2,004 characters, 6,012 bytes of UTF-8
-    message = message[:2000]
-    started = await start_broadcaster(RecorderOptions(api=api_mode))
+    message = ("副本数量调整" * 334)[:2000]  # 2,000 characters, 6,000 bytes of UTF-8
+    started = await start_broadcaster()
+    recorder = started.broadcaster.new_recorder(COMPONENT, HOST)
+    recorder.event(redis, "Warning", "ConfigTooLong", message)
+    await started.broadcaster.flush()
+    started.assert_all_written(creates=1, patches=0)
+
+    (event,) = stored_events(kubectl, namespace, "ConfigTooLong")
+    print(f"stored message: {len(event['message'].encode())} bytes")
+    assert event["message"] == message  # the API takes it: no eventTime, no 1 KiB limit
+
+
+async def test_long_messages_differing_past_a_kilobyte_are_two_events(
+    kubectl: Kubectl,
+    namespace: str,
+    redis: dict[str, Any],
+    start_broadcaster: StartBroadcaster,
+) -> None:
+    shared = "副本数量调整" * 60  # 1,080 bytes
+    first, second = shared + " for load", shared + " for a resize"
+    started = await start_broadcaster()
+    recorder = started.broadcaster.new_recorder(COMPONENT, HOST)
+    for message in (first, second, first):
+        recorder.event(redis, "Warning", "ConfigTooLong", message)
+    await started.broadcaster.flush()
+    started.assert_all_written(creates=2, patches=1)
+
+    stored = {e["message"]: e["count"] for e in stored_events(kubectl, namespace, "ConfigTooLong")}
+    assert stored == {first: 2, second: 1}
+
+
+async def test_a_long_events_v1_note_is_cut_to_1024_bytes(
+    kubectl: Kubectl,
+    namespace: str,
+    redis: dict[str, Any],
+    start_broadcaster: StartBroadcaster,
+) -> None:
+    message = ("副本数量调整" * 334)[:2000]  # 2,000 characters, 6,000 bytes of UTF-8
+    started = await start_broadcaster(RecorderOptions(api=EventAPI.EVENTS_V1))
     recorder = started.broadcaster.new_recorder(COMPONENT, HOST)
     recorder.event(redis, "Warning", "ConfigTooLong", message)
     await started.broadcaster.flush()
@@ -556,7 +590,7 @@ async def test_long_chinese_message_is_cut_to_1024_bytes(
     (event,) = stored_events(kubectl, namespace, "ConfigTooLong")
     stored = event["message"]
     size = len(stored.encode())
-    print(f"stored message: {len(stored)} characters, {size} bytes, ends {stored[-6:]!r}")
+    print(f"stored note: {len(stored)} characters, {size} bytes, ends {stored[-6:]!r}")
     assert size <= 1024
     assert stored.endswith("...")
     assert message.startswith(stored.removesuffix("..."))

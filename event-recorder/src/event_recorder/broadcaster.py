@@ -177,14 +177,12 @@ class EventBroadcaster:
                 refuse=self._refuse,
                 controller=component,
                 instance=host,
-                max_message_bytes=self._options.max_message_bytes,
             )
         return EventsV1Recorder(
             submit=self._submit,
             refuse=self._refuse,
             controller=component,
             instance=reporting_instance(component, host),
-            max_message_bytes=self._options.max_message_bytes,
         )
 
     async def flush(self) -> None:

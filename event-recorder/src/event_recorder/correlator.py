@@ -120,10 +120,10 @@ class Correlator:
         key: _GroupKey | _EventKey
         if aggregated:
             key = group_key
-            message = truncate_utf8(COMBINED_PREFIX + draft.message, self._max_message_bytes)
+            message = self._written(COMBINED_PREFIX + draft.message)
         else:
             key = (obj, ref.field_path, draft.type, draft.reason, draft.message)
-            message = draft.message
+            message = self._written(draft.message)
 
         seen = self._seen.get(key)
         if seen is None:
@@ -152,6 +152,11 @@ class Correlator:
         patch = core_patch(count=seen.count, last_ns=now_ns, message=message)
         write = Write(EventAPI.CORE_V1, namespace, seen.name, make_body, patch)
         return Decision(Verdict.PATCH, seen.name, seen.count, write, aggregated)
+
+    def _written(self, message: str) -> str:
+        """The message as written: whole, or cut only where the options ask (the key never is)."""
+        limit = self._max_message_bytes
+        return message if limit is None else truncate_utf8(message, limit)
 
     def _aggregate(self, key: _GroupKey, message: str, now_ns: int) -> bool:
         group = self._groups.get(key)

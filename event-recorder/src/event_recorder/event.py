@@ -102,18 +102,23 @@ def parse_time(text: str) -> int:
     return seconds * _NANOS + parsed.microsecond * 1000
 
 
+def sendable(message: str) -> str:
+    """``message`` with lone surrogates, which UTF-8 cannot encode, replaced by "?"."""
+    try:
+        message.encode()
+    except UnicodeEncodeError:
+        return message.encode("utf-8", "replace").decode()
+    return message
+
+
 def truncate_utf8(message: str, max_bytes: int) -> str:
     """Cut ``message`` to ``max_bytes`` of UTF-8 on a character boundary, ending in "...".
 
-    The API server limits Event messages in bytes, and one CJK character takes three,
-    so counting characters is not enough. Lone surrogates, which cannot be encoded,
-    are replaced.
+    The API server limits notes in bytes, and one CJK character takes three, so counting
+    characters is not enough. Lone surrogates are replaced.
     """
-    try:
-        data = message.encode()
-    except UnicodeEncodeError:
-        data = message.encode("utf-8", "replace")
-        message = data.decode()
+    message = sendable(message)
+    data = message.encode()
     if len(data) <= max_bytes:
         return message
     cut = max(max_bytes - len(ELLIPSIS), 0)

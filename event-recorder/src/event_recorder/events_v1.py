@@ -21,6 +21,7 @@ from event_recorder.event import (
     event_namespace,
     parse_time,
     rfc3339_micro,
+    truncate_utf8,
 )
 from event_recorder.formatting import sprintf
 from event_recorder.options import RecorderOptions
@@ -29,6 +30,8 @@ from event_recorder.reference import ObjectReference
 from event_recorder.writes import Decision, EventAPI, Verdict, Write
 
 REPORTING_INSTANCE_MAX = 128  # API validation limit
+NOTE_MAX_BYTES = 1024
+"""The API's limit on a note (and on the message of any Event carrying ``eventTime``)."""
 
 _NANOS = 1_000_000_000
 
@@ -57,7 +60,7 @@ def events_v1_event(draft: EventDraft, *, name: str, event_time_ns: int) -> dict
         "action": draft.action,
         "reason": draft.reason,
         "regarding": draft.ref.to_dict(),
-        "note": draft.message,
+        "note": truncate_utf8(draft.message, NOTE_MAX_BYTES),
         "type": draft.type,
     }
     if draft.related is not None:

@@ -43,8 +43,14 @@ class RecorderOptions:
     retry_interval: float = 10.0
     """Sleep between attempts; the first sleep is random in [0, retry_interval)."""
 
-    max_message_bytes: int = 1024
-    """Messages are cut to this many bytes of UTF-8, ellipsis included (ours)."""
+    max_message_bytes: int | None = None
+    """core/v1: cut written messages to this many bytes of UTF-8, "..." included (ours).
+
+    None (the default) writes them whole, as client-go does: the API takes a core/v1 message
+    of any length. Correlation always sees the whole message, so two messages that differ
+    only past the cut stay two Events. events.k8s.io/v1 notes are always cut to 1024 bytes,
+    the API's limit there.
+    """
 
     write_concurrency: int = 4
     """API calls in flight at once across different Events (ours; client-go uses 1)."""

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
-from event_recorder.event import EVENT_TYPES, EventDraft, truncate_utf8
+from event_recorder.event import EVENT_TYPES, EventDraft, sendable
 from event_recorder.formatting import sprintf
 from event_recorder.reference import InvalidObjectError, ObjectReference, reference_for
 
@@ -48,7 +48,7 @@ class EventRecorder(Protocol):
 
 
 class BaseRecorder:
-    """Validation shared by both API modes: reference, type, message size."""
+    """Validation shared by both API modes: reference, type, a sendable message."""
 
     def __init__(
         self,
@@ -57,13 +57,11 @@ class BaseRecorder:
         refuse: Refuse,
         controller: str,
         instance: str,
-        max_message_bytes: int,
     ) -> None:
         self._submit = submit
         self._refuse = refuse
         self._controller = controller
         self._instance = instance
-        self._max_message_bytes = max_message_bytes
 
     def _record(
         self,
@@ -91,7 +89,7 @@ class BaseRecorder:
                 ref=ref,
                 type=event_type,
                 reason=reason,
-                message=truncate_utf8(message, self._max_message_bytes),
+                message=sendable(message),  # whole: correlation must tell messages apart
                 controller=self._controller,
                 instance=self._instance,
                 annotations=dict(annotations) if annotations else None,  # the caller may reuse it

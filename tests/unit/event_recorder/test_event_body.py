@@ -7,7 +7,15 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from event_recorder import EventBroadcaster, InMemorySink, ObjectReference, Verb
+from event_recorder import (
+    COMBINED_PREFIX,
+    EventAPI,
+    EventBroadcaster,
+    InMemorySink,
+    ObjectReference,
+    RecorderOptions,
+    Verb,
+)
 from event_recorder.event import (
     event_name,
     is_dns_subdomain,
@@ -16,7 +24,7 @@ from event_recorder.event import (
     rfc3339_micro,
     truncate_utf8,
 )
-from tests.unit.event_recorder.support import START_NS, node, redis
+from tests.unit.event_recorder.support import START_NS, BroadcasterFactory, node, redis
 
 
 async def _first_body(broadcaster: EventBroadcaster, sink: InMemorySink, obj: object) -> dict:
@@ -188,14 +196,88 @@ def test_truncation_never_exceeds_the_byte_limit_nor_splits_a_character(
         assert sendable.startswith(cut[:-3])
 
 
-async def test_recorded_messages_are_cut_to_1024_bytes(
+# Two messages that differ only past their first 1,100 bytes (the API's old 1 KiB cut).
+_SHARED = "副本数设置为 3 " * 60  # 1,260 bytes
+LONG_A, LONG_B = _SHARED + "because of load", _SHARED + "because of a resize"
+
+
+async def test_core_v1_messages_are_written_whole_like_client_go(
     broadcaster: EventBroadcaster, sink: InMemorySink
 ) -> None:
-    recorder = broadcaster.new_recorder("RedisOperator")
-    recorder.event(redis(), "Normal", "扩容", "redis 副本数设置为 3 " * 200)
+    message = "redis 副本数设置为 3 " * 200  # 5,400 bytes: the API takes it without eventTime
+    broadcaster.new_recorder("RedisOperator").event(redis(), "Normal", "扩容", message)
     await broadcaster.flush()
 
     (call,) = sink.writes()
-    assert len(call.body["message"].encode()) <= 1024
-    assert call.body["message"].endswith("...")
-    assert call.body["reason"] == "扩容"
+    assert call.body["message"] == message
+
+
+async def test_messages_differing_past_a_kilobyte_are_two_events(
+    broadcaster: EventBroadcaster, sink: InMemorySink
+) -> None:
+    recorder = broadcaster.new_recorder("RedisOperator")
+    for message in (LONG_A, LONG_B, LONG_A):
+        recorder.event(redis(), "Normal", "ScalingUp", message)
+    await broadcaster.flush()
+
+    assert [c.verb for c in sink.writes()] == [Verb.CREATE, Verb.CREATE, Verb.PATCH]
+    stored = {event["message"]: event["count"] for event in sink.events.values()}
+    assert stored == {LONG_A: 2, LONG_B: 1}
+
+
+async def test_an_explicit_cut_never_merges_distinct_messages(
+    make_broadcaster: BroadcasterFactory, sink: InMemorySink
+) -> None:
+    broadcaster = make_broadcaster(RecorderOptions(max_message_bytes=1024))
+    await broadcaster.start()
+    recorder = broadcaster.new_recorder("RedisOperator")
+    for message in (LONG_A, LONG_B, LONG_A):
+        recorder.event(redis(), "Normal", "ScalingUp", message)
+    await broadcaster.shutdown()
+
+    first, second, patch = sink.writes()
+    assert (first.verb, second.verb, patch.verb) == (Verb.CREATE, Verb.CREATE, Verb.PATCH)
+    assert first.name != second.name and patch.name == first.name
+    cut = truncate_utf8(LONG_A, 1024)
+    assert cut == truncate_utf8(LONG_B, 1024) and cut.endswith("...")
+    assert len(cut.encode()) <= 1024
+    assert [first.body["message"], second.body["message"], patch.body["message"]] == [cut] * 3
+    assert sorted(event["count"] for event in sink.events.values()) == [1, 2]
+
+
+async def test_an_explicit_cut_applies_to_combined_messages_too(
+    make_broadcaster: BroadcasterFactory, sink: InMemorySink
+) -> None:
+    broadcaster = make_broadcaster(RecorderOptions(max_message_bytes=64, aggregate_max_events=2))
+    await broadcaster.start()
+    recorder = broadcaster.new_recorder("RedisOperator")
+    recorder.event(redis(), "Normal", "ScalingUp", "first")
+    recorder.event(redis(), "Normal", "ScalingUp", "x" * 100)
+    await broadcaster.shutdown()
+
+    combined = sink.writes()[-1].body["message"]
+    assert combined == truncate_utf8(COMBINED_PREFIX + "x" * 100, 64)
+    assert len(combined.encode()) == 64
+
+
+async def test_events_v1_notes_are_cut_to_the_apis_1024_bytes(
+    make_broadcaster: BroadcasterFactory, sink: InMemorySink
+) -> None:
+    broadcaster = make_broadcaster(RecorderOptions(api=EventAPI.EVENTS_V1))
+    await broadcaster.start()
+    broadcaster.new_recorder("RedisOperator").event(redis(), "Normal", "扩容", LONG_A)
+    await broadcaster.shutdown()
+
+    (call,) = sink.writes()
+    assert call.body["note"] == truncate_utf8(LONG_A, 1024)
+    assert len(call.body["note"].encode()) <= 1024
+
+
+async def test_a_lone_surrogate_is_made_sendable_before_correlation(
+    broadcaster: EventBroadcaster, sink: InMemorySink
+) -> None:
+    broadcaster.new_recorder("RedisOperator").event(redis(), "Normal", "Bad", "bad \udcff byte")
+    await broadcaster.flush()
+
+    (call,) = sink.writes()
+    assert call.body["message"] == "bad ? byte"
