@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import kopf
 from kubernetes_asyncio import client
@@ -67,8 +68,68 @@ def _kopf_settings(settings: kopf.OperatorSettings, watch: WatchSettings) -> Non
     settings.networking.error_backoffs = watch.error_backoffs
 
 
+# -- the stop sequence ---------------------------------------------------------------------
+
+
+class Lease(Protocol):
+    """The Lease as the stop sequence sees it (a
+    :class:`~redis_operator.leaderelection.election.LeaderElector`)."""
+
+    def time_left(self) -> float: ...
+
+    async def release(self) -> bool: ...
+
+
+class EventQueue(Protocol):
+    """Events not yet sent, as the stop sequence sees them (an
+    :class:`~event_recorder.EventBroadcaster`)."""
+
+    async def shutdown(self, timeout: float | None = None) -> None: ...  # noqa: ASYNC109
+
+
+class Server(Protocol):
+    """A listener the stop sequence closes (the monitoring server)."""
+
+    async def stop(self) -> None: ...
+
+
+async def stop_in_order(
+    passes: Sequence[asyncio.Task[None]],
+    *,
+    lease: Lease | None,
+    events: EventQueue,
+    drain_seconds: float,
+    servers: Sequence[Server] = (),
+) -> BaseException | None:
+    """The stop sequence; returns why the passes ended if not by this cancellation.
+
+    1. The passes (and the listing) are cancelled and awaited: nothing writes any more.
+    2. The Lease is released at once, unless it was lost: a standby takes over at its next
+       retry, without waiting for anything slow below.
+    3. Events still queued are sent for at most ``drain_seconds``; with a Lease at most for
+       what was left before its renew deadline when it was released (the time it would
+       surely have stayed ours). The rest are dropped. With nothing queued this takes no time.
+    4. The servers stop.
+    """
+    for task in passes:
+        task.cancel()
+    await asyncio.gather(*passes, return_exceptions=True)
+    failed = next(
+        (t.exception() for t in passes if not t.cancelled() and t.exception() is not None), None
+    )
+    drain = drain_seconds
+    if lease is not None:
+        drain = min(drain, lease.time_left())
+        if failed is None:
+            await lease.release()
+    await events.shutdown(timeout=drain)
+    for server in servers:
+        await server.stop()
+    return failed
+
+
 async def run(settings: Settings) -> None:
-    """Run until cancelled (SIGINT/SIGTERM stop kopf, then the workers and the recorder).
+    """Run until SIGINT/SIGTERM: kopf stops its watchers, then :func:`stop_in_order` the rest.
 
     With leader election, raises
     :class:`~redis_operator.leaderelection.election.LeadershipLost` when the lease is lost (the
@@ -135,7 +196,10 @@ class Manager:
             # Ready once the store holds a full listing; never dependent on leadership.
             self.monitoring.add_readiness_check("synced", lambda: self.handlers.synced)
         self.registry = self._kopf_registry()
-        self._stop = asyncio.Event()  # set when the lease is lost: kopf stops, and the process
+        # kopf's stop flag: set when the lease is lost (kopf stops), and once we are stopped.
+        self._stop = asyncio.Event()
+        self._stopped = False
+        self._failed: BaseException | None = None  # why the passes ended (LeadershipLost)
         self._syncing: asyncio.Task[None]
         self._workers: asyncio.Task[None]
 
@@ -164,13 +228,12 @@ class Manager:
             # The connection our client has loaded: one kubeconfig for both clients.
             return await connection_info(self.api_client.configuration)
 
-        if self.elector is not None:
-
-            @kopf.on.cleanup(registry=registry)
-            async def hand_over(**_: Any) -> None:
-                # kopf runs cleanup handlers once its watchers are stopped, before it gives
-                # stray tasks 5s to finish: the standby need not wait for that.
-                await self._step_down()
+        @kopf.on.cleanup(registry=registry)
+        async def stop(**_: Any) -> None:
+            # kopf runs cleanup handlers once its watchers are stopped, then gives every task
+            # it did not find at its start 5 s to finish before cancelling it: ours are all
+            # gone by then, so an idle operator exits at once and a standby takes over.
+            await self._shut_down()
 
         return registry
 
@@ -181,7 +244,6 @@ class Manager:
             self._workers = asyncio.create_task(self._work(), name="redis-workers")
         else:
             self._workers = asyncio.create_task(self._elected(), name="redis-workers")
-        failed: BaseException | None = None  # why the leader's task ended (LeadershipLost)
         try:
             if self.monitoring is not None:
                 await self.monitoring.start()
@@ -194,21 +256,11 @@ class Manager:
                 stop_flag=self._stop,
             )
         finally:
+            await self._shut_down()  # done already unless kopf stopped before its cleanup
             if self.webhook is not None:
                 self.webhook.close()
-            if self.monitoring is not None:
-                await self.monitoring.stop()
-            self.queue.shutdown()
-            self._workers.cancel()
-            await asyncio.gather(self._workers, return_exceptions=True)
-            if self.elector is None:
-                self._syncing.cancel()
-                await self.broadcaster.shutdown()
-            else:
-                failed = None if self._workers.cancelled() else self._workers.exception()
-                await self._step_down()
-        if failed is not None:
-            raise failed  # LeadershipLost: the caller exits non-zero, a restart starts clean
+        if self._failed is not None:
+            raise self._failed  # LeadershipLost: the caller exits non-zero, a restart starts clean
 
     async def _learn_events(self) -> None:
         """Continue the counts of Events written before a restart (or by the previous leader)
@@ -252,15 +304,21 @@ class Manager:
         finally:
             self._stop.set()
 
-    async def _step_down(self) -> None:
-        """Stop the passes, send the last Events while the lease is surely still ours, then
-        release it for a standby to take at once (not after a loss). Idempotent."""
-        assert self.elector is not None
-        self._workers.cancel()
-        await asyncio.gather(self._workers, return_exceptions=True)
-        self._syncing.cancel()
-        lost = not self._workers.cancelled() and self._workers.exception() is not None
-        drain = min(self.settings.events.shutdown_timeout, self.elector.time_left())
-        await self.broadcaster.shutdown(timeout=drain)
-        if not lost:
-            await self.elector.release()
+    async def _shut_down(self) -> None:
+        """Stop our pieces in order (:func:`stop_in_order`), once; then raise kopf's stop flag:
+        after a signal kopf leaves its own waiter of that flag running, and would give it the
+        5 s it gives any stray task."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.queue.shutdown()
+        failed = await stop_in_order(
+            [self._workers, self._syncing],
+            lease=self.elector,
+            events=self.broadcaster,
+            drain_seconds=self.settings.events.shutdown_timeout,
+            servers=[self.monitoring] if self.monitoring is not None else [],
+        )
+        # Without a lease a failed worker task is the liveness probe's to report, not an exit.
+        self._failed = failed if self.elector is not None else None
+        self._stop.set()

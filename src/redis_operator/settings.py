@@ -76,9 +76,9 @@ EVENT_OPTIONS = RecorderOptions(write_concurrency=1, queue_size=5000, shutdown_t
 """The recorder's options: client-go's, but one Event write in flight (client-go's own choice)
 so that while many Redis converge Event writes trail the pod and Service writes instead of
 competing with them; a queue sized for such a burst (about 5 Events per new Redis) so that none
-is dropped; and on a stop, Events still queued are sent for at most 10 s (with leader election
-at most until the renew deadline, while the Lease is surely still ours). See docs/benchmarks.md
-for the measurements behind the first two."""
+is dropped; and on a stop, Events still queued are sent for at most 10 s (with leader election,
+after the Lease is released, at most for what was left before its renew deadline); see
+docs/operations.md#stopping. See docs/benchmarks.md for the measurements behind the first two."""
 
 
 @dataclass(frozen=True)

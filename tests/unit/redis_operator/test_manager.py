@@ -1,0 +1,167 @@
+"""The manager's stop sequence: passes, then the Lease, then a bounded drain, then the servers;
+and kopf's cleanup handler running it, with or without leader election."""
+
+from __future__ import annotations
+
+import asyncio
+
+import kopf
+import pytest
+from kubernetes_asyncio import client
+
+from redis_operator.controller.workqueue import ShutDown
+from redis_operator.leaderelection.election import LeaderElectionConfig, LeadershipLost
+from redis_operator.manager import Manager, stop_in_order
+from redis_operator.settings import Settings
+
+
+class Steps:
+    """What the fakes were asked to do, in order."""
+
+    def __init__(self) -> None:
+        self.done: list[str] = []
+
+
+class FakeLease:
+    def __init__(self, steps: Steps, time_left: float) -> None:
+        self.steps = steps
+        self.left = time_left
+
+    def time_left(self) -> float:
+        return self.left
+
+    async def release(self) -> bool:
+        self.steps.done.append("lease released")
+        self.left = 0.0  # released: no longer ours
+        return True
+
+
+class FakeEvents:
+    def __init__(self, steps: Steps) -> None:
+        self.steps = steps
+
+    async def shutdown(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        self.steps.done.append(f"events drained within {timeout}")
+
+
+class FakeServer:
+    def __init__(self, steps: Steps) -> None:
+        self.steps = steps
+
+    async def stop(self) -> None:
+        self.steps.done.append("server stopped")
+
+
+def passes(steps: Steps) -> asyncio.Task[None]:
+    """A pass in flight; it notes when its cancellation has reached it."""
+
+    async def run() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            steps.done.append("passes stopped")
+
+    return asyncio.create_task(run())
+
+
+async def started(task: asyncio.Task[None]) -> asyncio.Task[None]:
+    await asyncio.sleep(0)  # the task runs up to its first wait
+    return task
+
+
+async def test_passes_stop_then_the_lease_is_released_then_events_drain_within_its_time() -> None:
+    steps = Steps()
+    failed = await stop_in_order(
+        [await started(passes(steps))],
+        lease=FakeLease(steps, time_left=3.5),
+        events=FakeEvents(steps),
+        drain_seconds=10.0,
+        servers=[FakeServer(steps)],
+    )
+    assert failed is None
+    assert steps.done == [
+        "passes stopped",
+        "lease released",
+        "events drained within 3.5",
+        "server stopped",
+    ]
+
+
+async def test_the_drain_keeps_its_own_bound_when_the_lease_has_longer_left() -> None:
+    steps = Steps()
+    await stop_in_order(
+        [await started(passes(steps))],
+        lease=FakeLease(steps, time_left=9.0),
+        events=FakeEvents(steps),
+        drain_seconds=2.0,
+    )
+    assert steps.done == ["passes stopped", "lease released", "events drained within 2.0"]
+
+
+async def test_without_a_lease_the_drain_gets_its_full_bound() -> None:
+    steps = Steps()
+    finished = asyncio.create_task(asyncio.sleep(0))  # the listing, done long ago
+    await finished
+    failed = await stop_in_order(
+        [await started(passes(steps)), finished],
+        lease=None,
+        events=FakeEvents(steps),
+        drain_seconds=10.0,
+        servers=[FakeServer(steps)],
+    )
+    assert failed is None
+    assert steps.done == ["passes stopped", "events drained within 10.0", "server stopped"]
+
+
+async def test_a_lost_lease_is_not_released_and_the_loss_is_returned() -> None:
+    steps = Steps()
+
+    async def lose() -> None:
+        raise LeadershipLost("lease ns/x is now held by intruder")
+
+    leader = asyncio.create_task(lose())
+    await asyncio.gather(leader, return_exceptions=True)
+    failed = await stop_in_order(
+        [leader], lease=FakeLease(steps, time_left=0.0), events=FakeEvents(steps), drain_seconds=10
+    )
+    assert isinstance(failed, LeadershipLost)
+    assert steps.done == ["events drained within 0.0"]
+
+
+def manager(settings: Settings) -> Manager:
+    # A client for an address nothing listens on: the stop below makes no API call.
+    configuration = client.Configuration(host="http://127.0.0.1:9")
+    return Manager(settings, client.ApiClient(configuration))
+
+
+def cleanup_handlers(built: Manager) -> list[kopf.ActivityFn]:
+    activities = built.registry._activities  # kopf has no public reader of its registry
+    return [h.fn for h in activities.get_all_handlers() if h.activity == "cleanup"]
+
+
+async def test_kopf_runs_the_stop_sequence_in_its_cleanup_and_is_then_told_to_stop() -> None:
+    built = manager(Settings(metrics_address=None))
+    steps = Steps()
+    built._workers = await started(passes(steps))
+    built._syncing = await started(asyncio.create_task(asyncio.Event().wait()))
+    (cleanup,) = cleanup_handlers(built)
+
+    await cleanup()
+
+    assert steps.done == ["passes stopped"]
+    assert built._syncing.cancelled()
+    with pytest.raises(ShutDown):
+        await built.queue.get()
+    with pytest.raises(RuntimeError, match="shut down"):
+        await built.broadcaster.start()
+    # kopf's own waiter of its stop flag ends, instead of waiting for kopf's 5 s grace.
+    assert built._stop.is_set()
+    await built.api_client.close()
+
+
+async def test_with_leader_election_kopf_has_the_same_single_cleanup() -> None:
+    election = LeaderElectionConfig(namespace="ns")
+    for settings in (Settings(leader_election=election), Settings(metrics_address=None)):
+        built = manager(settings)
+        assert len(cleanup_handlers(built)) == 1
+        await built.api_client.close()
