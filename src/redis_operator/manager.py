@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import kopf
@@ -100,15 +101,17 @@ async def stop_in_order(
     events: EventQueue,
     drain_seconds: float,
     servers: Sequence[Server] = (),
+    clock: Callable[[], float] = time.monotonic,
 ) -> BaseException | None:
     """The stop sequence; returns why the passes ended if not by this cancellation.
 
     1. The passes (and the listing) are cancelled and awaited: nothing writes any more.
     2. The Lease is released at once, unless it was lost: a standby takes over at its next
        retry, without waiting for anything slow below.
-    3. Events still queued are sent for at most ``drain_seconds``; with a Lease at most for
-       what was left before its renew deadline when it was released (the time it would
-       surely have stayed ours). The rest are dropped. With nothing queued this takes no time.
+    3. Events still queued are sent for at most ``drain_seconds``; with a Lease, also no
+       later than its renew deadline (until which it would surely have stayed ours), the
+       release's own time counted. The rest are dropped. With nothing queued this takes no
+       time.
     4. The servers stop.
     """
     for task in passes:
@@ -117,12 +120,11 @@ async def stop_in_order(
     failed = next(
         (t.exception() for t in passes if not t.cancelled() and t.exception() is not None), None
     )
-    drain = drain_seconds
-    if lease is not None:
-        drain = min(drain, lease.time_left())
-        if failed is None:
-            await lease.release()
-    await events.shutdown(timeout=drain)
+    budget = drain_seconds if lease is None else min(drain_seconds, lease.time_left())
+    deadline = clock() + budget
+    if lease is not None and failed is None:
+        await lease.release()
+    await events.shutdown(timeout=max(0.0, deadline - clock()))
     for server in servers:
         await server.stop()
     return failed

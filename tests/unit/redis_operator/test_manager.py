@@ -16,22 +16,28 @@ from redis_operator.settings import Settings
 
 
 class Steps:
-    """What the fakes were asked to do, in order."""
+    """What the fakes were asked to do, in order, and a clock only they move."""
 
     def __init__(self) -> None:
         self.done: list[str] = []
+        self.now = 100.0
+
+    def clock(self) -> float:
+        return self.now
 
 
 class FakeLease:
-    def __init__(self, steps: Steps, time_left: float) -> None:
+    def __init__(self, steps: Steps, time_left: float, release_takes: float = 0.0) -> None:
         self.steps = steps
         self.left = time_left
+        self.release_takes = release_takes
 
     def time_left(self) -> float:
         return self.left
 
     async def release(self) -> bool:
         self.steps.done.append("lease released")
+        self.steps.now += self.release_takes
         self.left = 0.0  # released: no longer ours
         return True
 
@@ -77,6 +83,7 @@ async def test_passes_stop_then_the_lease_is_released_then_events_drain_within_i
         events=FakeEvents(steps),
         drain_seconds=10.0,
         servers=[FakeServer(steps)],
+        clock=steps.clock,
     )
     assert failed is None
     assert steps.done == [
@@ -87,6 +94,18 @@ async def test_passes_stop_then_the_lease_is_released_then_events_drain_within_i
     ]
 
 
+async def test_a_slow_release_shortens_the_drain_to_the_renew_deadline() -> None:
+    steps = Steps()
+    await stop_in_order(
+        [await started(passes(steps))],
+        lease=FakeLease(steps, time_left=3.5, release_takes=1.25),
+        events=FakeEvents(steps),
+        drain_seconds=10.0,
+        clock=steps.clock,
+    )
+    assert steps.done == ["passes stopped", "lease released", "events drained within 2.25"]
+
+
 async def test_the_drain_keeps_its_own_bound_when_the_lease_has_longer_left() -> None:
     steps = Steps()
     await stop_in_order(
@@ -94,6 +113,7 @@ async def test_the_drain_keeps_its_own_bound_when_the_lease_has_longer_left() ->
         lease=FakeLease(steps, time_left=9.0),
         events=FakeEvents(steps),
         drain_seconds=2.0,
+        clock=steps.clock,
     )
     assert steps.done == ["passes stopped", "lease released", "events drained within 2.0"]
 
@@ -108,6 +128,7 @@ async def test_without_a_lease_the_drain_gets_its_full_bound() -> None:
         events=FakeEvents(steps),
         drain_seconds=10.0,
         servers=[FakeServer(steps)],
+        clock=steps.clock,
     )
     assert failed is None
     assert steps.done == ["passes stopped", "events drained within 10.0", "server stopped"]
@@ -122,7 +143,11 @@ async def test_a_lost_lease_is_not_released_and_the_loss_is_returned() -> None:
     leader = asyncio.create_task(lose())
     await asyncio.gather(leader, return_exceptions=True)
     failed = await stop_in_order(
-        [leader], lease=FakeLease(steps, time_left=0.0), events=FakeEvents(steps), drain_seconds=10
+        [leader],
+        lease=FakeLease(steps, time_left=0.0),
+        events=FakeEvents(steps),
+        drain_seconds=10.0,
+        clock=steps.clock,
     )
     assert isinstance(failed, LeadershipLost)
     assert steps.done == ["events drained within 0.0"]
