@@ -230,7 +230,8 @@ class Manager:
             # The connection our client has loaded: one kubeconfig for both clients.
             return await connection_info(self.api_client.configuration)
 
-        @kopf.on.cleanup(registry=registry)
+        # A failure is not retried (after kopf's backoff of a minute): the process exits.
+        @kopf.on.cleanup(registry=registry, errors=kopf.ErrorsMode.PERMANENT)
         async def stop(**_: Any) -> None:
             # kopf runs cleanup handlers once its watchers are stopped, then gives every task
             # it did not find at its start 5 s to finish before cancelling it: ours are all
