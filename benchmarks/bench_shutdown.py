@@ -66,10 +66,13 @@ class Operator:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
 
+    def alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"the operator exited early:\n{self.log.read_text()[-3000:]}")
+
     async def ready(self) -> None:
         while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the operator exited early:\n{self.log.read_text()[-3000:]}")
+            self.alive()
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1)
                 return
@@ -78,6 +81,7 @@ class Operator:
 
     async def identity(self) -> str:
         while True:
+            self.alive()
             found = re.search(r"attempting to acquire lease \S+ as (\S+)", self.log.read_text())
             if found:
                 return found.group(1)
@@ -89,8 +93,10 @@ async def holder(coordination: client.CoordinationV1Api) -> str:
     return lease.spec.holder_identity or ""
 
 
-async def wait_holder(coordination: client.CoordinationV1Api, identity: str) -> None:
+async def wait_holder(coordination: client.CoordinationV1Api, operator: Operator) -> None:
+    identity = await operator.identity()
     while True:
+        operator.alive()
         try:
             if await holder(coordination) == identity:
                 return
@@ -115,7 +121,7 @@ async def one_stop(
     try:
         await operator.ready()
         if leader_elect:
-            await wait_holder(coordination, await operator.identity())
+            await wait_holder(coordination, operator)
         await asyncio.sleep(SETTLE_SECONDS)
         sent = time.monotonic()
         operator.proc.send_signal(signal.SIGTERM)
