@@ -20,8 +20,11 @@ KIND = "Redis"
 PLURAL = "redis"
 SINGULAR = "redis"
 CRD_NAME = f"{PLURAL}.{GROUP}"
-FINALIZER = f"{GROUP}/cleanup"
-"""The operator's finalizer on every Redis: its children go before it does."""
+LEGACY_FINALIZER = f"{GROUP}/cleanup"
+"""The finalizer earlier versions put on every Redis to delete its children themselves. The
+garbage collector does that (every child has a controller owner reference), so the operator
+adds no finalizer and only removes this one where an old object still carries it: left
+there, it would hold the Redis, and its namespace, Terminating whenever no operator runs."""
 
 
 class ChildKind(StrEnum):

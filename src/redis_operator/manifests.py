@@ -70,7 +70,8 @@ def cluster_role() -> dict[str, Any]:
     """Exactly what the operator (and kopf under it) calls, in every namespace it serves."""
     rules = [
         # kopf lists and watches Redis (as the controller's initial listing does); the
-        # controller patches in and out its finalizer, and writes status by merge patch.
+        # controller patches away the finalizer of earlier versions, and writes status by
+        # merge patch.
         _rule(api.GROUP, [api.PLURAL], ["list", "watch", "patch"]),
         _rule(api.GROUP, [f"{api.PLURAL}/status"], ["patch"]),
         # Children carry blockOwnerDeletion: true, which the OwnerReferencesPermissionEnforcement
@@ -79,15 +80,19 @@ def cluster_role() -> dict[str, Any]:
         # list also serves the admission webhook's metadata-only read of a namespace's pods.
         _rule("", ["pods"], ["list", "watch", "create", "delete"]),
         # patch: a Service whose port or selector drifted is patched back; get: the admission
-        # webhook checks whether a new Redis' Service name is taken.
-        _rule("", ["services"], ["get", "list", "watch", "create", "delete", "patch"]),
+        # webhook checks whether a new Redis' Service name is taken. No delete: the garbage
+        # collector deletes a Service with its Redis.
+        _rule("", ["services"], ["get", "list", "watch", "create", "patch"]),
+        # kopf's watch of the namespaces, cluster-scoped whichever namespaces are served: one
+        # being deleted gets no create, status or Event (controller/namespaces.py).
+        _rule("", ["namespaces"], ["list", "watch"]),
         # Events: created, then patched as they repeat; listed to resume counts after a restart.
         _rule("", ["events"], ["create", "patch", "list"]),
         _rule("events.k8s.io", ["events"], ["create", "patch"]),
         # Leader election.
         _rule("coordination.k8s.io", ["leases"], ["get", "create", "update"]),
         # Nothing for kopf itself: with settings.scanning.disabled it neither watches CRDs nor
-        # lists namespaces (it uses discovery, open to every authenticated user), and in
+        # scans namespaces (it uses discovery, open to every authenticated user), and in
         # standalone mode it keeps no peering objects. The webhook configuration is deploy/'s,
         # not kopf-managed, so there is no access to admissionregistration.k8s.io either.
     ]

@@ -130,7 +130,10 @@ _CATALOG: dict[EventKey, _Entry] = {
         "{children} 的名称已被不属于 {name} 的对象占用，不会修改它们",
     ),
     EventKey.DELETING: _Entry(
-        EventType.NORMAL, "删除", "Deleting {name} and its {pods} pods", "删除 {name}"
+        EventType.NORMAL,
+        "删除",
+        "Deleting {name}: the garbage collector removes its {pods} pods and its Service",
+        "删除 {name}",
     ),
 }
 

@@ -34,14 +34,16 @@ class Outcome(StrEnum):
     """How one reconcile pass of one Redis ended."""
 
     NOOP = "noop"
-    """Nothing to do: the pass wrote nothing (or the Redis is gone)."""
+    """Nothing to do: the pass wrote nothing (or the Redis is gone, or its namespace is being
+    deleted: then a create it tried was refused, quietly)."""
     ACTED = "acted"
-    """The pass had work (children, status, Events, finalizer) and none of it failed."""
+    """The pass had work (children, status, Events, the legacy finalizer) and none of it
+    failed."""
     FAILED = "failed"
     """A child write failed: Warning Event and condition written; retried with backoff, or
     after a fixed delay if the error is terminal."""
     WAITING = "waiting"
-    """The pass was put off: earlier writes not yet observed, or pods still terminating."""
+    """The pass was put off: its earlier writes are not observed yet."""
     ERROR = "error"
     """The pass raised: an API error outside the children (retried with backoff, or after a
     fixed delay if terminal) or a bug."""
@@ -64,6 +66,15 @@ _VERBS = {
     EventKey.FAILED_DELETE: "delete",
     EventKey.FAILED_UPDATE: "patch",
 }
+
+#: The child writes the controller makes: pods are created and deleted, Services created and
+#: patched (the garbage collector deletes them with their Redis).
+_WRITES = (
+    (ChildKind.POD, "create"),
+    (ChildKind.POD, "delete"),
+    (ChildKind.SERVICE, "create"),
+    (ChildKind.SERVICE, "patch"),
+)
 
 
 def process_registry() -> CollectorRegistry:
@@ -113,7 +124,6 @@ class OperatorMetrics:
             "pods_recreated", "Pods recreated after someone else deleted them (PodRecreated)."
         )
         self.services_created = counter("services_created", "Services created.")
-        self.services_deleted = counter("services_deleted", "Services deleted.")
         self.queue_depth = Gauge(
             f"{PREFIX}_workqueue_depth",
             "Redis keys waiting in the work queue for a worker (not counting delayed retries).",
@@ -126,11 +136,8 @@ class OperatorMetrics:
             self.pass_seconds.labels(outcome=outcome.value)
         for reason in ErrorReason:
             self.errors.labels(reason=reason.value)
-        for kind in ChildKind:
-            for verb in _VERBS.values():
-                if kind is ChildKind.POD and verb == "patch":
-                    continue  # pods are never patched
-                self.child_write_failures.labels(kind=kind.value, verb=verb)
+        for kind, verb in _WRITES:
+            self.child_write_failures.labels(kind=kind.value, verb=verb)
 
     def observe_pass(self, outcome: Outcome, seconds: float) -> None:
         """One reconcile pass ended with ``outcome`` after ``seconds``."""
@@ -144,8 +151,8 @@ class OperatorMetrics:
     def child_created(self, kind: ChildKind) -> None:
         (self.pods_created if kind is ChildKind.POD else self.services_created).inc()
 
-    def child_deleted(self, kind: ChildKind) -> None:
-        (self.pods_deleted if kind is ChildKind.POD else self.services_deleted).inc()
+    def pod_deleted(self) -> None:
+        self.pods_deleted.inc()
 
     def pod_recreated(self) -> None:
         self.pods_recreated.inc()

@@ -21,6 +21,11 @@ The only memory outside the cluster is `deleted_by_us`, the pods the controller 
 a replacement would be reported as deleted by someone else once it is gone.
 
 When a pass wants another look it says why (`Requeue`); how soon is the controller's setting.
+
+Deletion is the garbage collector's: every child has a controller owner reference, so a Redis
+being deleted gets an empty plan, and the planner only says what to tell about it
+(`deletion_event`) and which objects of an earlier version must lose their finalizer
+(`without_legacy_finalizer`).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from redis_operator.api import ChildKind, Redis, is_being_deleted
+from redis_operator.api import LEGACY_FINALIZER, ChildKind, Redis, is_being_deleted
 from redis_operator.children import (
     desired_pod,
     desired_service,
@@ -61,6 +66,9 @@ ALL_REPLICAS_READY = "AllReplicasReady"
 CONFLICT_MESSAGE_PREFIX = "Names taken by objects this Redis does not control: "
 
 _MAX_CONDITION_MESSAGE = 1024
+
+ORPHAN_FINALIZER = "orphan"
+"""The garbage collector's finalizer on an object deleted with propagation `Orphan`."""
 
 
 class Requeue(Enum):
@@ -126,21 +134,6 @@ class Plan:
     def is_empty(self) -> bool:
         """Whether the pass writes nothing at all: no child, no status, no Event."""
         return not self.has_actions and self.status is None and not self.events
-
-
-@dataclass(frozen=True)
-class DeletionPlan:
-    """What to do while the Redis is being deleted; `done` once no owned child is left."""
-
-    delete_pods: tuple[ChildRef, ...] = ()
-    delete_service: ChildRef | None = None
-    events: tuple[Event, ...] = ()
-    requeue: Requeue | None = None
-
-    @property
-    def done(self) -> bool:
-        """Whether the Redis may go: nothing to delete and nothing still terminating."""
-        return not self.delete_pods and self.delete_service is None and self.requeue is None
 
 
 @dataclass(frozen=True)
@@ -322,7 +315,8 @@ def plan(
 
     `pods`: the pods of the Redis' namespace named like its children or labelled with its
     instance; `service`: the Service named like the Redis, if any; `now`: for condition times.
-    A Redis being deleted gets an empty plan (see `plan_deletion`).
+    A Redis being deleted gets an empty plan: the garbage collector deletes its children, and
+    nothing is recreated for it.
     """
     if redis.deleting:
         return Plan()
@@ -488,44 +482,25 @@ def status_after(
     return None if status == current else status
 
 
-def plan_deletion(
-    redis: Redis,
-    pods: Sequence[Mapping[str, Any]],
-    service: Mapping[str, Any] | None,
-) -> DeletionPlan:
-    """Delete the owned pods (highest ordinal first) and Service before the Redis goes.
+def without_legacy_finalizer(finalizers: Sequence[str]) -> list[str] | None:
+    """The finalizers a Redis keeps once released from `LEGACY_FINALIZER`, or None when it
+    does not carry it (nothing to write).
 
-    Owner references would have the garbage collector do it too, but only after the Redis is
-    gone and without Events; doing it ourselves keeps the order and tells. Objects that merely
-    carry a child's name are left alone.
+    Live or being deleted alike: the garbage collector deletes the children, and nothing but
+    the operator would ever remove it. Other finalizers (someone else's) stay.
     """
+    if LEGACY_FINALIZER not in finalizers:
+        return None
+    return [f for f in finalizers if f != LEGACY_FINALIZER]
 
-    def order(pod: Mapping[str, Any]) -> tuple[bool, int, str]:
-        ordinal = ordinal_of(_name(pod), redis.name)
-        return (ordinal is None, -(ordinal or 0), _name(pod))
 
-    owned = [pod for pod in pods if is_owned_by(pod, redis.uid)]
-    delete_pods = tuple(
-        ChildRef.of(pod) for pod in sorted(owned, key=order) if not is_being_deleted(pod)
-    )
-    owned_service = service if service is not None and is_owned_by(service, redis.uid) else None
-    delete_service = (
-        ChildRef.of(owned_service)
-        if owned_service is not None and not is_being_deleted(owned_service)
-        else None
-    )
-    going = any(is_being_deleted(pod) for pod in owned) or (
-        owned_service is not None and is_being_deleted(owned_service)
-    )
-    acting = bool(delete_pods) or delete_service is not None
-    events = (
-        (Event(EventKey.DELETING, {"name": redis.name, "pods": len(delete_pods)}),)
-        if acting
-        else ()
-    )
-    return DeletionPlan(
-        delete_pods=delete_pods,
-        delete_service=delete_service,
-        events=events,
-        requeue=Requeue.WAIT if acting or going else None,
-    )
+def deletion_event(
+    redis: Redis, finalizers: Sequence[str], pods: Sequence[Mapping[str, Any]]
+) -> Event | None:
+    """The `Deleting` Event of a Redis seen being deleted: the garbage collector removes the
+    pods it owns (counted here, terminating or not) and its Service. None when it orphans
+    them instead (`kubectl delete --cascade=orphan`): they stay, and nothing is to tell."""
+    if ORPHAN_FINALIZER in finalizers:
+        return None
+    owned = sum(1 for pod in pods if is_owned_by(pod, redis.uid))
+    return Event(EventKey.DELETING, {"name": redis.name, "pods": owned})

@@ -1,10 +1,12 @@
-"""The controller's memory of its own writes: those the watch has not shown yet, and the pods it
-deleted itself.
+"""The controller's memory of its own writes: those the watch has not shown yet, the pods it
+deleted itself, and the deletions it has told.
 
 :class:`Expectations` are client-go's: until the store reflects a pass's creates and deletes, a
 new pass could act on a stale view (create a pod twice, delete one already going), so it waits.
 ``deleted_by_us`` is the ReplicaSet controller's other memory: without it, a pod deleted for a
 scale-down or a replacement would be reported as deleted by someone else once it is gone.
+A Redis being deleted may get no status write (its namespace may be going too), so the
+``Deleting`` Event told about it is remembered here, once per process.
 """
 
 from __future__ import annotations
@@ -53,12 +55,14 @@ class Expectations:
 
 
 class OwnWrites:
-    """Per Redis: the :class:`Expectations` of its passes and the pods they deleted."""
+    """Per Redis: the :class:`Expectations` of its passes, the pods they deleted, and whether
+    its deletion was told."""
 
     def __init__(self, expectations_timeout: float) -> None:
         self._timeout = expectations_timeout
         self._expectations: dict[Key, Expectations] = {}
         self._deleted_by_us: dict[Key, set[str]] = {}
+        self._deletion_told: dict[Key, str] = {}  # the uid of the Redis told
 
     def expectations(self, key: Key) -> Expectations:
         """The Redis' expectations (empty ones the first time)."""
@@ -83,7 +87,15 @@ class OwnWrites:
         if expectations is not None:
             expectations.observe_gone(child)
 
+    def deletion_told(self, key: Key, uid: str) -> bool:
+        """Whether the deletion of the Redis with ``uid`` was told already."""
+        return self._deletion_told.get(key) == uid
+
+    def tell_deletion(self, key: Key, uid: str) -> None:
+        self._deletion_told[key] = uid
+
     def forget(self, key: Key) -> None:
         """The Redis is gone: nothing of it is remembered."""
         self._expectations.pop(key, None)
         self._deleted_by_us.pop(key, None)
+        self._deletion_told.pop(key, None)

@@ -2,11 +2,13 @@
 
 controller-runtime's ``EnqueueRequestForOwner`` and informer sync: kopf delivers the watch
 events (``@kopf.on.event``) of Redis objects, pods and Services, and before the first pass the
-store is filled with a full listing.
+store is filled with a full listing. The Namespace objects' events only say which namespaces
+are being deleted (``namespaces.py``); they queue nothing.
 
 kopf's change-detecting handlers (on.create/update/delete) are not used on purpose: they keep
 their progress and a diff base in annotations, i.e. write on every change, and a production
-operator must not write while nothing changes. The finalizer is ours for the same reason.
+operator must not write while nothing changes; their deletion handlers would need a finalizer,
+and deletion is the garbage collector's.
 """
 
 from __future__ import annotations
@@ -43,7 +45,12 @@ class WatchHandlers:
             self.own_writes.forget(key)
             return
         self.store.redis.upsert(body)
+        self.store.terminating.observed(key[0], body)
         self.queue.add(key)
+
+    def on_namespace(self, event_type: str | None, body: Obj) -> None:
+        """A Namespace changed: remember whether it is being deleted."""
+        self.store.terminating.on_namespace(event_type, body)
 
     def on_child(self, kind: ChildKind, event_type: str | None, body: Obj) -> None:
         """A pod or Service changed: store it and queue the Redis it belongs to."""
@@ -88,7 +95,8 @@ class WatchHandlers:
 
 
 def register(registry: kopf.OperatorRegistry, handlers: WatchHandlers) -> None:
-    """Wire kopf's watch events for Redis objects, pods and Services into the handlers.
+    """Wire kopf's watch events for Redis objects, pods, Services and namespaces into the
+    handlers.
 
     The handlers are coroutines on purpose: kopf runs plain functions in a thread pool, and the
     store and work queue belong to the event loop (a thread waking the queue raced with it).
@@ -105,3 +113,8 @@ def register(registry: kopf.OperatorRegistry, handlers: WatchHandlers) -> None:
     @kopf.on.event("", "v1", "services", registry=registry)
     async def service_event(event: Mapping[str, Any], **_: Any) -> None:
         handlers.on_child(ChildKind.SERVICE, event.get("type"), event["object"])
+
+    # Cluster-scoped: kopf watches namespaces cluster-wide, whichever namespaces are served.
+    @kopf.on.event("", "v1", "namespaces", registry=registry)
+    async def namespace_event(event: Mapping[str, Any], **_: Any) -> None:
+        handlers.on_namespace(event.get("type"), event["object"])

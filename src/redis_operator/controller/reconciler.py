@@ -8,10 +8,18 @@ object dict stays for the writes (the Events' object, the finalizer patch's reso
 the nulls of the status patch). The planner says why it wants another look; the settings say
 how soon.
 
+Deletion is the garbage collector's (every child has a controller owner reference): a pass on
+a Redis being deleted records the ``Deleting`` Event once and writes nothing else. A Redis that
+still carries the finalizer of earlier versions loses it first, in one patch, live or being
+deleted, in any namespace. In a namespace being deleted (``namespaces.py``) nothing else is
+done: no create, no status, no Event; a create refused there as terminating is no failure,
+it marks the namespace, and the pass ends quietly. Events of a pass are recorded once its
+writes are done, so a pass that learns this on the way records none.
+
 Errors are judged by :attr:`~redis_operator.kube.errors.KubeError.retryable`, in one place:
 
 - a child write answered 409 on create or 404/409 on delete means the store is behind the
-  cluster: look again soon, no Failed Event;
+  cluster: look again soon, no Failed Event, and no status from that stale view;
 - any other failed child write is a Warning Event (FailedCreate/FailedDelete/FailedUpdate) and
   the ReplicaFailure condition at once; the pass is retried with backoff if the error is
   retryable, else after a long fixed delay (the same call would get the same answer);
@@ -25,19 +33,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from event_recorder import EventRecorder
 from redis_operator import planning
-from redis_operator.api import FINALIZER, ChildKind, Redis, is_being_deleted
+from redis_operator.api import LEGACY_FINALIZER, ChildKind, Redis, is_being_deleted
 from redis_operator.controller.expectations import OwnWrites
 from redis_operator.controller.store import ChildKey, Key, Obj, Store, key_of
 from redis_operator.controller.workqueue import ShutDown, WorkQueue
 from redis_operator.kube.client import KubeApi
-from redis_operator.kube.errors import ApiError, KubeError, TransportError, error_text
+from redis_operator.kube.errors import (
+    ApiError,
+    KubeError,
+    TransportError,
+    error_text,
+    is_namespace_terminating,
+)
 from redis_operator.messages import Event, EventKey, Language
 from redis_operator.metrics import ErrorReason, OperatorMetrics, Outcome
 from redis_operator.planning import ChildRef, Failure, Plan, Requeue
@@ -71,6 +85,8 @@ class _PassResult:
     created: set[ChildKey] = field(default_factory=set)
     deleted: dict[ChildKey, str] = field(default_factory=dict)
     requeue_soon: bool = False
+    events: list[Event] = field(default_factory=list)  # recorded once the writes are done
+    namespace_terminating: bool = False  # a create found the namespace being deleted
 
 
 class Reconciler:
@@ -155,6 +171,19 @@ class Reconciler:
         redis = self.store.redis.get(namespace, name)
         if redis is None:
             return Outcome.NOOP
+        acted = False
+        keep = planning.without_legacy_finalizer(redis["metadata"].get("finalizers") or [])
+        if keep is not None:
+            redis = await self._release_legacy_finalizer(redis, keep)
+            acted = True
+        if namespace in self.store.terminating:
+            # Everything in it goes: nothing to create, and a status or an Event is pointless
+            # there (an Event create would be refused).
+            self.queue.forget(key)
+            return Outcome.ACTED if acted else Outcome.NOOP
+        if is_being_deleted(redis):
+            told = self._tell_deletion(key, redis)
+            return Outcome.ACTED if acted or told else Outcome.NOOP
         expectations = self.own_writes.expectations(key)
         if not expectations.satisfied(self.store, namespace, self.clock.monotonic()):
             # Our last writes are not in the store yet: their watch events will queue us.
@@ -162,12 +191,6 @@ class Reconciler:
             return Outcome.WAITING
         pods = self.store.candidate_pods(namespace, name)
         service = self.store.services.get(namespace, name)
-        if is_being_deleted(redis):
-            return await self._finalize(key, redis, pods, service)
-        acted = False
-        if FINALIZER not in (redis["metadata"].get("finalizers") or []):
-            redis = await self._patch_finalizers(redis, add=True)
-            acted = True
         view = Redis.from_object(redis)  # once per pass; a malformed spec raises ValueError
         deleted = self.own_writes.deleted_by_us(key)
         plan = planning.plan(view, pods, service, deleted, now=self.clock.now())
@@ -176,6 +199,9 @@ class Reconciler:
             return Outcome.ACTED if acted else Outcome.NOOP
         result = await self._carry_out(key, redis, plan)
         expectations.record(self.clock.monotonic(), result.created, result.deleted)
+        if result.namespace_terminating:
+            self.queue.forget(key)
+            return Outcome.NOOP
         if result.requeue_soon and result.failure is None:
             # The store is behind the cluster (a create found the name taken, a delete found
             # the object gone or replaced): a status from this view would be wrong, and
@@ -195,6 +221,20 @@ class Reconciler:
             self.queue.add_after(key, self._requeue_seconds(plan.requeue))
         return Outcome.ACTED
 
+    def _tell_deletion(self, key: Key, redis: Obj) -> bool:
+        """Record the ``Deleting`` Event, once per Redis; whether this pass recorded it."""
+        uid = str(redis["metadata"].get("uid", ""))
+        if self.own_writes.deletion_told(key, uid):
+            return False
+        finalizers = redis["metadata"].get("finalizers") or []
+        pods = self.store.candidate_pods(*key)
+        event = planning.deletion_event(Redis.from_object(redis), finalizers, pods)
+        if event is not None:
+            self._record(redis, event)
+        self.own_writes.tell_deletion(key, uid)
+        self.queue.forget(key)
+        return event is not None
+
     def _requeue_seconds(self, requeue: Requeue) -> float:
         """How soon to look again for the planner's reason."""
         match requeue:
@@ -212,13 +252,11 @@ class Reconciler:
 
     async def _carry_out(self, key: Key, redis: Obj, plan: Plan) -> _PassResult:
         namespace, _ = key
-        result = _PassResult()
-        for event in plan.events:
-            self._record(redis, event)
+        result = _PassResult(events=list(plan.events))
         # Removals before creations (a replaced pod's name is free only once it is gone); the
         # rest at once: creating a Redis' children takes one round trip, not one per child.
         removals = [*plan.delete_pods, *plan.replace_pods]
-        await self._gather(self._delete_pod(key, redis, ref, result) for ref in removals)
+        await self._gather(self._delete_pod(key, ref, result) for ref in removals)
         writes = [self._create(redis, ChildKind.POD, body, result) for body in plan.create_pods]
         if plan.create_service is not None:
             writes.append(self._create(redis, ChildKind.SERVICE, plan.create_service, result))
@@ -232,6 +270,11 @@ class Reconciler:
             recreated = (ChildKind.POD, str(event.args.get("pod")))
             if event.key is EventKey.POD_RECREATED and recreated in result.created:
                 self.metrics.pod_recreated()
+        if result.namespace_terminating:
+            log.info("%s/%s: the namespace is being deleted; nothing more is done", *key)
+            return result
+        for event in result.events:
+            self._record(redis, event)
         if plan.has_actions:
             log.info(
                 "%s/%s: created %s, deleted %s%s",
@@ -255,18 +298,12 @@ class Reconciler:
         self.recorder.event(redis, rendered.type, rendered.reason, rendered.message)
 
     def _fail(
-        self,
-        redis: Obj,
-        result: _PassResult,
-        key: EventKey,
-        kind: str,
-        child: str,
-        exc: KubeError,
+        self, result: _PassResult, key: EventKey, kind: str, child: str, exc: KubeError
     ) -> None:
         error = error_text(exc)
         log.warning("%s %s %s failed: %s", key.value, kind, child, error)
         self.metrics.child_write_failed(kind, key)
-        self._record(redis, Event(key, {"kind": kind, "child": child, "error": error}))
+        result.events.append(Event(key, {"kind": kind, "child": child, "error": error}))
         result.retryable = result.retryable or exc.retryable
         if result.failure is None:
             message = Event(key, {"kind": kind, "child": child, "error": error}).render(Language.EN)
@@ -277,39 +314,41 @@ class Reconciler:
     ) -> None:
         namespace = redis["metadata"]["namespace"]
         child = body["metadata"]["name"]
+        if namespace in self.store.terminating:  # learnt while this create waited its turn
+            result.namespace_terminating = True
+            return
         try:
             created = await self.kube.create(kind, namespace, body)
         except KubeError as exc:
+            if is_namespace_terminating(exc):
+                self.store.terminating.refuse(namespace, self.clock.now())
+                result.namespace_terminating = True
+                return
             if isinstance(exc, ApiError) and exc.status == 409:
                 result.requeue_soon = True  # exists: our store lags, or it is someone else's
                 return
-            self._fail(redis, result, EventKey.FAILED_CREATE, kind, child, exc)
+            self._fail(result, EventKey.FAILED_CREATE, kind, child, exc)
             return
         self.store.children(kind).upsert(created)
         result.created.add((kind, child))
         self.metrics.child_created(kind)
-        self._record(redis, Event(EventKey.SUCCESSFUL_CREATE, {"kind": kind, "child": child}))
+        result.events.append(Event(EventKey.SUCCESSFUL_CREATE, {"kind": kind, "child": child}))
 
-    async def _delete_pod(self, key: Key, redis: Obj, ref: ChildRef, result: _PassResult) -> None:
-        await self._delete(redis, ChildKind.POD, ref, result)
-        if (ChildKind.POD, ref.name) in result.deleted:
-            self.own_writes.pod_deleted(key, ref.name)
-
-    async def _delete(
-        self, redis: Obj, kind: ChildKind, ref: ChildRef, result: _PassResult
-    ) -> None:
-        namespace = redis["metadata"]["namespace"]
+    async def _delete_pod(self, key: Key, ref: ChildRef, result: _PassResult) -> None:
         try:
-            await self.kube.delete(kind, namespace, ref.name, ref.uid)
+            await self.kube.delete(ChildKind.POD, key[0], ref.name, ref.uid)
         except KubeError as exc:
             if isinstance(exc, ApiError) and exc.status in (404, 409):
                 result.requeue_soon = True  # already gone, or no longer the object we saw
                 return
-            self._fail(redis, result, EventKey.FAILED_DELETE, kind, ref.name, exc)
+            self._fail(result, EventKey.FAILED_DELETE, ChildKind.POD, ref.name, exc)
             return
-        result.deleted[(kind, ref.name)] = ref.uid
-        self.metrics.child_deleted(kind)
-        self._record(redis, Event(EventKey.SUCCESSFUL_DELETE, {"kind": kind, "child": ref.name}))
+        result.deleted[(ChildKind.POD, ref.name)] = ref.uid
+        self.own_writes.pod_deleted(key, ref.name)
+        self.metrics.pod_deleted()
+        result.events.append(
+            Event(EventKey.SUCCESSFUL_DELETE, {"kind": ChildKind.POD, "child": ref.name})
+        )
 
     async def _patch_service(self, redis: Obj, patch: dict[str, Any], result: _PassResult) -> None:
         namespace, name = key_of(redis)
@@ -318,11 +357,11 @@ class Reconciler:
             # port beside the old one (both named "redis": refused).
             updated = await self.kube.patch(ChildKind.SERVICE, namespace, name, patch)
         except KubeError as exc:
-            self._fail(redis, result, EventKey.FAILED_UPDATE, ChildKind.SERVICE, name, exc)
+            self._fail(result, EventKey.FAILED_UPDATE, ChildKind.SERVICE, name, exc)
             return
         self.store.services.upsert(updated)
-        self._record(
-            redis, Event(EventKey.SUCCESSFUL_UPDATE, {"kind": ChildKind.SERVICE, "child": name})
+        result.events.append(
+            Event(EventKey.SUCCESSFUL_UPDATE, {"kind": ChildKind.SERVICE, "child": name})
         )
 
     async def _write_status(self, redis: Obj, status: Mapping[str, Any]) -> None:
@@ -332,11 +371,11 @@ class Reconciler:
         updated = await self.kube.patch_redis(namespace, name, body, status=True)
         self.store.redis.upsert(updated)
 
-    async def _patch_finalizers(self, redis: Obj, *, add: bool) -> Obj:
-        """Add or remove our finalizer; resourceVersion makes it fail rather than clobber."""
+    async def _release_legacy_finalizer(self, redis: Obj, finalizers: list[str]) -> Obj:
+        """Remove the finalizer of earlier versions, keeping any other; resourceVersion makes the
+        patch fail rather than clobber a change made since (the pass is retried on the newer
+        object)."""
         namespace, name = key_of(redis)
-        current: Sequence[str] = redis["metadata"].get("finalizers") or []
-        finalizers = [*current, FINALIZER] if add else [f for f in current if f != FINALIZER]
         body = {
             "metadata": {
                 "finalizers": finalizers,
@@ -345,29 +384,7 @@ class Reconciler:
         }
         updated = await self.kube.patch_redis(namespace, name, body, status=False)
         self.store.redis.upsert(updated)
-        return updated
-
-    async def _finalize(
-        self, key: Key, redis: Obj, pods: Sequence[Obj], service: Obj | None
-    ) -> Outcome:
-        if FINALIZER not in (redis["metadata"].get("finalizers") or []):
-            return Outcome.NOOP
-        plan = planning.plan_deletion(Redis.from_object(redis), pods, service)
-        result = _PassResult()
-        for event in plan.events:
-            self._record(redis, event)
-        await self._gather(self._delete(redis, ChildKind.POD, r, result) for r in plan.delete_pods)
-        if plan.delete_service is not None:
-            await self._delete(redis, ChildKind.SERVICE, plan.delete_service, result)
-        self.own_writes.expectations(key).record(
-            self.clock.monotonic(), set(), dict(result.deleted)
+        log.info(
+            "%s/%s: removed the finalizer %s of earlier versions", namespace, name, LEGACY_FINALIZER
         )
-        if result.failure is not None:
-            self._retry_failed(key, result)
-            return Outcome.FAILED
-        if plan.done:
-            await self._patch_finalizers(redis, add=False)
-            return Outcome.ACTED
-        if plan.requeue is not None:
-            self.queue.add_after(key, self._requeue_seconds(plan.requeue))
-        return Outcome.ACTED if plan.events or result.deleted else Outcome.WAITING
+        return updated

@@ -2,7 +2,8 @@
 
 Reconcile passes read from here, not from the API, so a pass with nothing to do makes no API
 call at all. Writes the operator makes are stored from their responses ("write-through"), and a
-late watch event carrying an older resourceVersion never overwrites a newer object.
+late watch event carrying an older resourceVersion never overwrites a newer object. Of the
+namespaces only one fact is kept: which are being deleted (``namespaces.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis_operator.children import INSTANCE_LABEL, redis_name_of
+from redis_operator.controller.namespaces import TerminatingNamespaces
 
 Obj = Mapping[str, Any]
 Key = tuple[str, str]
@@ -118,11 +120,13 @@ class PodBucket(Bucket):
 
 @dataclass
 class Store:
-    """Redis objects, pods and Services the operator has seen."""
+    """Redis objects, pods and Services the operator has seen, and the namespaces being
+    deleted."""
 
     redis: Bucket = field(default_factory=Bucket)
     pods: PodBucket = field(default_factory=PodBucket)
     services: Bucket = field(default_factory=Bucket)
+    terminating: TerminatingNamespaces = field(default_factory=TerminatingNamespaces)
 
     def children(self, kind: str) -> Bucket:
         """The bucket of a child kind: ``pod`` or ``service``."""

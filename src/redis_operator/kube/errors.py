@@ -4,7 +4,8 @@ The client (``kube/client.py``) turns what kubernetes_asyncio and aiohttp raise 
 :class:`ApiError` (the apiserver answered with an error status) or :class:`TransportError` (it
 did not answer), and :attr:`KubeError.retryable` decides, in one place, whether trying the same
 call again later can succeed (as ``event_recorder``'s ``SinkError.retryable`` does for Events).
-No other module of the operator needs to know the client library's exception types.
+No other module of the operator needs to know the client library's exception types, nor how
+a Status is laid out: :func:`is_namespace_terminating` is the one reader of its causes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ CLIENT_ERRORS: tuple[type[Exception], ...] = (
 )
 
 _MAX_MESSAGE = 200
+
+NAMESPACE_TERMINATING_CAUSE = "NamespaceTerminating"
+"""The cause the NamespaceLifecycle admission plugin gives when it refuses a create in a
+namespace being deleted (``v1.NamespaceTerminatingCause``)."""
 
 
 class KubeError(Exception):
@@ -59,7 +64,7 @@ class ApiError(KubeError):
 
     @property
     def causes(self) -> Sequence[Mapping[str, Any]]:
-        """The field-level causes the Status lists (e.g. which field a 422 refused)."""
+        """The causes the Status lists: which field a 422 refused, or why a 403 was given."""
         causes: Sequence[Mapping[str, Any]] = self.details.get("causes") or []
         return causes
 
@@ -78,6 +83,27 @@ class TransportError(KubeError):
     def retryable(self) -> bool:
         """Always: the server may well be back soon."""
         return True
+
+
+def is_namespace_terminating(error: BaseException) -> bool:
+    """Whether the apiserver refused a create because the namespace is being deleted: 403 with
+    the cause ``NamespaceTerminating`` (client-go's ``HasStatusCause(err,
+    v1.NamespaceTerminatingCause)``). Trying again cannot succeed: the namespace only goes.
+
+    The Status, as kube-apiserver sends it::
+
+        {"kind": "Status", "code": 403, "reason": "Forbidden",
+         "message": "pods \"r-0\" is forbidden: unable to create new content in namespace ns
+                     because it is being terminated",
+         "details": {"name": "r-0", "kind": "pods", "causes": [{"type": "NamespaceTerminating",
+                     "message": "namespace ns is being terminated",
+                     "field": "metadata.namespace"}]}}
+    """
+    return (
+        isinstance(error, ApiError)
+        and error.status == 403
+        and any(cause.get("type") == NAMESPACE_TERMINATING_CAUSE for cause in error.causes)
+    )
 
 
 def translate(exc: BaseException) -> KubeError:

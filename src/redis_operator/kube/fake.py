@@ -12,7 +12,13 @@ purpose. What it models, as the apiserver does it:
   ``metadata.resourceVersion`` that is not the object's: 409;
 - an object with finalizers is only marked (``deletionTimestamp``) by a delete, and goes when
   its last finalizer is removed; a pod is deleted gracefully (it stays, marked, until the
-  kubelet deletes it with grace period 0);
+  kubelet deletes it with grace period 0); a delete with ``propagation`` ``Foreground`` or
+  ``Orphan`` adds the garbage collector's finalizer ``foregroundDeletion`` or ``orphan`` (the
+  garbage collector itself is the tests' to play);
+- a namespace being deleted (:meth:`FakeKubeApi.terminate_namespace`): every create in it is
+  refused with 403 and the cause ``NamespaceTerminating``, as the NamespaceLifecycle admission
+  plugin does, while patches and deletes still go through; Namespace objects are cluster-scoped
+  (namespace ``""``);
 - the status subresource: a status patch changes only ``status``, any other write ignores it;
   a new pod's status is ``Pending``;
 - watch delivery: every change becomes an ``ADDED``/``MODIFIED``/``DELETED`` event, held until
@@ -40,8 +46,10 @@ from redis_operator.kube.errors import ApiError
 
 REDIS: Final = "redis"
 """The kind of the Redis objects, beside :class:`~redis_operator.api.ChildKind`'s."""
+NAMESPACE: Final = "namespace"
+"""The kind of the Namespace objects (cluster-scoped)."""
 
-Kind = ChildKind | Literal["redis"]
+Kind = ChildKind | Literal["redis", "namespace"]
 
 _T = TypeVar("_T")
 
@@ -49,7 +57,11 @@ _RESOURCES: dict[str, str] = {
     ChildKind.POD: "pods",
     ChildKind.SERVICE: "services",
     REDIS: f"{api.PLURAL}.{api.GROUP}",
+    NAMESPACE: "namespaces",
 }
+
+#: The finalizers the apiserver adds for the garbage collector, by propagation policy.
+PROPAGATION_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
 
 _IMMUTABLE_METADATA = (
     "name",
@@ -143,6 +155,7 @@ class FakeKubeApi:
         self._failures: list[_Failure] = []
         self._subscribers: list[Callable[[WatchEvent], None]] = []
         self._pending: list[WatchEvent] = []
+        self._terminating: set[str] = set()
         self.writes: list[Write] = []
         """The operator's write calls (create, delete, patch, patch_status), in order."""
 
@@ -260,8 +273,26 @@ class FakeKubeApi:
         ]
 
     def create_object(self, kind: Kind, namespace: str, body: Obj) -> Obj:
-        """Create as anyone would; 409 if the name is taken."""
+        """Create as anyone would; 409 if the name is taken, 403 in a namespace being deleted."""
         name = str(body["metadata"]["name"])
+        if kind != NAMESPACE and namespace in self._terminating:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{_RESOURCES[kind]} "{name}" is forbidden: unable to create new content in '
+                f"namespace {namespace} because it is being terminated",
+                {
+                    "name": name,
+                    "kind": _RESOURCES[kind],
+                    "causes": [
+                        {
+                            "type": "NamespaceTerminating",
+                            "message": f"namespace {namespace} is being terminated",
+                            "field": "metadata.namespace",
+                        }
+                    ],
+                },
+            )
         if (kind, namespace, name) in self._objects:
             raise ApiError(
                 409,
@@ -276,14 +307,17 @@ class FakeKubeApi:
         self._uids += 1
         meta.update(
             name=name,
-            namespace=namespace,
             uid=f"uid-{self._uids}",
             generation=1,
             creationTimestamp=_timestamp(self._now()),
         )
+        if kind != NAMESPACE:
+            meta["namespace"] = namespace
         obj.pop("status", None)
         if kind == ChildKind.POD:
             obj["status"] = {"phase": "Pending"}
+        elif kind == NAMESPACE:
+            obj["status"] = {"phase": "Active"}
         return self._store(kind, obj, "ADDED")
 
     def patch_object(
@@ -324,11 +358,19 @@ class FakeKubeApi:
         *,
         uid: str | None = None,
         grace_period: int | None = None,
+        propagation: Literal["Background", "Foreground", "Orphan"] = "Background",
     ) -> None:
         """Delete as anyone would: with ``uid``, only that object (else 409); a pod goes only
         when deleted with ``grace_period=0`` (the kubelet's last word), an object with
-        finalizers only when they are gone."""
+        finalizers only when they are gone; ``propagation`` other than ``Background`` adds the
+        garbage collector's finalizer for it."""
         current = self._existing(kind, namespace, name)
+        gc_finalizer = PROPAGATION_FINALIZERS.get(propagation)
+        if gc_finalizer is not None and "deletionTimestamp" not in current["metadata"]:
+            finalizers = current["metadata"].get("finalizers") or []
+            if gc_finalizer not in finalizers:
+                current = copy.deepcopy(current)
+                current["metadata"]["finalizers"] = [*finalizers, gc_finalizer]
         meta = current["metadata"]
         if uid is not None and meta["uid"] != uid:
             raise ApiError(
@@ -349,6 +391,30 @@ class FakeKubeApi:
         if graceful:
             marked["metadata"]["deletionGracePeriodSeconds"] = POD_GRACE_PERIOD_SECONDS
         self._store(kind, marked, "MODIFIED")
+
+    def terminate_namespace(self, namespace: str) -> None:
+        """Someone deletes the namespace: its Namespace object (created if the test made none)
+        shows it ``Terminating``, and creates in it are refused from now on."""
+        key = (NAMESPACE, "", namespace)
+        if key not in self._objects:
+            self.create_object(NAMESPACE, "", {"metadata": {"name": namespace}})
+        self._terminating.add(namespace)
+        marked = copy.deepcopy(self._objects[key])
+        marked["metadata"]["deletionTimestamp"] = _timestamp(self._now())
+        marked["status"] = {"phase": "Terminating"}
+        self._store(NAMESPACE, marked, "MODIFIED")
+
+    def remove_namespace(self, namespace: str) -> None:
+        """The namespace controller is done: everything in the namespace is gone, then the
+        Namespace object; the name is free to be created again."""
+        kinds: tuple[Kind, ...] = (*ChildKind, REDIS)
+        for kind in kinds:
+            for obj in self.objects(kind, namespace):
+                self._remove(kind, obj)
+        namespace_object = self._objects.get((NAMESPACE, "", namespace))
+        if namespace_object is not None:
+            self._remove(NAMESPACE, namespace_object)
+        self._terminating.discard(namespace)
 
     # -- watch ------------------------------------------------------------------------------
 
@@ -409,14 +475,14 @@ class FakeKubeApi:
         self._revision += 1
         obj["metadata"]["resourceVersion"] = str(self._revision)
         meta = obj["metadata"]
-        self._objects[(kind, meta["namespace"], meta["name"])] = obj
+        self._objects[(kind, meta.get("namespace", ""), meta["name"])] = obj
         if emit:
             self._pending.append(WatchEvent(event, kind, copy.deepcopy(obj)))
         return copy.deepcopy(obj)
 
     def _remove(self, kind: Kind, obj: Obj) -> None:
         meta = obj["metadata"]
-        del self._objects[(kind, meta["namespace"], meta["name"])]
+        del self._objects[(kind, meta.get("namespace", ""), meta["name"])]
         self._revision += 1
         gone = copy.deepcopy(obj)
         gone["metadata"]["resourceVersion"] = str(self._revision)

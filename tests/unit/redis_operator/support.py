@@ -14,12 +14,20 @@ from prometheus_client import CollectorRegistry
 
 from event_recorder import FakeRecorder
 from redis_operator.api import ChildKind
+from redis_operator.children import controller_reference
 from redis_operator.controller.expectations import OwnWrites
 from redis_operator.controller.handlers import WatchHandlers
 from redis_operator.controller.reconciler import Reconciler
 from redis_operator.controller.store import Key, Store
 from redis_operator.controller.workqueue import Backoff, WorkQueue
-from redis_operator.kube.fake import REDIS, FakeKubeApi, WatchEvent, Write
+from redis_operator.kube.fake import (
+    NAMESPACE,
+    PROPAGATION_FINALIZERS,
+    REDIS,
+    FakeKubeApi,
+    WatchEvent,
+    Write,
+)
 from redis_operator.metrics import OperatorMetrics
 from redis_operator.settings import ControllerSettings
 
@@ -73,6 +81,8 @@ def feed(handlers: WatchHandlers, event: WatchEvent) -> None:
     """Hand a watch event to the controller's handlers as kopf's event handlers do."""
     if event.kind == REDIS:
         handlers.on_redis(event.type, event.object)
+    elif event.kind == NAMESPACE:
+        handlers.on_namespace(event.type, event.object)
     else:
         handlers.on_child(ChildKind(event.kind), event.type, event.object)
 
@@ -148,6 +158,58 @@ def make_ready(fake: FakeKubeApi, name: str) -> None:
 def finish_deletion(fake: FakeKubeApi, name: str) -> None:
     """The kubelet has stopped a terminating pod: it deletes it for good."""
     fake.delete_object(ChildKind.POD, NS, name, grace_period=0)
+
+
+FOREGROUND = PROPAGATION_FINALIZERS["Foreground"]
+ORPHAN = PROPAGATION_FINALIZERS["Orphan"]
+
+
+def collect_garbage(fake: FakeKubeApi) -> bool:
+    """One sweep of the garbage collector over the Redis objects' children; whether it did
+    anything.
+
+    A child whose controller (by uid) is gone, or is being deleted in the foreground, is
+    deleted (a pod gracefully, as the GC's background delete does); one whose controller is
+    being deleted as an orphaner loses its owner references. An owner deleted so goes once no
+    child refers to it any more (the GC removes its finalizer).
+    """
+    owners = {redis["metadata"]["uid"]: redis for redis in fake.objects(REDIS)}
+    referred: set[str] = set()
+    acted = False
+    for kind in ChildKind:
+        for child in fake.objects(kind):
+            meta = child["metadata"]
+            ref = controller_reference(child)
+            if ref is None:
+                continue
+            uid = ref["uid"]
+            owner = owners.get(uid)
+            finalizers = (owner or {}).get("metadata", {}).get("finalizers") or []
+            if owner is not None and ORPHAN in finalizers:
+                fake.patch_object(kind, meta["namespace"], meta["name"], _orphaned(child))
+                acted = True
+                continue
+            referred.add(uid)
+            if (owner is None or FOREGROUND in finalizers) and "deletionTimestamp" not in meta:
+                fake.delete_object(kind, meta["namespace"], meta["name"], uid=meta["uid"])
+                acted = True
+    for uid, owner in owners.items():
+        finalizers = owner["metadata"].get("finalizers") or []
+        done = [f for f in (FOREGROUND, ORPHAN) if f in finalizers]
+        if done and uid not in referred:
+            kept = [f for f in finalizers if f not in done]
+            meta = owner["metadata"]
+            fake.patch_object(
+                REDIS, meta["namespace"], meta["name"], {"metadata": {"finalizers": kept}}
+            )
+            acted = True
+    return acted
+
+
+def _orphaned(child: dict[str, Any]) -> dict[str, Any]:
+    refs = child["metadata"].get("ownerReferences") or []
+    kept = [r for r in refs if not r.get("controller")]
+    return {"metadata": {"ownerReferences": kept or None}}
 
 
 # -- the client library, scripted ----------------------------------------------------------

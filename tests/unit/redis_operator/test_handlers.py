@@ -10,7 +10,7 @@ import pytest
 from redis_operator.api import ChildKind
 from redis_operator.controller.handlers import register
 from redis_operator.kube.errors import TransportError
-from redis_operator.kube.fake import REDIS, Verb
+from redis_operator.kube.fake import NAMESPACE, REDIS, Verb
 from tests.unit.redis_operator.support import NAME, NS, Controller, make_controller, redis_body
 
 KEY = (NS, NAME)
@@ -111,7 +111,7 @@ async def test_kopf_s_watch_events_reach_the_handlers() -> None:
     handlers: dict[Any, Any] = {
         getattr(h.selector, "any_name", None): h.fn for h in registry._watching.get_all_handlers()
     }
-    assert set(handlers) == {"redis", "pods", "services"}
+    assert set(handlers) == {"redis", "pods", "services", "namespaces"}
     redis = c.fake.create_object(REDIS, NS, redis_body())
     await handlers["redis"](event={"type": "ADDED", "object": redis})
     pod = {"metadata": {"name": f"{NAME}-0", "namespace": NS, "uid": "p"}}
@@ -122,3 +122,20 @@ async def test_kopf_s_watch_events_reach_the_handlers() -> None:
     assert c.store.pods.get(NS, f"{NAME}-0") == pod
     assert c.store.services.get(NS, NAME) == service
     assert await queued(c) == [KEY]
+    namespace = {"metadata": {"name": NS, "deletionTimestamp": "2024-05-01T12:00:00Z"}}
+    await handlers["namespaces"](event={"type": "MODIFIED", "object": namespace})
+    assert NS in c.store.terminating
+    assert await queued(c) == []  # a namespace's event queues no pass
+
+
+async def test_namespace_events_say_which_namespaces_are_being_deleted() -> None:
+    c = make_controller()
+    c.fake.create_object(NAMESPACE, "", {"metadata": {"name": NS}})
+    c.deliver()
+    assert NS not in c.store.terminating
+    c.fake.terminate_namespace(NS)
+    c.deliver()
+    assert NS in c.store.terminating and "other" not in c.store.terminating
+    c.fake.remove_namespace(NS)
+    c.deliver()
+    assert NS not in c.store.terminating

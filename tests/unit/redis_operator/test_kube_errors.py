@@ -10,7 +10,13 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from redis_operator.api import ChildKind
 from redis_operator.kube import client as kube_client
 from redis_operator.kube.client import JsonKubeApi
-from redis_operator.kube.errors import ApiError, TransportError, error_text, translate
+from redis_operator.kube.errors import (
+    ApiError,
+    TransportError,
+    error_text,
+    is_namespace_terminating,
+    translate,
+)
 from tests.unit.redis_operator.support import StubApiClient, status_exception
 
 
@@ -64,6 +70,34 @@ def test_no_answer_is_a_transport_error(exc: Exception) -> None:
 )
 def test_the_retry_rule(status: int, retryable: bool) -> None:
     assert ApiError(status).retryable is retryable
+
+
+#: What kube-apiserver's NamespaceLifecycle admission plugin answers a create with in a
+#: namespace being deleted (the e2e test test_deletion.py checks the real one).
+TERMINATING_CAUSE = {
+    "type": "NamespaceTerminating",
+    "message": "namespace ns is being terminated",
+    "field": "metadata.namespace",
+}
+
+
+def test_a_create_refused_in_a_terminating_namespace_is_recognised_by_its_cause() -> None:
+    message = (
+        'pods "r-0" is forbidden: unable to create new content in namespace ns because it is '
+        "being terminated"
+    )
+    refused = translate(
+        status_exception(
+            403, "Forbidden", message, name="r-0", kind="pods", causes=[TERMINATING_CAUSE]
+        )
+    )
+    assert is_namespace_terminating(refused) and not refused.retryable
+    # Other refusals, even with the same words, are not.
+    assert not is_namespace_terminating(translate(status_exception(403, "Forbidden", message)))
+    assert not is_namespace_terminating(
+        ApiError(422, "Invalid", "", {"causes": [TERMINATING_CAUSE]})
+    )
+    assert not is_namespace_terminating(TransportError("OSError: reset"))
 
 
 def test_error_text_of_anything_else() -> None:

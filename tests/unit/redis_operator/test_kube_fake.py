@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from redis_operator.api import ChildKind
-from redis_operator.kube.errors import ApiError, TransportError
-from redis_operator.kube.fake import REDIS, FakeKubeApi, Verb, WatchEvent, merge_patch
+from redis_operator.kube.errors import ApiError, TransportError, is_namespace_terminating
+from redis_operator.kube.fake import NAMESPACE, REDIS, FakeKubeApi, Verb, WatchEvent, merge_patch
 
 NS = "ns"
 POD = ChildKind.POD
@@ -144,6 +144,53 @@ def test_finalizers_block_deletion_until_the_last_one_goes() -> None:
     assert fake.get(REDIS, NS, "r") is None
     fake.deliver()
     assert [e.type for e in events] == ["ADDED", "MODIFIED", "MODIFIED", "DELETED"]
+
+
+@pytest.mark.parametrize(
+    ("propagation", "finalizer"), [("Foreground", "foregroundDeletion"), ("Orphan", "orphan")]
+)
+def test_a_delete_that_propagates_leaves_the_owner_to_the_garbage_collector(
+    propagation: str, finalizer: str
+) -> None:
+    fake = FakeKubeApi()
+    fake.create_object(REDIS, NS, redis() | {"metadata": {"name": "r", "finalizers": ["a"]}})
+    fake.delete_object(REDIS, NS, "r", propagation=propagation)  # type: ignore[arg-type]
+    marked = fake.get(REDIS, NS, "r")
+    assert marked is not None and marked["metadata"]["deletionTimestamp"]
+    assert marked["metadata"]["finalizers"] == ["a", finalizer]
+    fake.create_object(REDIS, NS, redis("s"))
+    fake.delete_object(REDIS, NS, "s")  # background: gone at once
+    assert fake.get(REDIS, NS, "s") is None
+
+
+def test_a_terminating_namespace_refuses_creates_only() -> None:
+    fake = FakeKubeApi()
+    events = watching(fake)
+    fake.create_object(POD, NS, {"metadata": {"name": "p"}})
+    fake.create_object(REDIS, NS, redis())
+    fake.terminate_namespace(NS)
+    with pytest.raises(ApiError) as refused:
+        fake.create_object(POD, NS, {"metadata": {"name": "q"}})
+    assert refused.value.status == 403 and is_namespace_terminating(refused.value)
+    assert "because it is being terminated" in refused.value.message
+    fake.create_object(POD, "elsewhere", {"metadata": {"name": "q"}})
+    fake.patch_object(REDIS, NS, "r", {"status": {"replicas": 1}}, status=True)
+    fake.delete_object(POD, NS, "p", grace_period=0)
+    namespace = fake.get(NAMESPACE, "", NS)
+    assert namespace is not None and namespace["status"] == {"phase": "Terminating"}
+    assert "namespace" not in namespace["metadata"]  # cluster-scoped
+    fake.remove_namespace(NS)
+    assert fake.objects(REDIS, NS) == [] and fake.get(NAMESPACE, "", NS) is None
+    fake.create_object(POD, NS, {"metadata": {"name": "p"}})  # a new namespace of that name
+    fake.deliver()
+    assert [(e.type, e.kind) for e in events if e.kind in (NAMESPACE, REDIS)] == [
+        ("ADDED", REDIS),
+        ("ADDED", NAMESPACE),
+        ("MODIFIED", NAMESPACE),
+        ("MODIFIED", REDIS),
+        ("DELETED", REDIS),
+        ("DELETED", NAMESPACE),
+    ]
 
 
 def test_pods_are_deleted_gracefully() -> None:

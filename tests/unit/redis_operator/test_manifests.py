@@ -63,14 +63,16 @@ def test_cluster_role_grants_exactly_what_is_used() -> None:
         for resource in rule["resources"]
         for verb in rule["verbs"]
     }
-    # No CRD or namespace access (kopf with scanning disabled uses only discovery), no
-    # webhook configurations (deploy/'s, not kopf-managed), no get where nothing GETs.
+    # No CRD access (kopf with scanning disabled uses only discovery), namespaces only watched
+    # (which are being deleted), no webhook configurations (deploy/'s, not kopf-managed), no
+    # get where nothing GETs, no delete of what the garbage collector deletes (Services).
     expected = {
         *(("myapp.tangx.in", "redis", v) for v in ("list", "watch", "patch")),
         ("myapp.tangx.in", "redis/status", "patch"),
         ("myapp.tangx.in", "redis/finalizers", "update"),
         *(("", "pods", v) for v in ("list", "watch", "create", "delete")),
-        *(("", "services", v) for v in ("get", "list", "watch", "create", "delete", "patch")),
+        *(("", "services", v) for v in ("get", "list", "watch", "create", "patch")),
+        *(("", "namespaces", v) for v in ("list", "watch")),
         *(("", "events", v) for v in ("create", "patch", "list")),
         *(("events.k8s.io", "events", v) for v in ("create", "patch")),
         *(("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")),

@@ -71,7 +71,7 @@ def test_spec_strings_in_english() -> None:
     assert render(EventKey.DELETING, en, name="r", pods=2) == (
         "Normal",
         "Deleting",
-        "Deleting r and its 2 pods",
+        "Deleting r: the garbage collector removes its 2 pods and its Service",
     )
     assert render(EventKey.FAILED_CREATE, en, kind="service", child="r", error="boom") == (
         "Warning",

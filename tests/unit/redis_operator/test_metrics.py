@@ -35,11 +35,13 @@ def test_every_series_exists_at_zero() -> None:
     assert value(registry, failures, kind="pod", verb="create") == 0
     assert value(registry, failures, kind="pod", verb="delete") == 0
     assert value(registry, failures, kind="service", verb="patch") == 0
+    assert value(registry, failures, kind="service", verb="create") == 0
+    # Pods are never patched, and the garbage collector deletes the Services.
     assert registry.get_sample_value(failures, {"kind": "pod", "verb": "patch"}) is None
-    for name in ("pods_created", "pods_deleted", "pods_recreated"):
+    assert registry.get_sample_value(failures, {"kind": "service", "verb": "delete"}) is None
+    for name in ("pods_created", "pods_deleted", "pods_recreated", "services_created"):
         assert value(registry, f"redis_operator_{name}_total") == 0
-    for name in ("services_created", "services_deleted"):
-        assert value(registry, f"redis_operator_{name}_total") == 0
+    assert registry.get_sample_value("redis_operator_services_deleted_total") is None
 
 
 def test_counters_move() -> None:
@@ -52,8 +54,7 @@ def test_counters_move() -> None:
     metrics.child_created(ChildKind.POD)
     metrics.child_created(ChildKind.POD)
     metrics.child_created(ChildKind.SERVICE)
-    metrics.child_deleted(ChildKind.POD)
-    metrics.child_deleted(ChildKind.SERVICE)
+    metrics.pod_deleted()
     metrics.pod_recreated()
     metrics.child_write_failed(ChildKind.SERVICE, EventKey.FAILED_UPDATE)
 
@@ -68,7 +69,6 @@ def test_counters_move() -> None:
     assert value(registry, "redis_operator_pods_created_total") == 2
     assert value(registry, "redis_operator_services_created_total") == 1
     assert value(registry, "redis_operator_pods_deleted_total") == 1
-    assert value(registry, "redis_operator_services_deleted_total") == 1
     assert value(registry, "redis_operator_pods_recreated_total") == 1
     failures = "redis_operator_child_write_failures_total"
     assert value(registry, failures, kind="service", verb="patch") == 1

@@ -3,8 +3,9 @@
 `World` is a namespace on the fake apiserver (`kube/fake.py`) with one Redis, the real
 controller (its store fed by the fake's watch, its reconciler making the writes) and what
 everyone else does: the kubelet lets pods become Ready and finishes terminating ones, users
-edit the spec, delete pods and take child names. Each pass also predicts the pass from the
-pure planner and checks the reconciler did just that.
+edit the spec, delete pods, take child names and delete the Redis, and the garbage collector
+deletes (or orphans) the children of a Redis deleted. Each pass also predicts the pass from
+the pure planner and checks the reconciler did just that.
 
 Tests of an observation no cluster history leads to (a pod's image or a Service's deletion
 state set by hand, a new Redis under an old name before its first pass) and of `status_after`
@@ -16,14 +17,21 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from redis_operator.api import ChildKind, Redis
-from redis_operator.children import desired_pod, desired_service, is_finished, is_ready, pod_name
+from redis_operator.api import LEGACY_FINALIZER, ChildKind, Redis
+from redis_operator.children import (
+    desired_pod,
+    desired_service,
+    is_finished,
+    is_owned_by,
+    is_ready,
+    pod_name,
+)
 from redis_operator.kube.errors import ApiError, KubeError, TransportError
 from redis_operator.kube.fake import REDIS, Verb, Write
 from redis_operator.messages import EventKey
@@ -40,14 +48,16 @@ from redis_operator.planning import (
     Failure,
     Plan,
     Requeue,
+    deletion_event,
     plan,
-    plan_deletion,
     status_after,
     with_failure,
+    without_legacy_finalizer,
 )
 from tests.unit.redis_operator.support import (
     NS,
     START,
+    collect_garbage,
     finish_deletion,
     make_controller,
     make_ready,
@@ -769,43 +779,37 @@ async def test_not_ready_pods_are_reported() -> None:
 # -- deletion ---------------------------------------------------------------------------------
 
 
-async def test_deletion_deletes_owned_children_and_waits_for_them() -> None:
+async def test_a_redis_being_deleted_gets_an_empty_plan() -> None:
     world = await converged_world(replicas=3)
     world.squat(f"{NAME}-7")
-    world.fake.delete_object(REDIS, NS, NAME)  # the finalizer keeps it, marked
+    world.fake.delete_object(REDIS, NS, NAME, propagation="Foreground")
+    assert world.plan() == Plan()  # nothing is recreated, deleted or written for it
     redis = Redis.from_object(world.redis)
-    assert world.plan() == Plan()  # the normal planner leaves a deleted Redis alone
-
-    d = plan_deletion(redis, list(world.pods.values()), world.service)
-    assert names(d.delete_pods) == [f"{NAME}-2", f"{NAME}-1", f"{NAME}-0"]
-    assert d.delete_service is not None and d.delete_service.name == NAME
-    assert [e.key for e in d.events] == [EventKey.DELETING]
-    assert dict(d.events[0].args) == {"name": NAME, "pods": 3}
-    assert not d.done and d.requeue is Requeue.WAIT
-
-    for ref in d.delete_pods:
-        world.delete_pod(ref.name)
-    service = world.service
-    assert service is not None
-    service["metadata"]["deletionTimestamp"] = "2024-05-01T13:00:00Z"  # as if held by hand
-    d = plan_deletion(redis, list(world.pods.values()), service)
-    assert not d.delete_pods and d.delete_service is None and not d.events
-    assert not d.done
-
-    world.settle()
-    d = plan_deletion(redis, list(world.pods.values()), None)
-    assert d.done and not d.events
-    assert list(world.pods) == [f"{NAME}-7"]
+    event = deletion_event(redis, world.redis["metadata"]["finalizers"], list(world.pods.values()))
+    assert event is not None and event.key is EventKey.DELETING
+    assert dict(event.args) == {"name": NAME, "pods": 3}  # its own, not the squatter
 
 
-def test_deletion_order_puts_stray_pods_last() -> None:
-    redis = typed_redis(replicas=12)
-    pods = [desired_pod(redis, o) for o in (0, 2, 11)]
-    stray = desired_pod(redis, 1)
-    stray["metadata"]["name"] = f"{NAME}-abc"
-    d = plan_deletion(redis, [*pods, stray], None)
-    assert names(d.delete_pods) == [f"{NAME}-11", f"{NAME}-2", f"{NAME}-0", f"{NAME}-abc"]
-    assert dict(d.events[0].args)["pods"] == 4
+def test_a_redis_orphaning_its_children_has_no_deletion_to_tell() -> None:
+    redis = typed_redis(replicas=1)
+    assert deletion_event(redis, ["orphan"], [desired_pod(redis, 0)]) is None
+    event = deletion_event(redis, ["foregroundDeletion"], [desired_pod(redis, 0)])
+    assert event is not None and dict(event.args)["pods"] == 1
+
+
+@pytest.mark.parametrize(
+    ("finalizers", "kept"),
+    [
+        ([], None),
+        (["example.com/x"], None),
+        ([LEGACY_FINALIZER], []),
+        (["a", LEGACY_FINALIZER, "foregroundDeletion"], ["a", "foregroundDeletion"]),
+    ],
+)
+def test_only_the_legacy_finalizer_is_released(
+    finalizers: list[str], kept: list[str] | None
+) -> None:
+    assert without_legacy_finalizer(finalizers) == kept
 
 
 def test_times_are_utc() -> None:
@@ -813,11 +817,6 @@ def test_times_are_utc() -> None:
     p = plan(typed_redis(), [], None, now=east)
     assert p.status is not None
     assert ready_condition(p.status)["lastTransitionTime"] == "2024-05-01T12:00:00Z"
-
-
-def test_deletion_of_an_empty_redis_is_done_at_once() -> None:
-    d = plan_deletion(typed_redis(replicas=0), [foreign_pod(f"{NAME}-0")], None)
-    assert d.done and not d.events
 
 
 # -- convergence from any history ---------------------------------------------------------------
@@ -838,7 +837,7 @@ ACTIONS = st.one_of(
 )
 
 
-async def live_through(world: World, history: list[tuple[str, int]]) -> None:
+async def play(world: World, history: list[tuple[str, int]]) -> None:
     for action, n in history:
         name = pod_name(NAME, n)
         pods = world.pods
@@ -867,6 +866,9 @@ async def live_through(world: World, history: list[tuple[str, int]]) -> None:
         elif action == "unsquat" and is_foreign(pods.get(name)):
             world.remove_pod(name)
 
+
+async def live_through(world: World, history: list[tuple[str, int]]) -> None:
+    await play(world, history)
     before = len(world.events)
     await world.converge()
     await world.assert_converged()
@@ -889,6 +891,56 @@ def test_any_history_converges_to_the_spec_and_then_writes_nothing(
     the real reconciler on the fake apiserver never deletes a pod it does not own, converges,
     tells each change once, and then writes nothing."""
     asyncio.run(live_through(World(make_redis(replicas=replicas)), history))
+
+
+Cascade = Literal["Background", "Foreground", "Orphan"]
+
+
+async def delete_after(world: World, history: list[tuple[str, int]], cascade: Cascade) -> None:
+    await play(world, history)
+    uid = world.redis["metadata"]["uid"]
+    staying = {n: p for n, p in world.pods.items() if "deletionTimestamp" not in p["metadata"]}
+    owned = {n for n, pod in staying.items() if is_owned_by(pod, uid)}
+    foreign = {n for n, pod in staying.items() if is_foreign(pod)}
+    service = world.service
+    owned_service = service is not None and is_owned_by(service, uid)
+    world.fake.delete_object(REDIS, NS, NAME, propagation=cascade)
+    world.fake.deliver()
+    writes, told = len(world.fake.writes), len(world.controller.recorder.events)
+    for _ in range(10):  # passes, the garbage collector and the kubelet, until all is done
+        await world.controller.reconcile()
+        collected = collect_garbage(world.fake)
+        world.settle()
+        world.fake.deliver()
+        if not collected and world.fake.get(REDIS, NS, NAME) is None:
+            break
+    else:
+        raise AssertionError("the deletion did not finish")
+    assert world.fake.writes[writes:] == []  # not one write of the operator's
+    events = [text.split()[1] for text in world.controller.recorder.events[told:]]
+    assert events == (["Deleting"] if cascade == "Foreground" else [])
+    pods = world.pods
+    assert not any(is_owned_by(pod, uid) for pod in pods.values())
+    if cascade == "Orphan":
+        assert set(pods) == owned | foreign  # left, without their owner reference
+        assert (world.service is not None) == owned_service
+    else:
+        assert set(pods) == foreign and world.service is None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    replicas=st.integers(0, 4),
+    history=st.lists(ACTIONS, max_size=20),
+    cascade=st.sampled_from(["Background", "Foreground", "Orphan"]),
+)
+def test_after_any_history_deletion_is_the_garbage_collectors(
+    replicas: int, history: list[tuple[str, int]], cascade: Cascade
+) -> None:
+    """Whatever came before, once the watch shows the Redis deleted the reconciler writes
+    nothing (no pod recreated, no status), tells at most the one Deleting Event, and the
+    garbage collector leaves no child of it, or every child orphaned."""
+    asyncio.run(delete_after(World(make_redis(replicas=replicas)), history, cascade))
 
 
 async def test_a_failed_pass_keeps_a_conflict_that_went_away_known() -> None:

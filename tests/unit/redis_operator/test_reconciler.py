@@ -1,5 +1,6 @@
-"""The reconciler on the fake apiserver: finalizer, write order, the store lagging the cluster
-(404/409, expectations), deleted_by_us, status only on change, the error boundary, workers."""
+"""The reconciler on the fake apiserver: the legacy finalizer, deletion left to the garbage
+collector, terminating namespaces, write order, the store lagging the cluster (404/409,
+expectations), deleted_by_us, status only on change, the error boundary, workers."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from redis_operator.api import FINALIZER, ChildKind
+from redis_operator.api import LEGACY_FINALIZER, ChildKind
 from redis_operator.controller.expectations import Expectations
 from redis_operator.controller.store import Store
 from redis_operator.kube.client import Obj
 from redis_operator.kube.errors import ApiError, KubeError, TransportError
-from redis_operator.kube.fake import REDIS, FakeKubeApi, Verb, Write
+from redis_operator.kube.fake import NAMESPACE, REDIS, FakeKubeApi, Verb, Write
 from redis_operator.metrics import Outcome
 from redis_operator.planning import REPLICA_FAILURE
 from redis_operator.settings import ControllerSettings
@@ -22,6 +23,7 @@ from tests.unit.redis_operator.support import (
     NAME,
     NS,
     Controller,
+    collect_garbage,
     finish_deletion,
     make_controller,
     make_ready,
@@ -51,8 +53,11 @@ def passes(c: Controller) -> dict[str, float]:
     return {o.value: c.metric("redis_operator_reconcile_total", outcome=o) for o in Outcome}
 
 
-def create_redis(c: Controller, **spec: Any) -> None:
-    c.fake.create_object(REDIS, NS, redis_body(**spec))
+def create_redis(c: Controller, finalizers: list[str] | None = None, **spec: Any) -> None:
+    body = redis_body(**spec)
+    if finalizers is not None:
+        body["metadata"]["finalizers"] = finalizers  # as earlier versions left it
+    c.fake.create_object(REDIS, NS, body)
     c.deliver()
 
 
@@ -90,64 +95,192 @@ def api_error(status: int, reason: str = "") -> ApiError:
     return ApiError(status, reason or str(status), f"injected {status}")
 
 
-# -- the finalizer ----------------------------------------------------------------------------
+# -- no finalizer; the legacy one released ------------------------------------------------------
 
 
-async def test_first_pass_adds_the_finalizer_then_creates_and_writes_status() -> None:
+async def test_first_pass_creates_and_writes_status_and_adds_no_finalizer() -> None:
     c = make_controller()
     create_redis(c, replicas=2)
     writes = await c.reconcile()
     assert calls(writes) == [
-        ("patch", REDIS, NAME),
         ("create", POD, f"{NAME}-0"),
         ("create", POD, f"{NAME}-1"),
         ("create", SERVICE, NAME),
         ("patch_status", REDIS, NAME),
     ]
-    assert writes[0].body["metadata"]["finalizers"] == [FINALIZER]
     redis = c.fake.get(REDIS, NS, NAME)
-    assert redis is not None and redis["metadata"]["finalizers"] == [FINALIZER]
+    assert redis is not None and "finalizers" not in redis["metadata"]
     assert reasons(c) == ["ScalingUp", "SuccessfulCreate", "SuccessfulCreate", "SuccessfulCreate"]
 
 
-async def test_deletion_removes_the_children_then_the_finalizer() -> None:
-    c = await converged(replicas=2)
-    c.fake.delete_object(REDIS, NS, NAME)  # a user deletes it; the finalizer holds it
-    c.deliver()
+async def test_the_legacy_finalizer_is_released_once_then_nothing_is_written() -> None:
+    c = make_controller()
+    create_redis(c, finalizers=["example.com/keep", LEGACY_FINALIZER], replicas=1)
+    version = c.fake.get(REDIS, NS, NAME)["metadata"]["resourceVersion"]  # type: ignore[index]
     writes = await c.reconcile()
-    assert calls(writes) == [
-        ("delete", POD, f"{NAME}-1"),
-        ("delete", POD, f"{NAME}-0"),
-        ("delete", SERVICE, NAME),
-    ]
-    assert reasons(c)[0] == "Deleting"
-    assert c.fake.get(REDIS, NS, NAME) is not None
-
-    c.deliver()  # the pods are terminating: wait for them
-    assert await c.reconcile() == []
-    assert c.fake.get(REDIS, NS, NAME) is not None
-
+    assert calls(writes)[0] == ("patch", REDIS, NAME)
+    assert writes[0].body == {
+        "metadata": {"finalizers": ["example.com/keep"], "resourceVersion": version}
+    }
+    assert ("patch", REDIS, NAME) not in calls(writes[1:])  # the pass went on as usual
+    for _ in range(3):
+        settle(c)
+        await c.reconcile()
     settle(c)
+    assert await c.reconcile() == []
+    redis = c.fake.get(REDIS, NS, NAME)
+    assert redis is not None and redis["metadata"]["finalizers"] == ["example.com/keep"]
+    patches = [w for w in c.fake.writes if (w.verb, w.kind) == (Verb.PATCH, REDIS)]
+    assert len(patches) == 1
+
+
+async def test_a_redis_held_by_the_legacy_finalizer_is_released_and_goes() -> None:
+    c = await converged(replicas=2)
+    c.fake.patch_object(REDIS, NS, NAME, {"metadata": {"finalizers": [LEGACY_FINALIZER]}})
+    c.fake.delete_object(REDIS, NS, NAME)  # an earlier version's object, deleted: held
+    c.deliver()
     writes = await c.reconcile()
     assert calls(writes) == [("patch", REDIS, NAME)]
     assert writes[0].body["metadata"]["finalizers"] == []
     assert c.fake.get(REDIS, NS, NAME) is None  # its last finalizer gone, it went
-    c.deliver()
-    assert c.store.redis.get(NS, NAME) is None
+    assert reasons(c) == ["Deleting"]
+    collect_garbage(c.fake)  # the owner is gone: its children go
+    settle(c)
     assert await c.reconcile() == []
+    assert c.fake.objects(POD, NS) == [] and c.fake.get(SERVICE, NS, NAME) is None
 
 
-async def test_deletion_leaves_objects_it_does_not_own() -> None:
+# -- deletion is the garbage collector's --------------------------------------------------------
+
+
+async def test_a_redis_deleted_in_the_foreground_gets_one_deleting_event_and_no_write() -> None:
+    c = await converged(replicas=2)
+    acted = passes(c)["acted"]
+    c.fake.delete_object(REDIS, NS, NAME, propagation="Foreground")
+    c.deliver()
+    assert await c.reconcile() == []
+    assert c.recorder.events == [
+        f"Normal Deleting Deleting {NAME}: the garbage collector removes its 2 pods and its Service"
+    ]
+    assert passes(c)["acted"] == acted + 1  # an Event is an act
+    # The garbage collector deletes the children, the pods terminate: the pods' events queue
+    # passes, which neither recreate nor tell anything.
+    while collect_garbage(c.fake):
+        c.deliver()
+        assert await c.reconcile() == []
+        settle(c)
+    c.deliver()
+    assert c.fake.get(REDIS, NS, NAME) is None
+    assert c.fake.objects(POD, NS) == [] and c.fake.get(SERVICE, NS, NAME) is None
+    assert await c.reconcile() == []
+    assert len(c.recorder.events) == 1
+
+
+async def test_a_redis_deleted_in_the_background_leaves_its_children_to_the_gc() -> None:
     c = await converged(replicas=1)
     c.fake.create_object(POD, NS, {"metadata": {"name": f"{NAME}-3"}})
+    c.fake.delete_object(REDIS, NS, NAME)  # gone at once: no finalizer holds it
+    c.deliver()
+    assert c.fake.get(REDIS, NS, NAME) is None
+    assert await c.reconcile() == []
+    collect_garbage(c.fake)
+    settle(c)
+    assert await c.reconcile() == []
+    assert c.recorder.events == []
+    assert [p["metadata"]["name"] for p in c.fake.objects(POD, NS)] == [f"{NAME}-3"]
+    assert c.fake.get(SERVICE, NS, NAME) is None
+
+
+async def test_a_redis_deleted_as_an_orphaner_tells_nothing() -> None:
+    c = await converged(replicas=1)
+    c.fake.delete_object(REDIS, NS, NAME, propagation="Orphan")
+    c.deliver()
+    assert await c.reconcile() == []
+    collect_garbage(c.fake)  # the children lose their owner reference; the Redis goes
+    c.deliver()
+    assert c.fake.get(REDIS, NS, NAME) is None
+    assert await c.reconcile() == []
+    assert c.recorder.events == []
+    (pod,) = c.fake.objects(POD, NS)
+    assert "ownerReferences" not in pod["metadata"]
+
+
+# -- a namespace being deleted ------------------------------------------------------------------
+
+
+async def converged_pair() -> Controller:
+    """Two converged Redis, ``NAME`` and ``other``, in the namespace."""
+    c = await converged(replicas=2)
+    create_redis(c, name="other", replicas=2)
+    for _ in range(4):
+        await c.reconcile("other")
+        settle(c)
+    assert await c.reconcile("other") == []
+    c.recorder.clear()
+    return c
+
+
+def namespace_controller_deletes_the_pods(c: Controller) -> None:
+    for pod in c.fake.objects(POD, NS):
+        c.fake.delete_object(POD, NS, pod["metadata"]["name"], grace_period=0)
+
+
+async def test_a_create_refused_as_terminating_stops_creates_status_and_events_there() -> None:
+    c = await converged_pair()
+    status = c.fake.get(REDIS, NS, NAME)["status"]  # type: ignore[index]
+    namespace_controller_deletes_the_pods(c)
+    c.deliver()
+    c.fake.terminate_namespace(NS)  # its watch event not delivered yet: the refusal tells
+    writes = await c.reconcile()
+    assert writes and {(w.verb, w.kind) for w in writes} == {(Verb.CREATE, POD)}
+    assert all(isinstance(w.error, ApiError) and w.error.status == 403 for w in writes)
+    assert c.recorder.events == []  # no FailedCreate, no PodRecreated
+    assert c.fake.get(REDIS, NS, NAME)["status"] == status  # type: ignore[index]
+    assert c.metric("redis_operator_child_write_failures_total", kind="pod", verb="create") == 0
+    assert passes(c)["failed"] == 0 and c.queue.failures(KEY) == 0
+    assert (KEY, c.settings.terminal_error_requeue_seconds) not in c.queue.delayed
+    # The other Redis of the namespace tries nothing: the namespace is known to be going.
+    assert await c.reconcile("other") == []
+    c.deliver()
+    assert await c.reconcile() == [] and await c.reconcile("other") == []
+    assert c.recorder.events == []
+
+
+async def test_a_namespace_seen_terminating_gets_no_write_at_all() -> None:
+    c = await converged_pair()
+    c.fake.terminate_namespace(NS)
+    namespace_controller_deletes_the_pods(c)
+    c.fake.delete_object(SERVICE, NS, "other")
+    c.deliver()
+    assert await c.reconcile() == [] and await c.reconcile("other") == []
+    assert c.recorder.events == []
+
+
+async def test_the_legacy_finalizer_is_released_in_a_terminating_namespace_too() -> None:
+    c = await converged(replicas=1)
+    c.fake.patch_object(REDIS, NS, NAME, {"metadata": {"finalizers": [LEGACY_FINALIZER]}})
+    c.fake.terminate_namespace(NS)
+    namespace_controller_deletes_the_pods(c)
     c.fake.delete_object(REDIS, NS, NAME)
     c.deliver()
-    writes = await c.reconcile()
-    assert (("delete", POD, f"{NAME}-3")) not in calls(writes)
-    settle(c)
-    await c.reconcile()
+    assert calls(await c.reconcile()) == [("patch", REDIS, NAME)]  # else the namespace hangs
     assert c.fake.get(REDIS, NS, NAME) is None
-    assert c.fake.get(POD, NS, f"{NAME}-3") is not None
+    assert c.recorder.events == []
+
+
+async def test_a_namespace_created_again_under_the_same_name_is_served() -> None:
+    c = await converged(replicas=1)
+    namespace_controller_deletes_the_pods(c)
+    c.deliver()
+    c.fake.terminate_namespace(NS)
+    await c.reconcile()  # refused: the namespace is marked
+    c.fake.remove_namespace(NS)
+    c.clock.advance(5)
+    c.fake.create_object(NAMESPACE, "", {"metadata": {"name": NS}})
+    create_redis(c, replicas=1)  # delivers the removal, the new namespace and the new Redis
+    writes = await c.reconcile()
+    assert ("create", POD, f"{NAME}-0") in calls(writes)
+    assert all(w.error is None for w in writes)
 
 
 # -- the store behind the cluster: 404 and 409 --------------------------------------------------
@@ -364,33 +497,24 @@ async def test_a_pass_with_a_name_conflict_looks_again_after_the_conflict_settin
     assert c.queue.delayed == [(KEY, 7.0)]
 
 
-async def test_a_deletion_waiting_for_its_children_looks_again_after_the_wait_setting() -> None:
-    c = await converged(replicas=1, settings=TIMINGS)
-    c.fake.delete_object(REDIS, NS, NAME)
-    c.deliver()
-    await c.reconcile()
-    assert c.queue.delayed == [(KEY, 0.25)]
-
-
 # -- a malformed spec -----------------------------------------------------------------------------
 
 
-async def test_a_malformed_spec_ends_the_pass_after_the_finalizer_as_a_bug_does() -> None:
+async def test_a_malformed_spec_ends_the_pass_as_a_bug_does_after_the_legacy_release() -> None:
     c = make_controller()
-    c.fake.create_object(REDIS, NS, redis_body() | {"spec": {"replicas": "2"}})
+    body = redis_body() | {"spec": {"replicas": "2"}}
+    body["metadata"]["finalizers"] = [LEGACY_FINALIZER]
+    c.fake.create_object(REDIS, NS, body)
     c.deliver()
     before = len(c.fake.writes)
     with pytest.raises(ValueError, match=r"spec\.replicas"):
         await c.reconcile()  # the worker logs it and backs off
-    assert calls(c.fake.writes[before:]) == [("patch", REDIS, NAME)]  # the finalizer only
+    assert calls(c.fake.writes[before:]) == [("patch", REDIS, NAME)]  # the release only
     assert c.metric("redis_operator_reconcile_errors_total", reason="unexpected") == 1
 
     c.deliver()
-    c.fake.delete_object(REDIS, NS, NAME)  # held by the finalizer, children or not
-    c.deliver()
-    with pytest.raises(ValueError, match=r"spec\.replicas"):
-        await c.reconcile()
-    assert c.fake.get(REDIS, NS, NAME) is not None
+    c.fake.delete_object(REDIS, NS, NAME)  # nothing holds it
+    assert c.fake.get(REDIS, NS, NAME) is None
 
 
 # -- the error boundary -------------------------------------------------------------------------
@@ -476,7 +600,7 @@ async def test_terminal_status_or_finalizer_failure_is_an_error_retried_late(
     verb: Verb, status: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     c = make_controller()
-    create_redis(c, replicas=1)
+    create_redis(c, finalizers=[LEGACY_FINALIZER], replicas=1)
     c.fake.fail(verb, REDIS, api_error(status))
     with caplog.at_level(logging.WARNING):
         await c.reconcile()
@@ -489,7 +613,7 @@ async def test_terminal_status_or_finalizer_failure_is_an_error_retried_late(
 
 async def test_a_finalizer_patch_on_a_changed_redis_conflicts_and_backs_off() -> None:
     c = make_controller()
-    create_redis(c, replicas=1)
+    create_redis(c, finalizers=[LEGACY_FINALIZER], replicas=1)
     c.fake.patch_object(REDIS, NS, NAME, {"metadata": {"labels": {"a": "b"}}})  # not seen yet
     writes = await c.reconcile()
     assert [(w.verb, getattr(w.error, "status", None)) for w in writes] == [(Verb.PATCH, 409)]
