@@ -185,18 +185,42 @@ def test_foreign_pod_with_a_child_name_is_left_alone(
     assert foreign["spec"]["containers"][0]["image"] == "nginx"
 
 
-def test_delete_removes_children(kubectl: Kubectl, namespace: str, start_operator: Start) -> None:
+def test_deletion_is_the_garbage_collectors(
+    kubectl: Kubectl, namespace: str, start_operator: Start
+) -> None:
     start_operator()
+
+    def deleting_events() -> list[dict[str, Any]]:
+        selector = "--field-selector=reason=Deleting"
+        items: list[dict[str, Any]] = kubectl.json("get", "events", "-n", namespace, selector)[
+            "items"
+        ]
+        return items
+
+    def children_gone() -> bool:
+        service = kubectl.run("get", "service", "my-op-redis", "-n", namespace, check=False)
+        return pods(kubectl, namespace) == {} and service.returncode != 0
+
+    # kubectl's default, background: the Redis goes at once, the garbage collector deletes
+    # its pods and Service after it; no Redis is left to tell anything about.
     kubectl.apply(redis(), "-n", namespace)
     wait_ready_pods(kubectl, namespace, ordinals(2))
     kubectl("delete", "redis", "my-op-redis", "-n", namespace, "--timeout=60s")
-    assert pods(kubectl, namespace) == {}
-    assert kubectl.run("get", "service", "my-op-redis", "-n", namespace, check=False).returncode
-    deleting = kubectl.json("get", "events", "-n", namespace, "--field-selector=reason=Deleting")[
-        "items"
+    wait_for(children_gone, "the garbage collector to delete the children", 30)
+    assert deleting_events() == []
+
+    # Foreground: the Redis stays, marked, until its children are gone, and says so once.
+    kubectl.apply(redis(), "-n", namespace)
+    wait_ready_pods(kubectl, namespace, ordinals(2))
+    kubectl(
+        "delete", "redis", "my-op-redis", "-n", namespace, "--cascade=foreground", "--timeout=60s"
+    )
+    assert children_gone()
+    deleting = wait_for(deleting_events, "a Deleting Event")
+    assert [e["message"] for e in deleting] == [
+        "Deleting my-op-redis: the garbage collector removes its 2 pods and its Service"
     ]
-    assert [e["message"] for e in deleting] == ["Deleting my-op-redis and its 2 pods"]
-    assert deleting[0]["type"] == "Normal"
+    assert deleting[0]["type"] == "Normal" and deleting[0]["count"] == 1
 
 
 @pytest.mark.parametrize(

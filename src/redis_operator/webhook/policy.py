@@ -7,9 +7,9 @@ even while the operator is down. These rules add what they cannot express:
   ``spec.image`` starts with none of the prefixes is refused on CREATE, and on an UPDATE that
   changes ``spec.image``. An UPDATE that leaves the image alone always passes, so tightening the
   policy never wedges existing objects: they can still be scaled, relabelled, finalized and
-  deleted, and the operator's own finalizer patches go through. Status writes are not reviewed
-  at all (the configuration does not cover ``redis/status``; a request for it matches no
-  handler and is allowed).
+  deleted, and the operator's release of the legacy finalizer goes through. Status writes are
+  not reviewed at all (the configuration does not cover ``redis/status``; a request for it
+  matches no handler and is allowed).
 - a warning (``kubectl`` prints ``Warning: ...``) when a child's name is already taken by a pod
   or Service this Redis would not own: the operator never touches such an object, so that
   child will not exist until it is removed.
@@ -146,8 +146,8 @@ def names_to_check(
 
     CREATE: every pod ``<name>-<ordinal>`` and the Service ``<name>``. UPDATE: only the pods a
     scale-up adds (a conflict with an existing child was warned about on create and is reported
-    as a Warning Event by the operator), so most updates, including the operator's own
-    finalizer patches, cost no API call at all.
+    as a Warning Event by the operator), so most updates, including the operator's release of
+    the legacy finalizer, cost no API call at all. An object being deleted is not checked.
     """
     if subresource or new is None or is_being_deleted(new):
         return ChildNames()

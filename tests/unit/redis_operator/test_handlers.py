@@ -139,3 +139,10 @@ async def test_namespace_events_say_which_namespaces_are_being_deleted() -> None
     c.fake.remove_namespace(NS)
     c.deliver()
     assert NS not in c.store.terminating
+
+    # A refusal's mark, the namespace's DELETED event missed: a Redis made later is a sign.
+    c.store.terminating.refuse(NS, c.clock.now())
+    c.clock.advance(2)
+    c.fake.create_object(REDIS, NS, redis_body())
+    c.deliver()
+    assert NS not in c.store.terminating
