@@ -69,12 +69,12 @@ async def test_the_apiserver_refuses_creates_in_a_terminating_namespace_with_the
             break
         await asyncio.sleep(0.1)
     assert refused is not None, "no create was refused in the terminating namespace"
-    assert is_namespace_terminating(refused)
+    assert is_namespace_terminating(refused), (refused.status, refused.details)
     assert (refused.status, refused.reason) == (403, "Forbidden")
     assert f"unable to create new content in namespace {namespace}" in refused.message
     assert list(refused.causes) == [
         {
-            "type": "NamespaceTerminating",
+            "reason": "NamespaceTerminating",
             "message": f"namespace {namespace} is being terminated",
             "field": "metadata.namespace",
         }
@@ -178,7 +178,10 @@ def test_the_legacy_finalizer_is_released_and_deletion_does_not_hang(
         and e["objectRef"]["resource"] == "redis"
         and not e["objectRef"].get("subresource")
     ]
-    assert sorted(e["objectRef"]["name"] for e in patches) == ["held", "my-op-redis"]
+    assert sorted(e["objectRef"]["name"] for e in patches) == ["held", "my-op-redis"], [
+        (e["objectRef"]["name"], e["responseStatus"].get("code"), e["stageTimestamp"])
+        for e in patches
+    ]
 
     kubectl("delete", "redis", "my-op-redis", "-n", namespace, "--timeout=30s")
     wait_for(

@@ -329,7 +329,7 @@ class Reconciler:
                 return
             self._fail(result, EventKey.FAILED_CREATE, kind, child, exc)
             return
-        self.store.children(kind).upsert(created)
+        self.store.children(kind).upsert(created, answer=True)
         result.created.add((kind, child))
         self.metrics.child_created(kind)
         result.events.append(Event(EventKey.SUCCESSFUL_CREATE, {"kind": kind, "child": child}))
@@ -359,7 +359,7 @@ class Reconciler:
         except KubeError as exc:
             self._fail(result, EventKey.FAILED_UPDATE, ChildKind.SERVICE, name, exc)
             return
-        self.store.services.upsert(updated)
+        self.store.services.upsert(updated, answer=True)
         result.events.append(
             Event(EventKey.SUCCESSFUL_UPDATE, {"kind": ChildKind.SERVICE, "child": name})
         )
@@ -369,7 +369,7 @@ class Reconciler:
         old = redis.get("status") or {}
         body = {"status": {**{k: None for k in old if k not in status}, **status}}
         updated = await self.kube.patch_redis(namespace, name, body, status=True)
-        self.store.redis.upsert(updated)
+        self.store.redis.upsert(updated, answer=True)
 
     async def _release_legacy_finalizer(self, redis: Obj, finalizers: list[str]) -> Obj:
         """Remove the finalizer of earlier versions, keeping any other; resourceVersion makes the
@@ -383,7 +383,7 @@ class Reconciler:
             }
         }
         updated = await self.kube.patch_redis(namespace, name, body, status=False)
-        self.store.redis.upsert(updated)
+        self.store.redis.upsert(updated, answer=True)
         log.info(
             "%s/%s: removed the finalizer %s of earlier versions", namespace, name, LEGACY_FINALIZER
         )

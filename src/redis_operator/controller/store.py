@@ -2,7 +2,10 @@
 
 Reconcile passes read from here, not from the API, so a pass with nothing to do makes no API
 call at all. Writes the operator makes are stored from their responses ("write-through"), and a
-late watch event carrying an older resourceVersion never overwrites a newer object. Of the
+watch event never overwrites what is held unless it carries a newer resourceVersion: not an
+older one (late), nor the same one. The answer to an update that deletes the object (its last
+finalizer removed) keeps the version the object had, and the watch may still deliver that
+version as it was, finalizer and all. Of the
 namespaces only one fact is kept: which are being deleted (``namespaces.py``).
 """
 
@@ -41,15 +44,17 @@ class Bucket:
 
     by_namespace: dict[str, dict[str, Obj]] = field(default_factory=dict)
 
-    def upsert(self, obj: Obj) -> Obj | None:
-        """Store ``obj`` unless a newer version is held; return the object it replaced."""
+    def upsert(self, obj: Obj, *, answer: bool = False) -> Obj | None:
+        """Store ``obj`` unless a newer version is held, or the same one and ``obj`` comes from
+        the watch rather than as the ``answer`` to our own write; return the object it
+        replaced."""
         namespace, name = key_of(obj)
         objects = self.by_namespace.setdefault(namespace, {})
         current = objects.get(name)
         if current is not None and current["metadata"].get("uid") == obj["metadata"].get("uid"):
             old, new = _rv(current), _rv(obj)
-            if old is not None and new is not None and new < old:
-                return obj  # a late event: we already hold a newer version; nothing changes
+            if old is not None and new is not None and (new < old or (new == old and not answer)):
+                return obj  # a late event: we already hold this version or a newer one
         objects[name] = obj
         return current
 
@@ -100,8 +105,8 @@ class PodBucket(Bucket):
                 if not names:
                     del self.by_redis[(namespace, redis_name)]
 
-    def upsert(self, obj: Obj) -> Obj | None:
-        replaced = super().upsert(obj)
+    def upsert(self, obj: Obj, *, answer: bool = False) -> Obj | None:
+        replaced = super().upsert(obj, answer=answer)
         if replaced is not obj:
             self._index(replaced, add=False)
             self._index(obj, add=True)

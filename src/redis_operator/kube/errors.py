@@ -90,19 +90,20 @@ def is_namespace_terminating(error: BaseException) -> bool:
     the cause ``NamespaceTerminating`` (client-go's ``HasStatusCause(err,
     v1.NamespaceTerminatingCause)``). Trying again cannot succeed: the namespace only goes.
 
-    The Status, as kube-apiserver sends it::
+    The Status, as kube-apiserver sends it (a ``StatusCause``'s type is serialized as
+    ``reason``)::
 
         {"kind": "Status", "code": 403, "reason": "Forbidden",
          "message": "pods \"r-0\" is forbidden: unable to create new content in namespace ns
                      because it is being terminated",
-         "details": {"name": "r-0", "kind": "pods", "causes": [{"type": "NamespaceTerminating",
+         "details": {"name": "r-0", "kind": "pods", "causes": [{"reason": "NamespaceTerminating",
                      "message": "namespace ns is being terminated",
                      "field": "metadata.namespace"}]}}
     """
     return (
         isinstance(error, ApiError)
         and error.status == 403
-        and any(cause.get("type") == NAMESPACE_TERMINATING_CAUSE for cause in error.causes)
+        and any(cause.get("reason") == NAMESPACE_TERMINATING_CAUSE for cause in error.causes)
     )
 
 

@@ -11,8 +11,9 @@ purpose. What it models, as the apiserver does it:
 - delete with ``preconditions.uid`` of another object: 409; a merge patch (RFC 7386) carrying a
   ``metadata.resourceVersion`` that is not the object's: 409;
 - an object with finalizers is only marked (``deletionTimestamp``) by a delete, and goes when
-  its last finalizer is removed; a pod is deleted gracefully (it stays, marked, until the
-  kubelet deletes it with grace period 0); a delete with ``propagation`` ``Foreground`` or
+  its last finalizer is removed (the answer to that update keeps the object's version); a pod
+  is deleted gracefully (it stays, marked, until the kubelet deletes it with grace period 0);
+  a delete with ``propagation`` ``Foreground`` or
   ``Orphan`` adds the garbage collector's finalizer ``foregroundDeletion`` or ``orphan`` (the
   garbage collector itself is the tests' to play);
 - a namespace being deleted (:meth:`FakeKubeApi.terminate_namespace`): every create in it is
@@ -286,7 +287,7 @@ class FakeKubeApi:
                     "kind": _RESOURCES[kind],
                     "causes": [
                         {
-                            "type": "NamespaceTerminating",
+                            "reason": "NamespaceTerminating",
                             "message": f"namespace {namespace} is being terminated",
                             "field": "metadata.namespace",
                         }
@@ -466,9 +467,9 @@ class FakeKubeApi:
         if updated == current:
             return copy.deepcopy(current)  # nothing changed: no new version, no event
         if "deletionTimestamp" in meta and not meta.get("finalizers"):
-            answer = self._store(kind, updated, "MODIFIED", emit=False)
+            # The last finalizer gone, the object goes; the answer keeps the version it had.
             self._remove(kind, updated)
-            return answer
+            return copy.deepcopy(updated)
         return self._store(kind, updated, "MODIFIED")
 
     def _store(self, kind: Kind, obj: Obj, event: str, *, emit: bool = True) -> Obj:

@@ -75,7 +75,7 @@ def test_the_retry_rule(status: int, retryable: bool) -> None:
 #: What kube-apiserver's NamespaceLifecycle admission plugin answers a create with in a
 #: namespace being deleted (the e2e test test_deletion.py checks the real one).
 TERMINATING_CAUSE = {
-    "type": "NamespaceTerminating",
+    "reason": "NamespaceTerminating",
     "message": "namespace ns is being terminated",
     "field": "metadata.namespace",
 }

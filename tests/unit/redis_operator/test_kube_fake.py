@@ -139,8 +139,10 @@ def test_finalizers_block_deletion_until_the_last_one_goes() -> None:
     assert marked is not None and marked["metadata"]["deletionTimestamp"]
     fake.patch_object(REDIS, NS, "r", {"metadata": {"finalizers": ["b"]}})
     assert fake.get(REDIS, NS, "r") is not None
+    version = fake.get(REDIS, NS, "r")["metadata"]["resourceVersion"]  # type: ignore[index]
     answer = fake.patch_object(REDIS, NS, "r", {"metadata": {"finalizers": []}})
     assert answer["metadata"]["finalizers"] == []
+    assert answer["metadata"]["resourceVersion"] == version  # as kube-apiserver answers
     assert fake.get(REDIS, NS, "r") is None
     fake.deliver()
     assert [e.type for e in events] == ["ADDED", "MODIFIED", "MODIFIED", "DELETED"]

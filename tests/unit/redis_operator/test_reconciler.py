@@ -378,7 +378,8 @@ def test_expectations_wait_for_creates_and_deletes_to_show() -> None:
 
     expectations.record(2.0, set(), {(POD, "p"): "u1"})
     assert not expectations.satisfied(store, NS, 3.0)
-    store.pods.upsert(pod | {"metadata": pod["metadata"] | {"deletionTimestamp": "t"}})
+    terminating = {"deletionTimestamp": "t", "resourceVersion": "2"}
+    store.pods.upsert(pod | {"metadata": pod["metadata"] | terminating})
     assert expectations.satisfied(store, NS, 3.0)
 
     expectations.record(4.0, {(POD, "q")}, {})

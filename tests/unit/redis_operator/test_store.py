@@ -50,3 +50,15 @@ def test_index_follows_relabelling_removal_and_ignores_late_events() -> None:
     assert names(store, "queue") == ["web"]
     store.pods.remove(pod("web", "a", 3))
     assert names(store, "queue") == []
+
+
+def test_a_late_event_of_the_version_held_changes_nothing() -> None:
+    """The answer to removing a deleting object's last finalizer keeps its version: the watch's
+    copy of that version (finalizer still on) must not bring it back."""
+    store = Store()
+    listed = pod("r", "a", 7) | {"metadata": pod("r", "a", 7)["metadata"] | {"finalizers": ["f"]}}
+    store.redis.upsert(listed)
+    released = pod("r", "a", 7)
+    store.redis.upsert(released, answer=True)  # the same version, as the apiserver answers
+    store.redis.upsert(listed)  # the watch, late
+    assert store.redis.get("ns", "r") == released
