@@ -13,8 +13,9 @@ a Redis being deleted records the ``Deleting`` Event once and writes nothing els
 still carries the finalizer of earlier versions loses it first, in one patch, live or being
 deleted, in any namespace. In a namespace being deleted (``namespaces.py``) nothing else is
 done: no create, no status, no Event; a create refused there as terminating is no failure,
-it marks the namespace, and the pass ends quietly. Events of a pass are recorded once its
-writes are done, so a pass that learns this on the way records none.
+it marks the namespace, and the pass ends quietly. The plan's Events are recorded once the
+pass's first write is answered, so a pass that learns this from its first answer records none
+(and one that crashes after its first write has told what it did).
 
 Errors are judged by :attr:`~redis_operator.kube.errors.KubeError.retryable`, in one place:
 
@@ -85,7 +86,7 @@ class _PassResult:
     created: set[ChildKey] = field(default_factory=set)
     deleted: dict[ChildKey, str] = field(default_factory=dict)
     requeue_soon: bool = False
-    events: list[Event] = field(default_factory=list)  # recorded once the writes are done
+    untold: list[Event] = field(default_factory=list)  # the plan's, until a write is answered
     namespace_terminating: bool = False  # a create found the namespace being deleted
 
 
@@ -252,11 +253,11 @@ class Reconciler:
 
     async def _carry_out(self, key: Key, redis: Obj, plan: Plan) -> _PassResult:
         namespace, _ = key
-        result = _PassResult(events=list(plan.events))
+        result = _PassResult(untold=list(plan.events))
         # Removals before creations (a replaced pod's name is free only once it is gone); the
         # rest at once: creating a Redis' children takes one round trip, not one per child.
         removals = [*plan.delete_pods, *plan.replace_pods]
-        await self._gather(self._delete_pod(key, ref, result) for ref in removals)
+        await self._gather(self._delete_pod(key, redis, ref, result) for ref in removals)
         writes = [self._create(redis, ChildKind.POD, body, result) for body in plan.create_pods]
         if plan.create_service is not None:
             writes.append(self._create(redis, ChildKind.SERVICE, plan.create_service, result))
@@ -273,8 +274,7 @@ class Reconciler:
         if result.namespace_terminating:
             log.info("%s/%s: the namespace is being deleted; nothing more is done", *key)
             return result
-        for event in result.events:
-            self._record(redis, event)
+        self._tell(redis, result)
         if plan.has_actions:
             log.info(
                 "%s/%s: created %s, deleted %s%s",
@@ -293,17 +293,35 @@ class Reconciler:
 
         await asyncio.gather(*(bounded(c) for c in calls))
 
+    def _tell(self, redis: Obj, result: _PassResult, event: Event | None = None) -> None:
+        """Record the plan's Events once a write of the pass is answered (so a crash later in
+        the pass loses none), then ``event``; none once a create found the namespace being
+        deleted (an Event create there would be refused too)."""
+        if result.namespace_terminating:
+            return
+        for untold in result.untold:
+            self._record(redis, untold)
+        result.untold.clear()
+        if event is not None:
+            self._record(redis, event)
+
     def _record(self, redis: Obj, event: Event) -> None:
         rendered = event.render(self.settings.language)
         self.recorder.event(redis, rendered.type, rendered.reason, rendered.message)
 
     def _fail(
-        self, result: _PassResult, key: EventKey, kind: str, child: str, exc: KubeError
+        self,
+        redis: Obj,
+        result: _PassResult,
+        key: EventKey,
+        kind: str,
+        child: str,
+        exc: KubeError,
     ) -> None:
         error = error_text(exc)
         log.warning("%s %s %s failed: %s", key.value, kind, child, error)
         self.metrics.child_write_failed(kind, key)
-        result.events.append(Event(key, {"kind": kind, "child": child, "error": error}))
+        self._tell(redis, result, Event(key, {"kind": kind, "child": child, "error": error}))
         result.retryable = result.retryable or exc.retryable
         if result.failure is None:
             message = Event(key, {"kind": kind, "child": child, "error": error}).render(Language.EN)
@@ -327,27 +345,29 @@ class Reconciler:
             if isinstance(exc, ApiError) and exc.status == 409:
                 result.requeue_soon = True  # exists: our store lags, or it is someone else's
                 return
-            self._fail(result, EventKey.FAILED_CREATE, kind, child, exc)
+            self._fail(redis, result, EventKey.FAILED_CREATE, kind, child, exc)
             return
         self.store.children(kind).upsert(created, answer=True)
         result.created.add((kind, child))
         self.metrics.child_created(kind)
-        result.events.append(Event(EventKey.SUCCESSFUL_CREATE, {"kind": kind, "child": child}))
+        self._tell(redis, result, Event(EventKey.SUCCESSFUL_CREATE, {"kind": kind, "child": child}))
 
-    async def _delete_pod(self, key: Key, ref: ChildRef, result: _PassResult) -> None:
+    async def _delete_pod(self, key: Key, redis: Obj, ref: ChildRef, result: _PassResult) -> None:
         try:
             await self.kube.delete(ChildKind.POD, key[0], ref.name, ref.uid)
         except KubeError as exc:
             if isinstance(exc, ApiError) and exc.status in (404, 409):
                 result.requeue_soon = True  # already gone, or no longer the object we saw
                 return
-            self._fail(result, EventKey.FAILED_DELETE, ChildKind.POD, ref.name, exc)
+            self._fail(redis, result, EventKey.FAILED_DELETE, ChildKind.POD, ref.name, exc)
             return
         result.deleted[(ChildKind.POD, ref.name)] = ref.uid
         self.own_writes.pod_deleted(key, ref.name)
         self.metrics.pod_deleted()
-        result.events.append(
-            Event(EventKey.SUCCESSFUL_DELETE, {"kind": ChildKind.POD, "child": ref.name})
+        self._tell(
+            redis,
+            result,
+            Event(EventKey.SUCCESSFUL_DELETE, {"kind": ChildKind.POD, "child": ref.name}),
         )
 
     async def _patch_service(self, redis: Obj, patch: dict[str, Any], result: _PassResult) -> None:
@@ -357,11 +377,13 @@ class Reconciler:
             # port beside the old one (both named "redis": refused).
             updated = await self.kube.patch(ChildKind.SERVICE, namespace, name, patch)
         except KubeError as exc:
-            self._fail(result, EventKey.FAILED_UPDATE, ChildKind.SERVICE, name, exc)
+            self._fail(redis, result, EventKey.FAILED_UPDATE, ChildKind.SERVICE, name, exc)
             return
         self.store.services.upsert(updated, answer=True)
-        result.events.append(
-            Event(EventKey.SUCCESSFUL_UPDATE, {"kind": ChildKind.SERVICE, "child": name})
+        self._tell(
+            redis,
+            result,
+            Event(EventKey.SUCCESSFUL_UPDATE, {"kind": ChildKind.SERVICE, "child": name}),
         )
 
     async def _write_status(self, redis: Obj, status: Mapping[str, Any]) -> None:

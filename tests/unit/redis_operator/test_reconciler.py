@@ -456,6 +456,19 @@ async def test_removals_come_before_creations() -> None:
     assert children == [("delete", f"{NAME}-0"), ("create", f"{NAME}-1")]
 
 
+async def test_a_pass_tells_its_events_as_soon_as_a_write_is_answered() -> None:
+    """A pass that dies after its first write has told the scale-up and what it created."""
+    c = make_controller(ControllerSettings(max_concurrent_writes=1))
+    create_redis(c, replicas=3)
+    c.fake.fail(Verb.CREATE, POD, RuntimeError("the process dies"), name=f"{NAME}-1")
+    with pytest.raises(RuntimeError):
+        await c.reconcile()
+    assert c.recorder.events[:2] == [
+        f"Normal ScalingUp {NAME} replicas set to 3",
+        f"Normal SuccessfulCreate Created pod: {NAME}-0",
+    ]
+
+
 async def test_a_pass_with_nothing_to_do_writes_nothing() -> None:
     c = await converged(replicas=2)
     for _ in range(3):
