@@ -21,8 +21,11 @@ from pathlib import Path
 KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
+CONTAINERD_VERSION = "v2.3.7"
 
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+KUBERNETES_NODE_COMMANDS = ("kubelet", "kube-proxy")
+CONTAINERD_COMMANDS = ("containerd", "ctr", "containerd-shim-runc-v2")
 
 #: kwok v0.8.0 ships no built-in stages: these come from its module and are passed with --config.
 KWOK_STAGES = (
@@ -62,7 +65,7 @@ def cache_root() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "redis-operator"
 
 
-def _log(message: str) -> None:
+def log(message: str) -> None:
     print(f"[dev-cluster build] {message}", file=sys.stderr, flush=True)
 
 
@@ -129,23 +132,30 @@ def _wrapper(workdir: Path, module: str, version: str, replaces: Sequence[tuple[
 
 
 def _build(
-    workdir: Path, packages: Sequence[str], version: str, out: Path, ldflags: str, what: str
+    workdir: Path,
+    packages: Sequence[str],
+    version: str,
+    out: Path,
+    ldflags: str,
+    what: str,
+    tags: Sequence[str] = (),
 ) -> None:
     started = time.monotonic()
-    _log(f"resolving {what} dependencies ...")
+    log(f"resolving {what} dependencies ...")
     _run(["go", "get", *(f"{p}@{version}" for p in packages)], workdir, f"go get {what}")
-    _log(f"compiling {what} (a cold build takes many minutes on 2 cores) ...")
+    log(f"compiling {what} (a cold build takes many minutes on 2 cores) ...")
     # ``-o dir/`` names each binary after its package; a single package may name its file.
     target = str(out) if len(packages) == 1 and not out.is_dir() else str(out) + "/"
+    tag_args = ["-tags", ",".join(tags)] if tags else []
     _run(
-        ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", target, *packages],
+        ["go", "build", "-trimpath", *tag_args, "-ldflags", ldflags, "-o", target, *packages],
         workdir,
         f"go build {what}",
     )
-    _log(f"{what} built in {time.monotonic() - started:.0f}s")
+    log(f"{what} built in {time.monotonic() - started:.0f}s")
 
 
-def _component(name: str, version: str) -> Path:
+def component_dir(name: str, version: str) -> Path:
     return cache_root() / "bin" / f"{name}-{version}"
 
 
@@ -157,11 +167,9 @@ def _mark_complete(directory: Path) -> None:
     (directory / _COMPLETE_MARKER).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
 
 
-def build_kubernetes(version: str = KUBERNETES_VERSION) -> Path:
-    """Build kube-apiserver, -controller-manager, -scheduler and kubectl at one release."""
-    target = _component("kubernetes", version)
-    if _is_complete(target):
-        return target
+def _kubernetes_wrapper(version: str) -> tuple[Path, Path]:
+    """The wrapper module of ``k8s.io/kubernetes`` (shared by every build from it) and the
+    module's own directory."""
     work = cache_root() / "work" / f"kubernetes-{version}"
     work.mkdir(parents=True, exist_ok=True)
     _wrapper(work, "k8s.io/kubernetes", version, [])
@@ -171,6 +179,15 @@ def build_kubernetes(version: str = KUBERNETES_VERSION) -> Path:
     if not replaces:
         raise BuildError(f"no staging modules found in the go.mod of k8s.io/kubernetes@{version}")
     _wrapper(work, "k8s.io/kubernetes", version, replaces)
+    return work, Path(info["Dir"])
+
+
+def build_kubernetes(version: str = KUBERNETES_VERSION) -> Path:
+    """Build kube-apiserver, -controller-manager, -scheduler and kubectl at one release."""
+    target = component_dir("kubernetes", version)
+    if _is_complete(target):
+        return target
+    work, _ = _kubernetes_wrapper(version)
     packages = [f"k8s.io/kubernetes/cmd/{c}" for c in KUBERNETES_COMMANDS]
     target.mkdir(parents=True, exist_ok=True)
     _build(work, packages, version, target, _ldflags_kubernetes(version), "kubernetes " + version)
@@ -178,9 +195,42 @@ def build_kubernetes(version: str = KUBERNETES_VERSION) -> Path:
     return target
 
 
+def build_kubernetes_node(version: str = KUBERNETES_VERSION) -> Path:
+    """Build kubelet and kube-proxy, and copy ``pause.c`` (the sandbox image's program) along.
+
+    Same release and wrapper module as the control plane, so the Go build cache is shared.
+    """
+    target = component_dir("kubernetes-node", version)
+    if _is_complete(target):
+        return target
+    work, module_dir = _kubernetes_wrapper(version)
+    packages = [f"k8s.io/kubernetes/cmd/{c}" for c in KUBERNETES_NODE_COMMANDS]
+    target.mkdir(parents=True, exist_ok=True)
+    _build(work, packages, version, target, _ldflags_kubernetes(version), "kubelet " + version)
+    shutil.copyfile(module_dir / "build" / "pause" / "linux" / "pause.c", target / "pause.c")
+    _mark_complete(target)
+    return target
+
+
+def build_containerd(version: str = CONTAINERD_VERSION) -> Path:
+    """Build containerd, ctr and the runc shim (no cgo: btrfs, which needs it, is left out)."""
+    target = component_dir("containerd", version)
+    if _is_complete(target):
+        return target
+    module = "github.com/containerd/containerd/v2"
+    work = cache_root() / "work" / f"containerd-{version}"
+    _wrapper(work, module, version, [])
+    packages = [f"{module}/cmd/{c}" for c in CONTAINERD_COMMANDS]
+    target.mkdir(parents=True, exist_ok=True)
+    ldflags = f"-s -w -X {module}/version.Version={version}"
+    _build(work, packages, version, target, ldflags, "containerd " + version, tags=["no_btrfs"])
+    _mark_complete(target)
+    return target
+
+
 def build_etcd(version: str = ETCD_VERSION) -> Path:
     """Build etcd; its server module's root is the main package."""
-    target = _component("etcd", version)
+    target = component_dir("etcd", version)
     if _is_complete(target):
         return target
     work = cache_root() / "work" / f"etcd-{version}"
@@ -195,7 +245,7 @@ def build_etcd(version: str = ETCD_VERSION) -> Path:
 
 def build_kwok(version: str = KWOK_VERSION) -> Path:
     """Build kwok and collect the stage files it needs into one --config file."""
-    target = _component("kwok", version)
+    target = component_dir("kwok", version)
     if _is_complete(target):
         return target
     work = cache_root() / "work" / f"kwok-{version}"
@@ -210,6 +260,32 @@ def build_kwok(version: str = KWOK_VERSION) -> Path:
     (target / "stages.yaml").write_text("\n---\n".join(docs) + "\n")
     _mark_complete(target)
     return target
+
+
+@dataclass(frozen=True)
+class NodeBinaries:
+    """Paths of what a real node runs: kubelet, kube-proxy, containerd and the shim."""
+
+    kubelet: Path
+    kube_proxy: Path
+    pause_source: Path
+    containerd: Path
+    ctr: Path
+    containerd_shim: Path
+
+
+def ensure_node_binaries() -> NodeBinaries:
+    """Build the real node's binaries that are missing from the cache and return the paths."""
+    node = build_kubernetes_node()
+    containerd = build_containerd()
+    return NodeBinaries(
+        kubelet=node / "kubelet",
+        kube_proxy=node / "kube-proxy",
+        pause_source=node / "pause.c",
+        containerd=containerd / "containerd",
+        ctr=containerd / "ctr",
+        containerd_shim=containerd / "containerd-shim-runc-v2",
+    )
 
 
 def ensure_binaries() -> Binaries:

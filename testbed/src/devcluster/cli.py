@@ -9,8 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from devcluster.build import BuildError, ensure_binaries
+from devcluster.build import BuildError, ensure_binaries, ensure_node_binaries
 from devcluster.cluster import ClusterError, DevCluster
+from devcluster.hostpkgs import ensure_host_packages
+from devcluster.images import build_pause_image, build_redis_image
 
 
 def _cluster(args: argparse.Namespace) -> DevCluster:
@@ -22,8 +24,23 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.action == "build":
         for name, path in vars(ensure_binaries()).items():
             print(f"{name:<24} {path}")
+        if not args.kwok_only and os.geteuid() != 0:
+            print("real node skipped: it needs root (kwok nodes only: 'up --real-nodes 0')")
+        elif not args.kwok_only:
+            ensure_host_packages()
+            node = ensure_node_binaries()
+            images = (build_pause_image(node.pause_source), build_redis_image())
+            for name, path in vars(node).items():
+                print(f"{name:<24} {path}")
+            for image in images:
+                print(f"{image.name:<24} {image.archive}")
     elif args.action == "up":
-        kubeconfig = cluster.up(nodes=args.nodes, owner_pid=args.owner_pid, timeout=args.timeout)
+        kubeconfig = cluster.up(
+            nodes=args.nodes,
+            owner_pid=args.owner_pid,
+            timeout=args.timeout,
+            real_nodes=args.real_nodes,
+        )
         kubectl = cluster.kubectl_path()
         print(f"Cluster ready. Admin kubeconfig: {kubeconfig}")
         print(f"  export KUBECONFIG={kubeconfig}")
@@ -67,9 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", default="dev", help="cluster name (state dir name); default: dev")
     parser.add_argument("--state-dir", help="state directory (overrides --name)")
     actions = parser.add_subparsers(dest="action", required=True)
-    actions.add_parser("build", help="build the binaries into the cache (reusing what is there)")
+    build = actions.add_parser(
+        "build", help="build the binaries and images into the cache (reusing what is there)"
+    )
+    build.add_argument(
+        "--kwok-only", action="store_true", help="skip the real node's binaries and images"
+    )
     up = actions.add_parser("up", help="build if needed, start in the background, wait ready")
     up.add_argument("--nodes", type=int, default=1, help="number of kwok fake nodes")
+    up.add_argument(
+        "--real-nodes",
+        type=int,
+        default=0,
+        help="real nodes (0 or 1; needs root): containerd and a kubelet, pods really run",
+    )
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for ready")
     up.add_argument("--owner-pid", type=int, help="tear the cluster down when this process exits")
     actions.add_parser("down", help="stop every process of the cluster and remove its state")

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devcluster import pki
-from devcluster.build import Binaries, ensure_binaries
+from devcluster import pki, realnode
+from devcluster.build import Binaries, ensure_binaries, ensure_node_binaries
 from devcluster.components import (
     AUDIT_POLICY,
     POD_READY_AGAIN_STAGE,
@@ -27,16 +27,22 @@ from devcluster.components import (
     components,
     identity_kubeconfig,
 )
+from devcluster.hostpkgs import ensure_host_packages, require_root
+from devcluster.images import build_pause_image, build_redis_image
 from devcluster.kubeconfig import write_kubeconfig
-from devcluster.layout import Layout, Settings, default_state_root
-from devcluster.ports import Ports
+from devcluster.layout import Layout, NodeSettings, Settings, default_state_root
+from devcluster.ports import Ports, free_port
 from devcluster.supervisor import admin_endpoint, pid_alive
+from devcluster.teardown import teardown
 
 _IDENTITIES = {
     # file stem: (user, groups)
     "admin": ("kubernetes-admin", ("system:masters",)),
     "kube-controller-manager": ("system:kube-controller-manager", ()),
     "kube-scheduler": ("system:kube-scheduler", ()),
+    # Allowed by the Node authorizer; the apiserver's identity towards kubelets.
+    "kubelet": (f"system:node:{realnode.NODE_NAME}", ("system:nodes",)),
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ("system:masters",)),
 }
 _USER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9:._@-]*$")
 
@@ -74,14 +80,29 @@ class DevCluster:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def up(self, nodes: int = 1, owner_pid: int | None = None, timeout: float = 300.0) -> Path:
-        """Start the cluster (idempotent) and return the admin kubeconfig path."""
+    def up(
+        self,
+        nodes: int = 1,
+        owner_pid: int | None = None,
+        timeout: float = 300.0,
+        real_nodes: int = 0,
+    ) -> Path:
+        """Start the cluster (idempotent) and return the admin kubeconfig path.
+
+        ``nodes`` kwok nodes, and ``real_nodes`` (0 or 1) real ones: see ``realnode``.
+        """
         if self.is_ready():
             return self.kubeconfig
         if self._supervisor_pid() is not None:
             self.down()
+        if real_nodes not in (0, 1):
+            raise ClusterError(
+                f"--real-nodes {real_nodes}: one real node per machine at most (the kubelet "
+                "writes fixed paths such as /var/lib/kubelet)"
+            )
         binaries = ensure_binaries()
-        self._prepare(binaries, nodes, owner_pid)
+        node = self._node_settings() if real_nodes else None
+        self._prepare(binaries, nodes, owner_pid, node)
         log = self.layout.log_file("supervisor").open("ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "devcluster.supervisor", str(self.layout.root)],
@@ -103,7 +124,33 @@ class DevCluster:
             time.sleep(0.2)
         return self.kubeconfig
 
-    def _prepare(self, binaries: Binaries, nodes: int, owner_pid: int | None) -> None:
+    def _node_settings(self) -> NodeSettings:
+        """Build what the real node needs (cached) and check the machine can host it."""
+        try:
+            require_root()
+        except RuntimeError as exc:
+            raise ClusterError(str(exc)) from exc
+        if realnode.bridge_exists():
+            raise ClusterError(
+                f"the bridge {realnode.BRIDGE} exists: another cluster with a real node runs on "
+                "this machine (one at a time); stop it with 'dev-cluster down'"
+            )
+        ensure_host_packages()
+        binaries = ensure_node_binaries()
+        pause = build_pause_image(binaries.pause_source)
+        redis = build_redis_image()
+        return NodeSettings(
+            binaries=binaries,
+            pause_image=pause.name,
+            redis_image=redis.name,
+            image_archives=(pause.archive, redis.archive),
+            kubelet_port=free_port(),
+            kubelet_healthz_port=free_port(),
+        )
+
+    def _prepare(
+        self, binaries: Binaries, nodes: int, owner_pid: int | None, node: NodeSettings | None
+    ) -> None:
         layout = self.layout
         if layout.root.exists():
             shutil.rmtree(layout.root)
@@ -111,7 +158,7 @@ class DevCluster:
             directory.mkdir(parents=True, exist_ok=True)
         layout.root.chmod(0o700)
         ports = Ports.allocate()
-        Settings(ports, binaries, nodes, owner_pid).save(layout.settings)
+        Settings(ports, binaries, nodes, owner_pid, node).save(layout.settings)
         layout.audit_policy.write_text(AUDIT_POLICY)
         layout.extra_stages.write_text(POD_READY_AGAIN_STAGE)
         ca = pki.create_ca(layout.pki)
@@ -140,6 +187,36 @@ class DevCluster:
                 layout.admin_kubeconfig if stem == "admin" else identity_kubeconfig(layout, stem)
             )
             write_kubeconfig(target, server, ca.cert, user, pair)
+        if node is not None:
+            serving = pki.issue(
+                ca,
+                layout.pki,
+                "kubelet-serving",
+                f"system:node:{realnode.NODE_NAME}",
+                server_names=[realnode.BRIDGE_IP, realnode.NODE_NAME],
+                client=False,
+            )
+            realnode.prepare(
+                realnode.NodeFiles(layout.node),
+                ca.cert,
+                (serving.cert, serving.key),
+                node.pause_image,
+                node.kubelet_port,
+                node.kubelet_healthz_port,
+            )
+
+    def _has_real_node(self) -> bool:
+        try:
+            return Settings.load(self.layout.settings).node is not None
+        except (OSError, ValueError, KeyError):
+            return False
+
+    def _wait_janitor(self, timeout: float = 60.0) -> None:
+        """A janitor tearing down after a crashed supervisor: let it finish first."""
+        pid = self._owned_pid(self.layout.janitor_pid)
+        deadline = time.monotonic() + timeout
+        while pid is not None and pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def down(self) -> None:
         """Stop every process of this cluster (by recorded pid) and remove its state."""
@@ -154,6 +231,12 @@ class DevCluster:
         for pid in self.component_pids().values():
             if pid is not None:
                 os.kill(pid, signal.SIGKILL)
+        if self._has_real_node():
+            self._wait_janitor()
+            try:
+                teardown(self.layout.root)
+            except RuntimeError as exc:
+                raise ClusterError(f"{exc}; state kept at {self.layout.root}") from exc
         if self.layout.root.exists():
             shutil.rmtree(self.layout.root)
 

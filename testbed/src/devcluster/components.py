@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from devcluster import realnode
 from devcluster.layout import Layout, Settings
 
 SERVICE_CIDR = "127.96.0.0/16"
@@ -77,14 +78,37 @@ class Component:
 
     name: str
     argv: list[str]
+    env: dict[str, str] | None = None
 
 
 def identity_kubeconfig(layout: Layout, name: str) -> Path:
     return layout.kubeconfigs / f"{name}.kubeconfig"
 
 
+def node_components(layout: Layout, settings: Settings) -> list[Component]:
+    """containerd and the kubelet of the real node, if the cluster has one."""
+    if settings.node is None:
+        return []
+    files = realnode.NodeFiles(layout.node)
+    binaries = settings.node.binaries
+    kubelet_kc = identity_kubeconfig(layout, "kubelet")
+    return [
+        Component(
+            "containerd",
+            realnode.containerd_argv(binaries, files),
+            env=realnode.runtime_env(binaries),
+        ),
+        Component("kubelet", realnode.kubelet_argv(binaries, files, kubelet_kc)),
+    ]
+
+
 def components(layout: Layout, settings: Settings) -> list[Component]:
     """All processes, in the order they must start."""
+    return control_plane(layout, settings) + node_components(layout, settings)
+
+
+def control_plane(layout: Layout, settings: Settings) -> list[Component]:
+    """The control plane's processes and kwok, in start order."""
     b, p, pki = settings.binaries, settings.ports, layout.pki
     kcm_kc = identity_kubeconfig(layout, "kube-controller-manager")
     sched_kc = identity_kubeconfig(layout, "kube-scheduler")
@@ -117,12 +141,17 @@ def components(layout: Layout, settings: Settings) -> list[Component]:
                 f"--tls-cert-file={pki / 'apiserver.crt'}",
                 f"--tls-private-key-file={pki / 'apiserver.key'}",
                 f"--client-ca-file={pki / 'ca.crt'}",
-                "--authorization-mode=RBAC",
+                "--authorization-mode=Node,RBAC",
                 "--anonymous-auth=false",
                 "--service-account-issuer=https://kubernetes.default.svc",
                 f"--service-account-key-file={pki / 'sa.pub'}",
                 f"--service-account-signing-key-file={pki / 'sa.key'}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
+                # Reaching a kubelet (logs, exec) dials its InternalIP, never a resolved name.
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+                f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+                f"--kubelet-certificate-authority={pki / 'ca.crt'}",
                 "--endpoint-reconciler-type=none",
                 f"--audit-policy-file={layout.audit_policy}",
                 f"--audit-log-path={layout.audit_log}",
@@ -186,9 +215,10 @@ def components(layout: Layout, settings: Settings) -> list[Component]:
     ]
 
 
-def fake_node(name: str) -> dict[str, object]:
-    """A Node that kwok manages: no taints, so ordinary pods schedule on it."""
-    return {
+def fake_node(name: str, tainted: bool = False) -> dict[str, object]:
+    """A Node that kwok manages; ``tainted`` (beside a real node) keeps pods that do not
+    tolerate ``realnode.KWOK_TAINT`` off it."""
+    node: dict[str, object] = {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
@@ -209,3 +239,6 @@ def fake_node(name: str) -> dict[str, object]:
             "capacity": {"cpu": "32", "memory": "256Gi", "pods": "500"},
         },
     }
+    if tainted:
+        node["spec"] = {"taints": [realnode.KWOK_TAINT]}
+    return node

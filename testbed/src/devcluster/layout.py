@@ -6,8 +6,9 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from devcluster.build import Binaries
+from devcluster.build import Binaries, NodeBinaries
 from devcluster.ports import Ports
 
 
@@ -21,6 +22,29 @@ def default_state_root() -> Path:
 
 
 @dataclass(frozen=True)
+class NodeSettings:
+    """What the real node runs: its binaries, the local images and the kubelet's ports."""
+
+    binaries: NodeBinaries
+    pause_image: str
+    redis_image: str
+    image_archives: tuple[Path, ...]
+    kubelet_port: int
+    kubelet_healthz_port: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NodeSettings:
+        return cls(
+            binaries=NodeBinaries(**{k: Path(v) for k, v in data["binaries"].items()}),
+            pause_image=data["pause_image"],
+            redis_image=data["redis_image"],
+            image_archives=tuple(Path(p) for p in data["image_archives"]),
+            kubelet_port=data["kubelet_port"],
+            kubelet_healthz_port=data["kubelet_healthz_port"],
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """What ``up`` decided and the supervisor needs: ports, binaries, nodes, owner pid."""
 
@@ -28,11 +52,11 @@ class Settings:
     binaries: Binaries
     nodes: int
     owner_pid: int | None
+    #: The real node, when the cluster has one (``up --real-nodes 1``).
+    node: NodeSettings | None = None
 
     def save(self, path: Path) -> None:
-        data = asdict(self)
-        data["binaries"] = {k: str(v) for k, v in data["binaries"].items()}
-        path.write_text(json.dumps(data, indent=2))
+        path.write_text(json.dumps(asdict(self), indent=2, default=str))
 
     @classmethod
     def load(cls, path: Path) -> Settings:
@@ -42,7 +66,12 @@ class Settings:
             binaries=Binaries(**{k: Path(v) for k, v in data["binaries"].items()}),
             nodes=data["nodes"],
             owner_pid=data["owner_pid"],
+            node=NodeSettings.from_json(data["node"]) if data.get("node") else None,
         )
+
+    @property
+    def real_nodes(self) -> int:
+        return 0 if self.node is None else 1
 
 
 @dataclass(frozen=True)
@@ -94,6 +123,16 @@ class Layout:
     @property
     def ready_marker(self) -> Path:
         return self.root / "ready"
+
+    @property
+    def node(self) -> Path:
+        """The real node's runtime state and configuration (see ``realnode.NodeFiles``)."""
+        return self.root / "node"
+
+    @property
+    def janitor_pid(self) -> Path:
+        """Outside ``pids/``: the janitor is no component and outlives them (see supervisor)."""
+        return self.root / "janitor.pid"
 
     @property
     def supervisor_pid(self) -> Path:

@@ -20,9 +20,11 @@ import urllib.request
 from pathlib import Path
 from types import FrameType
 
+from devcluster import realnode
 from devcluster.components import Component, components, fake_node
 from devcluster.layout import Layout, Settings
 from devcluster.rest import Endpoint
+from devcluster.teardown import teardown
 
 _PR_SET_PDEATHSIG = 1
 _STOP_GRACE_SECONDS = 10.0
@@ -36,6 +38,12 @@ def _die_with_parent() -> None:
     """preexec_fn: ask the kernel to SIGKILL the child when the supervisor dies."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _terminate_with_parent() -> None:
+    """preexec_fn of the janitor: SIGTERM (which it handles) when the supervisor dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def pid_alive(pid: int) -> bool:
@@ -62,6 +70,7 @@ class Supervisor:
         self.stopping = False
         self.reconfigure = False
         self.restarts: dict[str, list[float]] = {}
+        self.janitor: subprocess.Popen[bytes] | None = None
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
@@ -129,6 +138,7 @@ class Supervisor:
             stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
+            env=component.env,
         )
         log.close()
         self.procs[component.name] = proc
@@ -175,7 +185,7 @@ class Supervisor:
                 for c in n.get("status", {}).get("conditions", [])
             )
         ]
-        return len(ready) >= self.settings.nodes
+        return len(ready) >= self.settings.nodes + self.settings.real_nodes
 
     def _default_service_account(self) -> bool:
         status, _ = admin_endpoint(self.layout, self.settings).request(
@@ -186,7 +196,8 @@ class Supervisor:
     def _create_nodes(self) -> None:
         endpoint = admin_endpoint(self.layout, self.settings)
         for i in range(self.settings.nodes):
-            status, body = endpoint.request("POST", "/api/v1/nodes", fake_node(f"kwok-node-{i}"))
+            node = fake_node(f"kwok-node-{i}", tainted=self.settings.node is not None)
+            status, body = endpoint.request("POST", "/api/v1/nodes", node)
             if status not in (201, 409):
                 raise RuntimeError(f"creating node kwok-node-{i}: {status} {body}")
 
@@ -196,12 +207,18 @@ class Supervisor:
         signal.signal(signal.SIGHUP, self._on_hangup)
         self.layout.supervisor_pid.write_text(str(os.getpid()))
         try:
+            if self.settings.node is not None:
+                self._start_janitor()
+                realnode.bridge_up()
             for component in components(self.layout, self.settings):
                 self.start(component)
                 if component.name == "etcd":
                     self._wait("etcd health", self._etcd_healthy)
                 elif component.name == "kube-apiserver":
                     self._wait("kube-apiserver /readyz", self._apiserver_ready)
+                elif component.name == "containerd":
+                    self._wait("containerd's socket", self._containerd_ready)
+                    self._import_images()
             self._create_nodes()
             self._wait(f"{self.settings.nodes} Ready node(s)", self._nodes_ready)
             self._wait("the default ServiceAccount", self._default_service_account)
@@ -219,11 +236,52 @@ class Supervisor:
         finally:
             self.stop_all()
 
+    def _start_janitor(self) -> None:
+        """The process that tears the real node down should the supervisor die (SIGKILL)."""
+        self.janitor = subprocess.Popen(
+            [sys.executable, "-m", "devcluster.janitor", str(self.layout.root)],
+            stdin=subprocess.DEVNULL,
+            stdout=self.layout.log_file("janitor").open("ab"),
+            stderr=subprocess.STDOUT,
+            preexec_fn=_terminate_with_parent,
+        )
+        self.layout.janitor_pid.write_text(str(self.janitor.pid))
+
+    def _containerd_ready(self) -> bool:
+        assert self.settings.node is not None
+        ctr = self.settings.node.binaries.ctr
+        socket = realnode.NodeFiles(self.layout.node).containerd_socket
+        return (
+            socket.exists()
+            and subprocess.run(
+                [str(ctr), f"--address={socket}", "version"], capture_output=True, check=False
+            ).returncode
+            == 0
+        )
+
+    def _import_images(self) -> None:
+        assert self.settings.node is not None
+        node = self.settings.node
+        files = realnode.NodeFiles(self.layout.node)
+        realnode.import_images(node.binaries.ctr, files, list(node.image_archives))
+        self._log("images imported: " + ", ".join((node.pause_image, node.redis_image)))
+
     def stop_all(self) -> None:
-        """SIGTERM in reverse start order, then SIGKILL whatever outlives the grace period."""
+        """SIGTERM in reverse start order, then SIGKILL whatever outlives the grace period;
+        then tear the real node down (containers, mounts, cgroups, bridge)."""
         self.layout.ready_marker.unlink(missing_ok=True)
         for name in reversed(list(self.procs)):
             self._stop(name)
+        if self.settings.node is not None:
+            try:
+                teardown(self.layout.root)
+                self._log("real node torn down")
+            except RuntimeError as exc:
+                self._log(f"teardown incomplete: {exc}")
+            if self.janitor is not None:
+                self.janitor.kill()
+                self.janitor.wait()
+                self.layout.janitor_pid.unlink(missing_ok=True)
 
 
 def main() -> int:
