@@ -9,6 +9,7 @@ operator upgrade that changes, say, the probe does not restart every Redis.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -96,9 +97,21 @@ def _metadata(redis: Redis, name: str) -> dict[str, Any]:
     }
 
 
+#: What a pod asks for unless told otherwise: little CPU (Redis is one thread, mostly idle),
+#: memory for a small data set, and a memory limit so that one Redis cannot starve its node.
+DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
+    "requests": {"cpu": "50m", "memory": "64Mi"},
+    "limits": {"memory": "256Mi"},
+}
+
+
 def redis_command(port: int) -> list[str]:
-    """The container command: without `--port`, Redis would listen on 6379 whatever the spec."""
-    return ["redis-server", "--port", str(port)]
+    """The container command: without `--port`, Redis would listen on 6379 whatever the spec.
+
+    Protected mode (on without a password) answers `-DENIED` to every client not on the pod's
+    own loopback: it is off until the Redis gets a password.
+    """
+    return ["redis-server", "--port", str(port), "--protected-mode", "no"]
 
 
 def desired_pod(redis: Redis, ordinal: int) -> dict[str, Any]:
@@ -122,6 +135,7 @@ def desired_pod(redis: Redis, ordinal: int) -> dict[str, Any]:
                         {"name": PORT_NAME, "containerPort": redis.spec.port, "protocol": "TCP"}
                     ],
                     "readinessProbe": {"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 5},
+                    "resources": copy.deepcopy(DEFAULT_RESOURCES),
                 }
             ],
         },

@@ -85,9 +85,13 @@ def test_desired_pod() -> None:
     (container,) = pod["spec"]["containers"]
     assert container["name"] == "redis"
     assert container["image"] == "redis:5-alpine"
-    assert container["command"] == ["redis-server", "--port", "8333"]
+    assert container["command"] == ["redis-server", "--port", "8333", "--protected-mode", "no"]
     assert container["ports"] == [{"name": "redis", "containerPort": 8333, "protocol": "TCP"}]
     assert container["readinessProbe"]["tcpSocket"] == {"port": "redis"}
+    assert container["resources"] == {
+        "requests": {"cpu": "50m", "memory": "64Mi"},
+        "limits": {"memory": "256Mi"},
+    }
 
 
 def test_desired_pod_uses_defaults_for_a_missing_spec() -> None:
@@ -95,7 +99,7 @@ def test_desired_pod_uses_defaults_for_a_missing_spec() -> None:
     del redis["spec"]
     (container,) = desired_pod(Redis.from_object(redis), 0)["spec"]["containers"]
     assert container["image"] == "redis:7-alpine"
-    assert container["command"] == ["redis-server", "--port", "6379"]
+    assert container["command"] == ["redis-server", "--port", "6379", "--protected-mode", "no"]
 
 
 def test_desired_service_is_headless_and_selects_the_pods() -> None:
