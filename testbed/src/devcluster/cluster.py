@@ -100,6 +100,8 @@ class DevCluster:
                 f"--real-nodes {real_nodes}: one real node per machine at most (the kubelet "
                 "writes fixed paths such as /var/lib/kubelet)"
             )
+        if real_nodes:
+            self._check_real_node_host()
         binaries = ensure_binaries()
         node = self._node_settings() if real_nodes else None
         self._prepare(binaries, nodes, owner_pid, node)
@@ -124,8 +126,8 @@ class DevCluster:
             time.sleep(0.2)
         return self.kubeconfig
 
-    def _node_settings(self) -> NodeSettings:
-        """Build what the real node needs (cached) and check the machine can host it."""
+    def _check_real_node_host(self) -> None:
+        """Refuse early, before any build, what cannot host a real node."""
         try:
             require_root()
         except RuntimeError as exc:
@@ -135,6 +137,9 @@ class DevCluster:
                 f"the bridge {realnode.BRIDGE} exists: another cluster with a real node runs on "
                 "this machine (one at a time); stop it with 'dev-cluster down'"
             )
+
+    def _node_settings(self) -> NodeSettings:
+        """Build what the real node needs (cached) and pick the kubelet's ports."""
         ensure_host_packages()
         binaries = ensure_node_binaries()
         pause = build_pause_image(binaries.pause_source)

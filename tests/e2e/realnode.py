@@ -1,0 +1,78 @@
+"""Helpers for tests on the real node: talking Redis to a pod, finding its processes.
+
+Every address dialled is checked to be a pod address on the project's own bridge first, so a
+mistake in a test can never send a packet off the machine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from devcluster.realnode import POD_SUBNET
+from devcluster.teardown import CGROUP_ROOT, kubepods_cgroups
+
+
+def _encode(*args: str) -> bytes:
+    parts = [f"*{len(args)}\r\n".encode()]
+    for arg in args:
+        data = arg.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def redis_call(host: str, port: int, *args: str, timeout: float = 3.0) -> str:
+    """One Redis command, answered as RESP's first line (``+PONG``, ``$1`` + value, ...)."""
+    if ipaddress.ip_address(host) not in ipaddress.ip_network(POD_SUBNET):
+        raise AssertionError(f"{host} is not a pod address on the project's bridge")
+    with socket.create_connection((host, port), timeout=timeout) as conn:
+        conn.sendall(_encode(*args))
+        reply = b""
+        while not reply.endswith(b"\r\n") or (reply.startswith(b"$") and reply.count(b"\r\n") < 2):
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    lines = reply.decode().split("\r\n")
+    return lines[1] if lines[0].startswith("$") and lines[0] != "$-1" else lines[0]
+
+
+def serves(host: str, port: int) -> bool:
+    try:
+        return redis_call(host, port, "PING") == "+PONG"
+    except OSError:
+        return False
+
+
+def pod_processes(pod: dict[str, Any]) -> dict[int, str]:
+    """The pod's processes (pid -> command), pause included, from its cgroups (pids hierarchy)."""
+    marker = f"pod{pod['metadata']['uid']}"
+    found: dict[int, str] = {}
+    for cgroup in kubepods_cgroups():
+        if not cgroup.is_relative_to(CGROUP_ROOT / "pids") or marker not in cgroup.parts:
+            continue
+        for line in (cgroup / "cgroup.procs").read_text().split():
+            try:
+                found[int(line)] = Path(f"/proc/{line}/comm").read_text().strip()
+            except OSError:
+                continue
+    return found
+
+
+def redis_server_pid(pod: dict[str, Any]) -> int:
+    (pid,) = [p for p, name in pod_processes(pod).items() if name == "redis-server"]
+    return pid
+
+
+def in_pod_netns(pod: dict[str, Any], *argv: str) -> subprocess.CompletedProcess[str]:
+    """Run a command in the pod's network namespace (nsenter, not kubectl exec)."""
+    pause = next(p for p, name in pod_processes(pod).items() if name == "pause")
+    return subprocess.run(
+        ["nsenter", f"--target={pause}", "--net", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+    )

@@ -1,0 +1,297 @@
+"""Redis on a real node: containerd runs the pods, the kubelet probes them, Redis answers.
+
+This module has its own cluster (one kwok node, one real node): one real node per machine, so
+it is up only while these tests run.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devcluster import realnode
+from devcluster.cluster import DevCluster
+from devcluster.components import NODE_IP, POD_CIDR, SERVICE_CIDR
+from devcluster.layout import Settings
+from devcluster.supervisor import pid_alive
+from tests.e2e.operator import (
+    OPERATOR_GROUPS,
+    OPERATOR_USER,
+    OperatorProcess,
+    assert_log_clean,
+    install_deploy,
+)
+from tests.e2e.realnode import in_pod_netns, pod_processes, redis_call, redis_server_pid, serves
+from tests.e2e.redis_objects import is_ready, ordinals, pods, redis, wait_ready_pods
+from tests.support.kube import Kubectl, wait_for
+
+pytestmark = pytest.mark.e2e
+
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+
+
+@dataclass(frozen=True)
+class RealCluster:
+    cluster: DevCluster
+    kubectl: Kubectl
+    redis_image: str
+    ip_forward_before: str
+
+
+@pytest.fixture(scope="module")
+def real() -> Iterator[RealCluster]:
+    ip_forward = IP_FORWARD.read_text()
+    cluster = DevCluster(state_dir=Path(tempfile.mkdtemp(prefix="redis-op-e2e-real-")))
+    try:
+        cluster.up(nodes=1, real_nodes=1, owner_pid=os.getpid())
+    except Exception as exc:  # the reason must reach every test that needed the cluster
+        cluster.down()
+        pytest.fail(f"cannot start a cluster with a real node: {exc}", pytrace=False)
+    node = Settings.load(cluster.layout.settings).node
+    assert node is not None
+    yield RealCluster(
+        cluster, Kubectl(cluster.kubectl_path(), cluster.kubeconfig), node.redis_image, ip_forward
+    )
+    cluster.down()
+
+
+@pytest.fixture
+def ns(real: RealCluster) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    real.kubectl.create_namespace(name)
+    yield name
+    real.kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def operator_kubeconfig(real: RealCluster) -> Path:
+    install_deploy(real.kubectl)
+    return real.cluster.issue_kubeconfig(OPERATOR_USER, OPERATOR_GROUPS)
+
+
+@pytest.fixture
+def operator(operator_kubeconfig: Path, ns: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(operator_kubeconfig, tmp_path / "operator.log", f"--namespace={ns}")
+    process.start()
+    yield process
+    process.stop()
+    assert_log_clean(process.log())
+
+
+def _pod(name: str, image: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "containers": [
+                {
+                    "name": "redis",
+                    "image": image,
+                    "command": ["redis-server", "--port", "7000", "--protected-mode", "no"],
+                    "readinessProbe": {"tcpSocket": {"port": 7000}, "periodSeconds": 1},
+                }
+            ],
+            **spec,
+        },
+    }
+
+
+def _ready_pod(kubectl: Kubectl, ns: str, name: str) -> dict[str, Any]:
+    kubectl("wait", "--for=condition=Ready", f"pod/{name}", "-n", ns, "--timeout=60s")
+    pod: dict[str, Any] = kubectl.json("get", "pod", name, "-n", ns)
+    return pod
+
+
+def test_the_real_node_is_ready_on_the_bridge_and_kwok_nodes_are_tainted(
+    real: RealCluster,
+) -> None:
+    nodes = {n["metadata"]["name"]: n for n in real.kubectl.json("get", "nodes")["items"]}
+    assert set(nodes) == {realnode.NODE_NAME, "kwok-node-0"}
+    node = nodes[realnode.NODE_NAME]
+    assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://2.")
+    addresses = {a["type"]: a["address"] for a in node["status"]["addresses"]}
+    assert addresses["InternalIP"] == realnode.BRIDGE_IP
+    assert not node["spec"].get("taints")
+    assert nodes["kwok-node-0"]["spec"]["taints"] == [realnode.KWOK_TAINT]
+
+
+def test_pods_run_for_real_unless_they_tolerate_the_kwok_taint(real: RealCluster, ns: str) -> None:
+    real.kubectl.apply(_pod("real", real.redis_image), "-n", ns)
+    simulated = _pod(
+        "simulated",
+        real.redis_image,
+        nodeSelector={"type": "kwok"},
+        tolerations=[{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+    )
+    real.kubectl.apply(simulated, "-n", ns)
+    pod = _ready_pod(real.kubectl, ns, "real")
+    assert pod["spec"]["nodeName"] == realnode.NODE_NAME
+    assert pod["status"]["containerStatuses"][0]["containerID"].startswith("containerd://")
+    assert serves(pod["status"]["podIP"], 7000)
+    fake = _ready_pod(real.kubectl, ns, "simulated")
+    assert fake["spec"]["nodeName"] == "kwok-node-0"
+    assert fake["status"]["podIP"].startswith("127.")
+
+
+def _route_device(address: str) -> str:
+    out = subprocess.run(
+        ["ip", "-o", "route", "get", address], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return out[out.index("dev") + 1]
+
+
+def test_network_stays_on_the_machine(real: RealCluster, ns: str) -> None:
+    """Every cluster range is routed to the bridge or lo; a pod has no way out, no resolver."""
+    ranges = {
+        "real pods": realnode.POD_SUBNET,
+        "kwok pods": POD_CIDR,
+        "services": SERVICE_CIDR,
+        "kwok node": f"{NODE_IP}/32",
+        "real node": f"{realnode.BRIDGE_IP}/32",
+    }
+    for what, cidr in ranges.items():
+        network = ipaddress.ip_network(cidr)
+        for address in (network[0], network[-1], network[network.num_addresses // 2]):
+            device = _route_device(str(address))
+            assert device in (realnode.BRIDGE, "lo"), f"{what}: {address} routes via {device}"
+    real.kubectl.apply(_pod("r", real.redis_image), "-n", ns)
+    pod = _ready_pod(real.kubectl, ns, "r")
+    routes = in_pod_netns(pod, "ip", "route", "show")
+    assert routes.returncode == 0, routes.stderr
+    assert "default" not in routes.stdout
+    assert routes.stdout.split()[0] == realnode.POD_SUBNET
+    way_out = in_pod_netns(pod, "ip", "route", "get", "192.0.2.1")
+    assert way_out.returncode != 0
+    assert "Network is unreachable" in way_out.stderr
+    redis_pid = redis_server_pid(pod)
+    resolv = Path(f"/proc/{redis_pid}/root/etc/resolv.conf").read_text()
+    assert "nameserver" not in resolv, resolv
+    assert IP_FORWARD.read_text() == real.ip_forward_before
+
+
+def test_every_redis_pod_answers_on_spec_port(
+    real: RealCluster, ns: str, operator: OperatorProcess
+) -> None:
+    """The tutorial's Redis, with the local image: PING, then SET and GET on each pod."""
+    real.kubectl.apply(redis(replicas=2, image=real.redis_image), "-n", ns)
+    current = wait_ready_pods(real.kubectl, ns, ordinals(2))
+    for name, pod in current.items():
+        assert pod["spec"]["nodeName"] == realnode.NODE_NAME
+        ip = pod["status"]["podIP"]
+        assert redis_call(ip, 8333, "PING") == "+PONG"
+        assert redis_call(ip, 8333, "SET", "owner", name) == "+OK"
+        assert redis_call(ip, 8333, "GET", "owner") == name
+
+
+def _serving_pods(
+    kubectl: Kubectl, ns: str, names: set[str], port: int, check: Callable[[dict[str, Any]], bool]
+) -> dict[str, dict[str, Any]]:
+    def ready() -> dict[str, dict[str, Any]] | None:
+        current = pods(kubectl, ns)
+        ok = set(current) == names and all(
+            is_ready(p) and check(p) and serves(p["status"]["podIP"], port)
+            for p in current.values()
+        )
+        return current if ok else None
+
+    result: dict[str, dict[str, Any]] = wait_for(ready, f"pods {sorted(names)} serving", 120)
+    return result
+
+
+def test_deleting_a_pod_kills_redis_and_the_replacement_serves(
+    real: RealCluster, ns: str, operator: OperatorProcess
+) -> None:
+    real.kubectl.apply(redis(replicas=1, image=real.redis_image), "-n", ns)
+    (pod,) = wait_ready_pods(real.kubectl, ns, ordinals(1)).values()
+    pid = redis_server_pid(pod)
+    real.kubectl("delete", "pod", "my-op-redis-0", "-n", ns, "--wait=false")
+    wait_for(lambda: not pid_alive(pid), "the deleted pod's redis-server to exit", 30)
+    (replacement,) = _serving_pods(
+        real.kubectl,
+        ns,
+        ordinals(1),
+        8333,
+        lambda p: p["metadata"]["uid"] != pod["metadata"]["uid"],
+    ).values()
+    assert redis_server_pid(replacement) != pid
+
+
+def _tag(real: RealCluster, name: str) -> None:
+    node = Settings.load(real.cluster.layout.settings).node
+    assert node is not None
+    socket = realnode.NodeFiles(real.cluster.layout.node).containerd_socket
+    subprocess.run(
+        [
+            str(node.binaries.ctr),
+            f"--address={socket}",
+            "-n",
+            "k8s.io",
+            "images",
+            "tag",
+            "--force",
+            real.redis_image,
+            name,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+def test_an_image_change_restarts_containers_one_at_a_time(
+    real: RealCluster, ns: str, operator: OperatorProcess
+) -> None:
+    retagged = real.redis_image + "-retagged"
+    _tag(real, retagged)
+    real.kubectl.apply(redis(replicas=3, image=real.redis_image), "-n", ns)
+    before = wait_ready_pods(real.kubectl, ns, ordinals(3))
+    pids = {redis_server_pid(p) for p in before.values()}
+    real.kubectl.apply(redis(replicas=3, image=retagged), "-n", ns)
+    most_unready = 0
+
+    def replaced() -> bool:
+        nonlocal most_unready
+        current = pods(real.kubectl, ns)
+        unready = [n for n, p in current.items() if not is_ready(p)]
+        most_unready = max(most_unready, 3 - len(current) + len(unready))
+        images = {p["spec"]["containers"][0]["image"] for p in current.values()}
+        return images == {retagged} and len(current) == 3 and not unready
+
+    wait_for(replaced, "every pod replaced with the new image", 120, interval=0.05)
+    assert most_unready <= 1
+    after = _serving_pods(
+        real.kubectl,
+        ns,
+        ordinals(3),
+        8333,
+        lambda p: p["spec"]["containers"][0]["image"] == retagged,
+    )
+    assert not pids & {redis_server_pid(p) for p in after.values()}
+
+
+def test_a_port_change_moves_the_listener(
+    real: RealCluster, ns: str, operator: OperatorProcess
+) -> None:
+    real.kubectl.apply(redis(replicas=2, image=real.redis_image), "-n", ns)
+    wait_ready_pods(real.kubectl, ns, ordinals(2))
+    real.kubectl.apply(redis(replicas=2, image=real.redis_image, port=9000), "-n", ns)
+    current = _serving_pods(
+        real.kubectl,
+        ns,
+        ordinals(2),
+        9000,
+        lambda p: p["spec"]["containers"][0]["ports"][0]["containerPort"] == 9000,
+    )
+    for pod in current.values():
+        assert not serves(pod["status"]["podIP"], 8333)
+        assert set(pod_processes(pod).values()) == {"pause", "redis-server"}
