@@ -71,6 +71,12 @@ def owned_processes(state_root: Path) -> list[int]:
     return _recorded(state_root) + shim_processes(node_files(state_root).containerd_socket)
 
 
+def network_namespace_files(state_root: Path) -> list[Path]:
+    """The pods' network namespaces, bind-mounted under containerd's state dir."""
+    state = node_files(state_root).containerd_state
+    return sorted(state.glob("*/netns/cni-*")) if state.exists() else []
+
+
 def kubepods_cgroups() -> list[Path]:
     """Every cgroup at or below ``/kubepods`` in every v1 hierarchy, deepest first."""
     found: list[Path] = []
@@ -136,6 +142,9 @@ def teardown(state_root: Path, timeout: float = 30.0) -> None:
         time.sleep(0.1)
     for point in owned_mounts(state_root):
         subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+    # A network namespace lives as long as a process or a bind mount holds it: both are gone.
+    for netns in network_namespace_files(state_root):
+        netns.unlink(missing_ok=True)
     for cgroup in kubepods_cgroups():
         with contextlib.suppress(OSError):
             cgroup.rmdir()
@@ -165,6 +174,8 @@ def leftovers(state_root: Path, host_paths: list[Path]) -> list[str]:
         left.append(f"cgroups {[str(c) for c in cgroups[-3:]]}")
     if bridge_exists():
         left.append(f"bridge {BRIDGE}")
+    if netns := network_namespace_files(state_root):
+        left.append(f"network namespaces {[str(n) for n in netns]}")
     veths = subprocess.run(
         ["ip", "-o", "link", "show", "type", "veth"], capture_output=True, text=True, check=False
     ).stdout.strip()
