@@ -51,3 +51,10 @@ def test_a_cluster_error_is_one_line_on_stderr_and_exit_1(
     err = capsys.readouterr().err
     assert err == f"error: no cluster at {state}; run 'dev-cluster up' first\n"
     assert not state.exists()
+
+
+def test_up_offers_real_and_kwok_nodes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["up", "--help"])
+    out = capsys.readouterr().out
+    assert "--real-nodes" in out and "--nodes" in out
