@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--real-nodes",
         type=int,
-        default=0,
+        default=1,
         help="real nodes (0 or 1; needs root): containerd and a kubelet, pods really run",
     )
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for ready")
