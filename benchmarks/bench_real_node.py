@@ -51,6 +51,16 @@ def _pod(name: str, image: str) -> str:
     )
 
 
+def _kubectl(cluster: DevCluster, *argv: str, stdin: str | None = None) -> None:
+    subprocess.run(
+        [str(cluster.kubectl_path()), f"--kubeconfig={cluster.kubeconfig}", *argv],
+        input=stdin,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
 def _summary(values: list[float]) -> str:
     return (
         f"median {statistics.median(values):.2f}s, min {min(values):.2f}s, "
@@ -76,18 +86,11 @@ def main() -> None:
                 continue
             node = Settings.load(cluster.layout.settings).node
             assert node is not None
-            base = [str(cluster.kubectl_path()), f"--kubeconfig={cluster.kubeconfig}"]
-
-            def kubectl(*argv: str, stdin: str | None = None) -> None:
-                subprocess.run(
-                    [*base, *argv], input=stdin, text=True, check=True, capture_output=True
-                )
-
             applied: list[float] = []
             for i in range(args.pods):
                 started = time.monotonic()
-                kubectl("apply", "-f", "-", stdin=_pod(f"r{i}", node.redis_image))
-                kubectl("wait", "--for=condition=Ready", f"pod/r{i}", "--timeout=60s")
+                _kubectl(cluster, "apply", "-f", "-", stdin=_pod(f"r{i}", node.redis_image))
+                _kubectl(cluster, "wait", "--for=condition=Ready", f"pod/r{i}", "--timeout=60s")
                 applied.append(time.monotonic() - started)
             print(
                 f"pod apply -> Ready on the real node (kubectl apply + wait): {_summary(applied)}"
