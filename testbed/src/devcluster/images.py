@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -24,6 +25,8 @@ from devcluster.build import KUBERNETES_VERSION, BuildError, component_dir, log
 
 REDIS_PACKAGE = "redis-server"
 DEBIAN_SUITE = "bookworm"
+#: Every file time in the rootfs (mmdebstrap's SOURCE_DATE_EPOCH): 2024-01-01T00:00:00Z.
+REPRODUCIBLE_EPOCH = "1704067200"
 _PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -117,9 +120,9 @@ def oci_archive(rootfs_tar: bytes, name: str, cmd: list[str], out: Path) -> Imag
     return Image(name, out)
 
 
-def _run(cmd: list[str], what: str) -> None:
+def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
     proc = subprocess.run(
-        cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
+        cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, env=env
     )
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
@@ -148,6 +151,8 @@ def build_redis_image() -> Image:
             str(rootfs),
         ],
         "mmdebstrap",
+        # mmdebstrap's reproducible mode: the same packages give the same rootfs, byte for byte.
+        env={**os.environ, "SOURCE_DATE_EPOCH": REPRODUCIBLE_EPOCH},
     )
     oci_archive(rootfs.read_bytes(), name, ["redis-server"], archive)
     rootfs.unlink()
