@@ -18,6 +18,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devcluster.build import NodeBinaries
 
@@ -148,7 +149,7 @@ disabled_plugins = [
 """
 
 
-def cni_config() -> dict[str, object]:
+def cni_config(ipam_dir: Path) -> dict[str, Any]:
     """The pod network: the project's bridge, no gateway, no masquerade, no default route."""
     return {
         "cniVersion": "1.0.0",
@@ -165,6 +166,7 @@ def cni_config() -> dict[str, object]:
                     "type": "host-local",
                     "ranges": [[{"subnet": POD_SUBNET, "gateway": BRIDGE_IP}]],
                     "routes": [],
+                    "dataDir": str(ipam_dir),
                 },
             }
         ],
@@ -226,10 +228,7 @@ def prepare(
         directory.mkdir(parents=True, exist_ok=True)
     files.containerd_config.write_text(containerd_config(files, pause_image))
     (files.registry_hosts / "_default" / "hosts.toml").write_text(f'server = "{_NO_REGISTRY}"\n')
-    conf = cni_config()
-    plugins = conf["plugins"]
-    assert isinstance(plugins, list)
-    plugins[0]["ipam"]["dataDir"] = str(files.cni_ipam_dir)
+    conf = cni_config(files.cni_ipam_dir)
     (files.cni_conf_dir / "10-redis-operator-dev.conflist").write_text(json.dumps(conf, indent=2))
     files.kubelet_config.write_text(
         json.dumps(kubelet_config(files, ca_cert, serving, port, healthz_port), indent=2)

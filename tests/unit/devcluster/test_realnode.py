@@ -16,8 +16,8 @@ from devcluster.components import fake_node
 from devcluster.realnode import NodeFiles
 
 
-def test_the_pod_network_has_no_gateway_no_masquerade_and_no_route_out() -> None:
-    (bridge,) = realnode.cni_config()["plugins"]  # type: ignore[misc]
+def test_the_pod_network_has_no_gateway_no_masquerade_and_no_route_out(tmp_path: Path) -> None:
+    (bridge,) = realnode.cni_config(tmp_path)["plugins"]
     assert bridge["type"] == "bridge" and bridge["bridge"] == realnode.BRIDGE
     assert bridge["isGateway"] is False
     assert bridge["isDefaultGateway"] is False
