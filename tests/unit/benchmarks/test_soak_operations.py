@@ -48,8 +48,8 @@ def run(seed: int, bursts: int) -> tuple[list[list[Operation]], World]:
     for _ in range(2):
         world.namespace_created(world.allocate_namespace_name())
     done: list[list[Operation]] = [list(initial_operations(rng, world, LIMITS, 3))]
-    for operation in done[0]:
-        apply(world, operation, 0)
+    for first in done[0]:
+        apply(world, first, 0)
     for index in range(bursts):
         burst, operations = Burst(), []
         for _ in range(rng.randint(1, LIMITS.burst_ops)):
