@@ -38,6 +38,7 @@ from admin_api import AdminApi, ApiFailure, Obj
 from audit_log import AuditTail, Write, tally
 from soak_checker import (
     ALIVE,
+    STATE_INVARIANTS,
     Disturbances,
     EventLedger,
     Snapshot,
@@ -162,16 +163,19 @@ class Report:
     operations: Counter[str] = field(default_factory=Counter)
     failed_operations: list[str] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
-    violations: dict[tuple[str, str], Seen] = field(default_factory=dict)
+    violations: dict[tuple[str, ...], Seen] = field(default_factory=dict)
     tolerated: list[tuple[int, Tolerated]] = field(default_factory=list)
     cycles: int = 0
     unsettled: list[int] = field(default_factory=list)
 
     def found(self, cycle: int, violations: list[Violation]) -> list[Violation]:
-        """Record a cycle's violations; the ones not seen in an earlier cycle."""
+        """Record a cycle's violations; the new ones. A state that stays wrong is one violation
+        found in several cycles; a write storm or a crash is one per cycle it happens in."""
         new = []
         for violation in violations:
-            key = (violation.invariant, violation.subject)
+            key: tuple[str, ...] = (violation.invariant, violation.subject)
+            if violation.invariant not in STATE_INVARIANTS:
+                key += (str(cycle),)
             if key in self.violations:
                 self.violations[key].cycles += 1
             else:
@@ -285,6 +289,17 @@ class Soak:
     # -- looking ------------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
+        """What the cluster holds now; a failed read is tried again, three times in all."""
+        for attempt in range(3):
+            try:
+                return self._snapshot()
+            except (OSError, ApiFailure):
+                if attempt == 2:
+                    raise
+                time.sleep(1)
+        raise AssertionError("unreachable")
+
+    def _snapshot(self) -> Snapshot:
         ours = set(self.world.namespaces)
 
         def in_soak(items: list[Obj]) -> list[Obj]:

@@ -61,6 +61,8 @@ AT_REST = "0 operator writes at rest"
 REFUSED = "no refused-write storm"
 EVENTS = "Event counts add up"
 ALIVE = "the operator stays up"
+STATE_INVARIANTS = frozenset({DUPLICATE, ORPHAN, OWNED_BY_DELETED, STATUS, CONVERGED, DELETION})
+"""The invariants about objects, which a settled cluster meets (the others are about writes)."""
 
 COMBINED_PREFIX = "(combined from similar events): "
 EVENT_TTL_MARGIN = 50 * 60.0
