@@ -137,7 +137,7 @@ async def namespace_gone(core: Any, name: str, timeout: float = 600.0) -> float 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            await core.read_namespace(name, _preload_content=False)
+            await core.read_namespace(name)
         except ApiException as exc:
             if exc.status == 404:
                 return time.monotonic()

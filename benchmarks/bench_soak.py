@@ -437,7 +437,11 @@ def summary(soak: Soak, results: Path) -> int:
     print(f"operator writes refused: {len(refused)}: {tally(refused)}")
     if report.unsettled:
         print(f"cycles that did not settle within {soak.settle_timeout:.0f}s: {report.unsettled}")
-    print(f"Event differences tolerated: {len(report.tolerated)}")
+    print(
+        f"Events compared at the last check: {soak.ledger.compared} expected ScalingUp, "
+        f"ScalingDown and PodRecreated occurrences; differences tolerated: "
+        f"{len(report.tolerated)}"
+    )
     for cycle, note in report.tolerated:
         print(f"  cycle {cycle}: {note}")
     tracebacks = sum(

@@ -395,6 +395,8 @@ class EventLedger:
     """
 
     accepted: dict[EventCount, int] = field(default_factory=dict)
+    compared: int = 0
+    """Occurrences expected at the last check (over all Redis checked), to show what it saw."""
 
     def check(
         self, snapshot: Snapshot, world: World, disturbances: Disturbances, now: float
@@ -430,6 +432,7 @@ class EventLedger:
             elif reason in CHECKED_REASONS:
                 observed[(uid, type_, reason, message)] += count
         expected = {k: n for k, n in world.expected.items() if k[0] in checked}
+        self.compared = sum(expected.values())
         tolerated: list[Tolerated] = []
         for key in sorted(set(expected) | set(observed)):
             uid, type_, reason, message = key
