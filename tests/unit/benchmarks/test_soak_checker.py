@@ -155,7 +155,7 @@ def test_a_redis_or_namespace_that_stays_after_its_deletion_is_caught() -> None:
     world = world_with(rec)
     world.redis_deleted(rec.key, now=5)
     snap = snapshot(rec)
-    snap.redis[0]["metadata"]["finalizers"] = [api.FINALIZER]
+    snap.redis[0]["metadata"]["finalizers"] = ["example.com/hold"]
     found = state_violations(snap, world, 60)
     assert invariants(found) == [DELETION]
     assert "55s after its deletion" in found[0].detail
