@@ -7,6 +7,11 @@
    visible: median and p95.
 3. The operator's RSS with N Redis objects and their pods.
 4. Write calls in steady state (from the apiserver's audit log) per reconcile pass.
+5. Teardown (``--no-teardown`` skips it): the time from deleting the namespace of the N Redis
+   (the sampled ones scaled back to 3) to its being gone, against the baseline's namespace
+   (the same pods and as many Services, no operator) deleted the same way; and the operator's
+   writes meanwhile by verb, resource and answer (a create refused in a terminating namespace
+   is a 403).
 
 Run with ``python benchmarks/bench_operator.py [--redis 200] [--scale-samples 20]``. It starts
 a cluster of its own and removes it at the end. ``--profile FILE`` samples the operator with
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -33,13 +39,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench_dev_cluster import rss_mib  # the sibling script (its directory is on sys.path)
+from audit_log import AuditTail, tally  # siblings: the script's directory is on sys.path
+from bench_dev_cluster import rss_mib
 from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from devcluster.cluster import DevCluster
 from devcluster.ports import free_port
 from redis_operator import api
-from redis_operator.children import desired_pod
+from redis_operator.children import desired_pod, desired_service
 from redis_operator.manifests import NAME, NAMESPACE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,8 +132,25 @@ async def create_namespace(core: Any, name: str) -> None:
         await asyncio.sleep(0.2)
 
 
-async def baseline(admin: client.ApiClient, count: int) -> float:
-    """The same pods, created directly: what converging costs without an operator."""
+async def namespace_gone(core: Any, name: str, timeout: float = 600.0) -> float | None:
+    """Wait until the namespace is gone; when (monotonic), or None if not within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            await core.read_namespace(name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return time.monotonic()
+            raise
+        await asyncio.sleep(0.25)
+    return None
+
+
+async def baseline(
+    admin: client.ApiClient, count: int, teardown: bool
+) -> tuple[float, float | None]:
+    """The same pods, created directly: what converging costs without an operator; with
+    ``teardown``, as many Services too, and how long deleting their namespace takes."""
     core = client.CoreV1Api(admin)
     namespace = "bench-baseline"
     await create_namespace(core, namespace)
@@ -135,21 +160,70 @@ async def baseline(admin: client.ApiClient, count: int) -> float:
         for i in range(count)
     ]
     bodies = [desired_pod(owner, ordinal) for owner in owners for ordinal in range(3)]
-    for body in bodies:
+    services = [desired_service(owner) for owner in owners] if teardown else []
+    for body in bodies + services:
         body["metadata"].pop("ownerReferences", None)  # no such owner exists here
     watch = asyncio.create_task(all_ready(core, namespace, len(bodies)))
     await asyncio.sleep(1)  # the watch is open
     started = time.monotonic()
     await bounded(
-        [lambda b=b: core.create_namespaced_pod(namespace, b) for b in bodies], CONCURRENCY
+        [functools.partial(core.create_namespaced_pod, namespace, b) for b in bodies], CONCURRENCY
     )
     elapsed = await watch - started
+    await bounded(
+        [functools.partial(core.create_namespaced_service, namespace, b) for b in services],
+        CONCURRENCY,
+    )
+    deleted = time.monotonic()
     await core.delete_namespace(namespace)
     # Until its pods are gone they hold the nodes' pod slots (and the apiserver's attention):
     # the operator's run must not start beside them.
-    while any(n.metadata.name == namespace for n in (await core.list_namespace()).items):
-        await asyncio.sleep(0.5)
-    return elapsed
+    gone = await namespace_gone(core, namespace)
+    if gone is None:
+        raise RuntimeError(f"namespace {namespace} not gone within 600 s without an operator")
+    return elapsed, (gone - deleted) if teardown else None
+
+
+async def pods_exactly(core: Any, namespace: str, count: int, timeout: float = 120.0) -> bool:
+    """Wait until the namespace holds exactly ``count`` pods, none of them terminating."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = await core.list_namespaced_pod(namespace, _preload_content=False)
+        items = json.loads(await response.read())["items"]
+        if len(items) == count and not any(p["metadata"].get("deletionTimestamp") for p in items):
+            return True
+        await asyncio.sleep(1)
+    return False
+
+
+async def teardown(cluster: DevCluster, core: Any, count: int, samples: int, base: float) -> None:
+    """Delete the operator's namespace and time it against the baseline's; the writes."""
+    namespace = "bench"
+    if samples:  # the sampled Redis back to 3, so the namespace holds what the baseline's did
+        names = [f"redis/r{i}" for i in range(samples)]
+        kubectl(cluster, "scale", *names, "--replicas=3", "-n", namespace)
+    if not await pods_exactly(core, namespace, count * 3):
+        print(f"teardown: skipped, the namespace did not get back to {count * 3} pods")
+        return
+    await asyncio.sleep(5)  # status and Event writes trail
+    tail = AuditTail(cluster.layout.audit_log, USER)
+    started = time.monotonic()
+    await core.delete_namespace(namespace)
+    gone = await namespace_gone(core, namespace)
+    writes = tail.read()
+    tail.close()
+    if gone is None:
+        print(f"teardown: namespace {namespace} still there after 600 s")
+    else:
+        elapsed = gone - started
+        print(
+            f"teardown: namespace with {count} Redis x 3 ({count * 3} pods, {count} Services) "
+            f"gone in {elapsed:.1f}s with the operator, {base:.1f}s without (the baseline's "
+            f"{count * 3} pods and {count} Services): {elapsed / base:.2f}x"
+        )
+    refused = [w for w in writes if w.refused]
+    print(f"teardown: operator write calls: {len(writes)}: {tally(writes)}")
+    print(f"teardown: refused: {len(refused)}: {tally(refused)}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -165,28 +239,6 @@ def metric(port: int, name: str) -> float:
         for line in text.splitlines()
         if line.startswith(name) and not line.startswith("#")
     )
-
-
-def writes_by_kind(audit_log: Path, since: int) -> Counter[str]:
-    """The operator's write calls after byte offset ``since``, by verb and resource."""
-    with audit_log.open("rb") as log:
-        log.seek(since)
-        lines = log.read().splitlines()
-    found: Counter[str] = Counter()
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if entry.get("stage") == "ResponseComplete" and entry["user"]["username"] == USER:
-            ref = entry["objectRef"]
-            resource = "/".join(filter(None, (ref["resource"], ref.get("subresource"))))
-            found[f"{entry['verb']} {resource}"] += 1
-    return found
-
-
-def operator_writes(audit_log: Path, since: int) -> int:
-    return sum(writes_by_kind(audit_log, since).values())
 
 
 async def scale_latency(cluster: DevCluster, admin: client.ApiClient, samples: int) -> None:
@@ -250,12 +302,19 @@ def start_profiler(pid: int, out: str) -> subprocess.Popen[bytes]:
     )
 
 
-async def run(cluster: DevCluster, count: int, samples: int, profile: str | None) -> None:
+async def run(
+    cluster: DevCluster, count: int, samples: int, profile: str | None, with_teardown: bool
+) -> None:
     admin = await api_client(cluster.kubeconfig)
     try:
         print(f"baseline: creating {count * 3} pods directly (concurrency {CONCURRENCY}) ...")
-        base = await baseline(admin, count)
+        base, base_teardown = await baseline(admin, count, with_teardown)
         print(f"baseline: {count * 3} pods Ready in {base:.1f}s")
+        if base_teardown is not None:
+            print(
+                f"baseline: namespace with {count * 3} pods and {count} Services "
+                f"deleted in {base_teardown:.1f}s"
+            )
 
         core = client.CoreV1Api(admin)
         custom = client.CustomObjectsApi(admin)
@@ -287,7 +346,7 @@ async def run(cluster: DevCluster, count: int, samples: int, profile: str | None
                 except OSError:
                     await asyncio.sleep(0.2)
             print(f"operator: applying {count} Redis objects x 3 replicas ...")
-            converge_from = cluster.layout.audit_log.stat().st_size
+            converging = AuditTail(cluster.layout.audit_log, USER)
             profiler = start_profiler(operator.pid, profile) if profile else None
             cpu_before = cpu_seconds(operator.pid)
             watch = asyncio.create_task(all_ready(core, "bench", count * 3))
@@ -295,8 +354,13 @@ async def run(cluster: DevCluster, count: int, samples: int, profile: str | None
             started = time.monotonic()
             await bounded(
                 [
-                    lambda i=i: custom.create_namespaced_custom_object(
-                        api.GROUP, api.VERSION, "bench", api.PLURAL, redis_body(f"r{i}", 3)
+                    functools.partial(
+                        custom.create_namespaced_custom_object,
+                        api.GROUP,
+                        api.VERSION,
+                        "bench",
+                        api.PLURAL,
+                        redis_body(f"r{i}", 3),
                     )
                     for i in range(count)
                 ],
@@ -311,7 +375,8 @@ async def run(cluster: DevCluster, count: int, samples: int, profile: str | None
                 f"({elapsed / base:.2f}x the baseline); the operator used "
                 f"{cpu_seconds(operator.pid) - cpu_before:.1f}s of CPU meanwhile"
             )
-            writes = writes_by_kind(cluster.layout.audit_log, converge_from)
+            writes = Counter(w.kind for w in converging.read())
+            converging.close()
             print(
                 f"operator write calls while converging: {sum(writes.values())} "
                 f"(the baseline's: {count * 3}): "
@@ -323,21 +388,24 @@ async def run(cluster: DevCluster, count: int, samples: int, profile: str | None
                 f"{rss_mib(operator.pid):.0f} MiB"
             )
 
-            since = cluster.layout.audit_log.stat().st_size
+            at_rest = AuditTail(cluster.layout.audit_log, USER)
             passes_before = metric(port, "redis_operator_reconcile_total")
             await asyncio.sleep(30)
             idle_passes = metric(port, "redis_operator_reconcile_total") - passes_before
             # A change that needs nothing (an annotation) makes every Redis take a pass.
             kubectl(cluster, "annotate", "redis", "--all", "-n", "bench", "bench/touched=1")
             await asyncio.sleep(10)
-            writes = operator_writes(cluster.layout.audit_log, since)
+            steady = len(at_rest.read())
+            at_rest.close()
             passes = metric(port, "redis_operator_reconcile_total") - passes_before
             print(
                 f"steady state: {idle_passes:.0f} passes in 30 s idle, then {passes:.0f} passes "
-                f"after annotating every Redis: {writes} operator write calls "
-                f"({writes / passes if passes else 0:.2f} per pass)"
+                f"after annotating every Redis: {steady} operator write calls "
+                f"({steady / passes if passes else 0:.2f} per pass)"
             )
             await scale_latency(cluster, admin, samples)
+            if base_teardown is not None:
+                await teardown(cluster, core, count, samples, base_teardown)
         finally:
             operator.terminate()
             operator.wait(timeout=30)
@@ -351,6 +419,12 @@ def main() -> None:
     parser.add_argument("--scale-samples", type=int, default=20)
     parser.add_argument("--profile", help="write py-spy samples of the converging operator here")
     parser.add_argument("--keep-audit-log", help="copy the apiserver's audit log here at the end")
+    parser.add_argument(
+        "--teardown",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time deleting the namespaces, with the operator and without (default: on)",
+    )
     args = parser.parse_args()
     cluster = DevCluster(state_dir=Path(tempfile.mkdtemp(prefix="bench-operator-")))
     cluster.up(nodes=2, owner_pid=os.getpid())
@@ -359,7 +433,7 @@ def main() -> None:
         for manifest in ("namespace.yaml", "crd.yaml", "rbac.yaml"):
             kubectl(cluster, "apply", "-f", str(deploy / manifest))
         kubectl(cluster, "wait", "--for=condition=Established", f"crd/{api.CRD_NAME}")
-        asyncio.run(run(cluster, args.redis, args.scale_samples, args.profile))
+        asyncio.run(run(cluster, args.redis, args.scale_samples, args.profile, args.teardown))
         if args.keep_audit_log:
             shutil.copy(cluster.layout.audit_log, args.keep_audit_log)
     finally:
