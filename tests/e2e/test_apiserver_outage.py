@@ -8,6 +8,7 @@ other tests.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ OUTAGE_SECONDS = 20
 def outage_cluster() -> Iterator[DevCluster]:
     cluster = DevCluster(state_dir=Path(tempfile.mkdtemp(prefix="redis-op-outage-")))
     try:
-        cluster.up(nodes=1)
+        cluster.up(nodes=1, owner_pid=os.getpid())
     except Exception as exc:
         cluster.down()
         pytest.fail(f"cannot start the local control plane: {exc}", pytrace=False)
