@@ -143,6 +143,15 @@ class Reconciler:
         try:
             outcome = await self._reconcile(key)
         except KubeError as exc:
+            if isinstance(exc, ApiError) and exc.status == 404:
+                # A write on the Redis itself found it gone: its DELETED watch event was missed
+                # (kopf resumes a watch without telling what vanished meanwhile, e.g. across an
+                # apiserver outage). Forget it as that event would have, or every change of its
+                # children would queue another pass for it.
+                self._forget(key)
+                self.metrics.observe_pass(Outcome.NOOP, self.clock.monotonic() - start)
+                log.info("%s/%s: gone; forgotten", *key)
+                return
             self._observe_error(exc, start)
             if exc.retryable:
                 delay = self.queue.add_rate_limited(key)
@@ -156,6 +165,14 @@ class Reconciler:
             self._observe_error(exc, start)
             raise
         self.metrics.observe_pass(outcome, self.clock.monotonic() - start)
+
+    def _forget(self, key: Key) -> None:
+        """Drop a Redis that is gone from the store, the queue and the writes awaited."""
+        held = self.store.redis.get(*key)
+        if held is not None:
+            self.store.redis.remove(held)
+        self.queue.forget(key)
+        self.own_writes.forget(key)
 
     def _observe_error(self, exc: Exception, start: float) -> None:
         if isinstance(exc, ApiError):

@@ -428,6 +428,13 @@ class FakeKubeApi:
         """Watch events not yet delivered."""
         return len(self._pending)
 
+    def lose_events(self) -> int:
+        """Drop the pending watch events, as a watch resumed after an outage never tells what
+        changed meanwhile; answer how many."""
+        lost = len(self._pending)
+        self._pending.clear()
+        return lost
+
     def deliver(self) -> int:
         """Hand the pending watch events to the subscribers, in order; answer how many."""
         count = 0

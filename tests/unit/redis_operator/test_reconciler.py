@@ -735,3 +735,18 @@ async def test_a_gone_redis_is_a_noop_pass() -> None:
     c = make_controller()
     assert await c.reconcile("gone") == []
     assert passes(c)["noop"] == 1
+
+
+async def test_a_redis_found_gone_by_its_own_write_is_forgotten() -> None:
+    c = await converged(replicas=1)
+    c.fake.delete_object(REDIS, NS, NAME)
+    c.fake.delete_object(POD, NS, f"{NAME}-0", grace_period=0)
+    assert c.fake.lose_events() > 0  # the watch never tells: the store still holds them
+    c.fake.delete_object(SERVICE, NS, NAME)  # the garbage collector's, seen once it resumed
+    c.deliver()
+    writes = await c.reconcile()
+    assert writes[-1].verb is Verb.PATCH_STATUS and writes[-1].error.status == 404
+    assert c.store.redis.get(NS, NAME) is None
+    c.deliver()  # the Service it created for the ghost: the garbage collector removes it
+    assert await c.reconcile() == []
+    assert c.metric("redis_operator_reconcile_errors_total", reason="api_error") == 0
