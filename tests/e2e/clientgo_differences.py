@@ -33,6 +33,11 @@ DELIBERATE_DIFFERENCES: dict[str, str] = {
         "shutdown() writes what is queued within its deadline; client-go's Shutdown() "
         "abandons the queue"
     ),
+    "retry-bare-429": (
+        "a 429 is retried on the transport schedule, with or without Retry-After; client-go's "
+        "REST client retries only a 429 that carries Retry-After (the apiserver's flow control "
+        "sends one), and its recorder gives up on a bare one (an admission webhook's)"
+    ),
     "refuse-unreferenceable": (
         "an object without a name or kind is refused (logged, counted); client-go writes an "
         "Event about it that no describe finds"

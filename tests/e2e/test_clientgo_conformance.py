@@ -45,6 +45,7 @@ from tests.e2e.clientgo import (
     run_ours,
 )
 from tests.e2e.clientgo_differences import DELIBERATE_DIFFERENCES
+from tests.e2e.throttle import TooManyRequests
 from tests.support.kube import Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -133,6 +134,7 @@ class Context:
     namespace: str
     kubectl: Kubectl
     cluster: DevCluster
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Hook = Callable[[Context], None]
@@ -155,7 +157,6 @@ class Scenario:
     teardown: Hook | None = None
     advanced: float = 0.0
     """Seconds the scenario moves the clock: the timestamps' window grows by this much."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # Differences applied to client-go's outcome (see clientgo_differences).
@@ -481,6 +482,59 @@ def check_shutdown(go: Outcome, ours: Outcome) -> None:
     assert all(e in ours.events for e in go.events)
 
 
+def throttled(ns: str, tag: str) -> Script:
+    """An admission webhook answers 429 for a while (no Retry-After: a webhook sets no header)."""
+    redis = obj("Redis", "throttled", ns, "myapp.tangx.in/v1")
+    other = obj("Redis", "other", ns, "myapp.tangx.in/v1")
+    scaled = ev(redis, "ScalingUp", "replicas set to 3")
+    steps = (scaled, DRAIN, pause("throttle"), scaled, ev(other, "Created", "created"))
+    return Script("record", OPERATOR, (*steps, pause("release"), DRAIN), sleep_seconds=2.0)
+
+
+THROTTLE_SECONDS = 3.0
+
+
+def throttle_webhook(ctx: Context) -> None:
+    webhook = TooManyRequests(ctx.namespace)
+    ctx.extra["webhook"] = webhook
+    webhook.start(ctx.kubectl)
+
+
+def toggle_throttle(ctx: Context, label: str) -> None:
+    webhook: TooManyRequests = ctx.extra["webhook"]
+    if label == "throttle":
+        webhook.refusing = True
+    else:
+        time.sleep(THROTTLE_SECONDS)
+        webhook.refusing = False
+
+
+def stop_throttle_webhook(ctx: Context) -> None:
+    ctx.extra["webhook"].stop(ctx.kubectl)
+
+
+def check_throttled(go: Outcome, ours: Outcome) -> None:
+    """client-go gives up on a 429 without Retry-After; ours retries until it gets through."""
+    go, ours = strip_times(go), strip_times(ours)
+    assert go.writes == Counter({("create", 201): 1, ("patch", 429): 1, ("create", 429): 1})
+    assert [(e["involvedObject"]["name"], e["count"]) for e in go.events] == [("throttled", 1)]
+    refused = ours.writes[("patch", 429)] + ours.writes[("create", 429)]
+    assert refused >= 2
+    assert Counter({k: n for k, n in ours.writes.items() if k[1] != 429}) == Counter(
+        {("create", 201): 2, ("patch", 200): 1}
+    )
+    counts = sorted((e["involvedObject"]["name"], e["count"]) for e in ours.events)
+    assert counts == [("other", 1), ("throttled", 2)]
+    (first,) = go.events
+    assert {k: v for k, v in first.items() if k != "count"} == {
+        k: v
+        for k, v in next(
+            e for e in ours.events if e["involvedObject"]["name"] == "throttled"
+        ).items()
+        if k != "count"
+    }
+
+
 def outage(ns: str, tag: str) -> Script:
     """The apiserver stops while events come in; client-go retries one at a time."""
     up = obj("Redis", "before", ns, "myapp.tangx.in/v1")
@@ -649,6 +703,15 @@ SCENARIOS = (
         teardown=release_namespace,
     ),
     Scenario("invalid-422", invalid_annotation),
+    Scenario(
+        "throttled-429",
+        throttled,
+        ("retry-bare-429",),
+        check=check_throttled,
+        setup=throttle_webhook,
+        on_pause=toggle_throttle,
+        teardown=stop_throttle_webhook,
+    ),
     Scenario(
         "unreferenceable",
         unreferenceable,
