@@ -21,6 +21,11 @@ DELIBERATE_DIFFERENCES: dict[str, str] = {
         "the combined Event is stamped with the time of the call; client-go stamps it when "
         "its goroutine gets to it (seconds later when writes are retrying)"
     ),
+    "combined-cached-once": (
+        "a combined Event takes one entry of the 4,096-key dedup cache; client-go files each "
+        "one it writes a second time, under its full message (it updates the cache from the "
+        "Event the server returns), so its cache forgets older Events one combined write sooner"
+    ),
     "deterministic-aggregation": (
         "a full group keeps its first nine messages, so a repeat of one of them stays its own "
         "Event; client-go forgets an arbitrary one and may count the repeat as combined"
