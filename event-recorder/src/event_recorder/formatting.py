@@ -39,31 +39,31 @@ _ESCAPES = {
 }
 
 
-class BigInt(NamedTuple):
+class _BigInt(NamedTuple):
     """A Python int outside int64, formatted as Go's ``*big.Int``."""
 
     value: int
 
 
-class Uint8(NamedTuple):
+class _Uint8(NamedTuple):
     """One element of a ``[]byte``."""
 
     value: int
 
 
-class GoMap(NamedTuple):
+class _GoMap(NamedTuple):
     """A ``map[key_type]interface {}``, its items in the order Go prints them."""
 
     key_type: str
-    items: tuple[tuple[GoKey, GoValue], ...]
+    items: tuple[tuple[_GoKey, _GoValue], ...]
 
 
-GoValue = (
-    None | bool | int | BigInt | Uint8 | float | complex | str | bytes | list["GoValue"] | GoMap
+_GoValue = (
+    None | bool | int | _BigInt | _Uint8 | float | complex | str | bytes | list["_GoValue"] | _GoMap
 )
 """A Python value converted to the Go value it stands for (``int`` fits int64)."""
 
-GoKey = None | bool | int | BigInt | float | str
+_GoKey = None | bool | int | _BigInt | float | str
 """A Go map key: only comparable values."""
 
 
@@ -91,13 +91,13 @@ def _from_object(obj: object) -> str:
         return f"%!v(PANIC=String method: {type(error).__name__})"
 
 
-def go_value(arg: object, depth: int = 0) -> GoValue:
+def _go_value(arg: object, depth: int = 0) -> _GoValue:
     """The Go value ``arg`` stands for (see the module docstring)."""
     if arg is None or isinstance(arg, bool):
         return arg
     if isinstance(arg, int):
         number = int(arg)
-        return number if _INT64_MIN <= number <= _INT64_MAX else BigInt(number)
+        return number if _INT64_MIN <= number <= _INT64_MAX else _BigInt(number)
     if isinstance(arg, str):
         return _go_string(str.__str__(arg))
     if isinstance(arg, float):
@@ -108,31 +108,31 @@ def go_value(arg: object, depth: int = 0) -> GoValue:
         return bytes(arg)
     if depth < _MAX_DEPTH:
         if isinstance(arg, list | tuple):
-            return [go_value(item, depth + 1) for item in arg]
+            return [_go_value(item, depth + 1) for item in arg]
         if isinstance(arg, Mapping):
             return _go_map(arg, depth + 1)
     return _from_object(arg)
 
 
 _KEY_TYPES = {str: "string", int: "int", float: "float64", bool: "bool"}
-_KEY_RANK = {type(None): 0, bool: 1, int: 2, BigInt: 3, float: 4, str: 5}
+_KEY_RANK = {type(None): 0, bool: 1, int: 2, _BigInt: 3, float: 4, str: 5}
 
 
-def _go_map(mapping: Mapping[object, object], depth: int) -> GoMap:
-    items = [(_go_key(key, depth), go_value(value, depth)) for key, value in mapping.items()]
+def _go_map(mapping: Mapping[object, object], depth: int) -> _GoMap:
+    items = [(_go_key(key, depth), _go_value(value, depth)) for key, value in mapping.items()]
     key_types = {_KEY_TYPES.get(type(key), "interface {}") for key, _ in items}
     key_type = "string" if not items else key_types.pop() if len(key_types) == 1 else "interface {}"
     items.sort(key=lambda item: _key_order(item[0]))
-    return GoMap(key_type, tuple(items))
+    return _GoMap(key_type, tuple(items))
 
 
-def _go_key(key: object, depth: int) -> GoKey:
+def _go_key(key: object, depth: int) -> _GoKey:
     """Map keys must be comparable in Go: anything but a scalar becomes ``str(key)``."""
-    value = go_value(key, depth)
-    return value if isinstance(value, str | int | float | BigInt | None) else _from_object(key)
+    value = _go_value(key, depth)
+    return value if isinstance(value, str | int | float | _BigInt | None) else _from_object(key)
 
 
-def _key_order(key: GoKey) -> tuple[int, int, float | int | str]:
+def _key_order(key: _GoKey) -> tuple[int, int, float | int | str]:
     """Go's order of map keys: by value, NaN first; nil before other interface values.
 
     Go orders keys of different types in a ``map[interface {}]`` by where their type
@@ -143,14 +143,14 @@ def _key_order(key: GoKey) -> tuple[int, int, float | int | str]:
         return (rank, 1, 0)
     if isinstance(key, float) and math.isnan(key):
         return (rank, 0, 0)
-    return (rank, 1, key.value if isinstance(key, BigInt) else key)
+    return (rank, 1, key.value if isinstance(key, _BigInt) else key)
 
 
-def go_type(value: GoValue) -> str:
+def _go_type(value: _GoValue) -> str:
     """Go's ``%T`` of a converted value."""
     if value is None:
         return "<nil>"
-    if isinstance(value, GoMap):
+    if isinstance(value, _GoMap):
         return f"map[{value.key_type}]interface {{}}"
     return _TYPE_NAMES[type(value)]
 
@@ -158,8 +158,8 @@ def go_type(value: GoValue) -> str:
 _TYPE_NAMES: dict[type, str] = {
     bool: "bool",
     int: "int",
-    BigInt: "*big.Int",
-    Uint8: "uint8",
+    _BigInt: "*big.Int",
+    _Uint8: "uint8",
     float: "float64",
     complex: "complex128",
     str: "string",
@@ -290,7 +290,7 @@ def _format_x(negative: bool, mantissa: int, exponent: int, prec: int, verb: str
     return "".join(out)
 
 
-def format_float(value: float, verb: str, prec: int) -> str:
+def _format_float(value: float, verb: str, prec: int) -> str:
     """Go's ``strconv.FormatFloat(value, verb, prec, 64)``; ``prec`` -1 is the shortest."""
     if math.isnan(value):
         return "NaN"
@@ -329,9 +329,9 @@ def _printable(char: str) -> bool:
     return char.isprintable()
 
 
-def _escape(char: str, quote: str, ascii_only: bool) -> str:
+def _escape(char: str, quote_char: str, ascii_only: bool) -> str:
     code = ord(char)
-    if char in (quote, "\\"):
+    if char in (quote_char, "\\"):
         return "\\" + char
     if 0xDC80 <= code <= 0xDCFF:  # an invalid UTF-8 byte
         return f"\\x{code - 0xDC00:02x}"
@@ -341,12 +341,10 @@ def _escape(char: str, quote: str, ascii_only: bool) -> str:
         return _ESCAPES[char]
     if code < 0x20 or code == 0x7F:
         return f"\\x{code:02x}"
-    if 0xD800 <= code <= 0xDFFF:
-        code = 0xFFFD
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
-def quote(text: str, quote_char: str = '"', ascii_only: bool = False) -> str:
+def _quote(text: str, quote_char: str = '"', ascii_only: bool = False) -> str:
     """strconv.Quote (QuoteToASCII with ``ascii_only``) of a Go string."""
     return quote_char + "".join(_escape(c, quote_char, ascii_only) for c in text) + quote_char
 
@@ -449,7 +447,7 @@ class _Printer:
             text += f" '{chr(code)}'"
         self.pad_unzeroed(text)
 
-    def print_integer(self, value: int, signed: bool, verb: str, arg: GoValue) -> None:
+    def print_integer(self, value: int, signed: bool, verb: str, arg: _GoValue) -> None:
         if verb == "v":
             if self.sharp_v and not signed:
                 self.fmt_0x64(value, True)
@@ -462,7 +460,7 @@ class _Printer:
             self.pad(_rune(value & _MASK64))
         elif verb == "q":
             rune = _rune(value & _MASK64)
-            self.pad(quote(rune, "'", self.plus))
+            self.pad(_quote(rune, "'", self.plus))
         elif verb == "U":
             self.fmt_unicode(value & _MASK64)
         else:
@@ -479,12 +477,9 @@ class _Printer:
         if verb == "O":
             prefix = "0o"
         text = _in_base(abs(value), base, digits)
-        zeros = left = right = 0
-        if self.prec_present:
-            if len(text) < self.prec:
-                zeros = self.prec - len(text)
-            elif text == "0" and self.prec == 0:
-                return
+        zeros = left = right = 0  # never zero (that fits an int): %.0d prints its digits
+        if self.prec_present and len(text) < self.prec:
+            zeros = self.prec - len(text)
         length = len(sign) + len(prefix) + zeros + len(text)
         if self.wid_present and length < self.wid:
             gap = self.wid - length
@@ -501,7 +496,7 @@ class _Printer:
     def fmt_float(self, value: float, verb: str, prec: int) -> None:
         if self.prec_present:
             prec = self.prec
-        num = format_float(value, verb, prec)
+        num = _format_float(value, verb, prec)
         if num[0] not in "+-":
             num = "+" + num
         if self.space and num[0] == "+" and not self.plus:
@@ -523,7 +518,7 @@ class _Printer:
         else:
             self.pad(num[1:])
 
-    def print_float(self, value: float, verb: str, arg: GoValue) -> None:
+    def print_float(self, value: float, verb: str, arg: _GoValue) -> None:
         if verb == "v":
             self.fmt_float(value, "g", -1)
         elif verb in "bgGxX":
@@ -576,7 +571,7 @@ class _Printer:
         if self.sharp and _can_backquote(text):
             self.pad("`" + text + "`")
         else:
-            self.pad(quote(text, '"', self.plus))
+            self.pad(_quote(text, '"', self.plus))
 
     def print_string(self, text: str, verb: str) -> None:
         if (verb == "v" and self.sharp_v) or verb == "q":
@@ -612,18 +607,18 @@ class _Printer:
         elif verb == "q":
             self.fmt_q(_go_bytes_text(data))
         else:
-            self.print_sequence([Uint8(byte) for byte in data], verb, "[]uint8", 0)
+            self.print_sequence([_Uint8(byte) for byte in data], verb, "[]uint8", 0)
 
     # composite values
 
-    def print_element(self, value: GoValue, verb: str, depth: int) -> None:
+    def print_element(self, value: _GoValue, verb: str, depth: int) -> None:
         """A value held in an ``interface {}`` inside a slice or map."""
         if value is None:
             self.out.append("interface {}(nil)" if self.sharp_v else "<nil>")
         else:
             self.print_value(value, verb, depth + 1)
 
-    def print_sequence(self, items: list[GoValue], verb: str, type_name: str, depth: int) -> None:
+    def print_sequence(self, items: list[_GoValue], verb: str, type_name: str, depth: int) -> None:
         interface = type_name == "[]interface {}"
         if self.sharp_v:
             self.out.append(type_name + "{")
@@ -638,8 +633,8 @@ class _Printer:
                 self.print_value(item, verb, depth + 1)
         self.out.append("}" if self.sharp_v else "]")
 
-    def print_map(self, value: GoMap, verb: str, depth: int) -> None:
-        self.out.append(go_type(value) + "{" if self.sharp_v else "map[")
+    def print_map(self, value: _GoMap, verb: str, depth: int) -> None:
+        self.out.append(_go_type(value) + "{" if self.sharp_v else "map[")
         for index, (key, item) in enumerate(value.items):
             if index:
                 self.out.append(", " if self.sharp_v else " ")
@@ -651,7 +646,7 @@ class _Printer:
             self.print_element(item, verb, depth + 1)
         self.out.append("}" if self.sharp_v else "]")
 
-    def print_value(self, value: GoValue, verb: str, depth: int) -> None:
+    def print_value(self, value: _GoValue, verb: str, depth: int) -> None:
         if isinstance(value, bool):
             if verb in "tv":
                 self.pad("true" if value else "false")
@@ -659,9 +654,9 @@ class _Printer:
                 self.bad_verb(verb, value)
         elif isinstance(value, int):
             self.print_integer(value, True, verb, value)
-        elif isinstance(value, Uint8):
+        elif isinstance(value, _Uint8):
             self.print_integer(value.value, False, verb, value)
-        elif isinstance(value, BigInt):
+        elif isinstance(value, _BigInt):
             self.print_big(value.value, verb)
         elif isinstance(value, float):
             self.print_float(value, verb, value)
@@ -675,34 +670,34 @@ class _Printer:
             elif verb in "sqxX":
                 self.print_bytes(value, verb, "[]uint8")
             else:
-                self.print_sequence([Uint8(byte) for byte in value], verb, "[]uint8", depth)
+                self.print_sequence([_Uint8(byte) for byte in value], verb, "[]uint8", depth)
         elif isinstance(value, list):
             self.print_sequence(value, verb, "[]interface {}", depth)
-        elif isinstance(value, GoMap):
+        elif isinstance(value, _GoMap):
             self.print_map(value, verb, depth)
 
-    def print_arg(self, arg: GoValue, verb: str) -> None:
+    def print_arg(self, arg: _GoValue, verb: str) -> None:
         if arg is None:
             if verb in "Tv":
                 self.pad("<nil>")
             else:
                 self.bad_verb(verb, None)
         elif verb == "T":
-            self.pad(self.truncated(go_type(arg)))
-        elif verb == "p" or (verb == "w" and isinstance(arg, list | GoMap | BigInt)):
+            self.pad(self.truncated(_go_type(arg)))
+        elif verb == "p" or (verb == "w" and isinstance(arg, list | _GoMap | _BigInt)):
             self.bad_verb(verb, arg)
         else:
             self.print_value(arg, verb, 0)
 
-    def bad_verb(self, verb: str, arg: GoValue) -> None:
+    def bad_verb(self, verb: str, arg: _GoValue) -> None:
         self.out.append(f"%!{verb}(")
         if arg is None:
             self.out.append("<nil>")
-        elif isinstance(arg, BigInt):  # Go skips its Format method here, and shows the struct
+        elif isinstance(arg, _BigInt):  # Go skips its Format method here, and shows the struct
             self.out.append("*big.Int=")
             self.big_struct(arg.value)
         else:
-            self.out.append(go_type(arg) + "=")
+            self.out.append(_go_type(arg) + "=")
             self.print_arg(arg, "v")
         self.out.append(")")
 
@@ -722,7 +717,7 @@ class _Printer:
             self.print_integer(word, False, "v", word)
         self.out.append("}}" if sharp else "]}")
 
-    def extra(self, args: list[GoValue]) -> None:
+    def extra(self, args: list[_GoValue]) -> None:
         self.clear()
         self.out.append("%!(EXTRA ")
         for index, arg in enumerate(args):
@@ -731,7 +726,7 @@ class _Printer:
             if arg is None:
                 self.out.append("<nil>")
             else:
-                self.out.append(go_type(arg) + "=")
+                self.out.append(_go_type(arg) + "=")
                 self.print_arg(arg, "v")
         self.out.append(")")
 
@@ -827,7 +822,7 @@ def _arg_index(state: _Parse, fmt: str, index: int, count: int) -> int:
     return close + 1
 
 
-def _int_arg(args: list[GoValue], state: _Parse) -> tuple[int, bool]:
+def _int_arg(args: list[_GoValue], state: _Parse) -> tuple[int, bool]:
     """A ``*`` width or precision: the next argument, if it is a Go int of sane size."""
     if state.arg >= len(args):
         return 0, False
@@ -847,7 +842,7 @@ def sprintf(fmt: str, args: tuple[object, ...]) -> str:
     if not args and "%" not in fmt:
         return fmt
     fmt = _go_string(fmt)
-    values = [go_value(arg) for arg in args]
+    values = [_go_value(arg) for arg in args]
     printer = _Printer()
     out = printer.out
     state = _Parse()

@@ -1,6 +1,6 @@
 """Go's own ``fmt.Sprintf``, the reference the recorder's formatting is tested against.
 
-``tests/gofmt`` is a stdlib-only Go program; it is built once per source into
+``tests/gofmt`` is a stdlib-only Go program; it is built once per source and Go version into
 ``~/.cache/redis-operator/gofmt-<hash>/`` (outside the repository) and fed cases as JSON.
 Go is a prerequisite of this repository (README): without it these tests fail, loudly.
 """
@@ -32,18 +32,21 @@ class GoMissingError(RuntimeError):
 @cache
 def binary() -> Path:
     """The built ``gofmtcheck``, building it first if this source was never built."""
-    digest = hashlib.sha256()
+    go = shutil.which("go")
+    if go is None:
+        raise GoMissingError("`go` (1.26+) is needed to compare with Go's fmt: see README.md")
+    env = {**os.environ, "GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "-mod=mod"}
+    version = subprocess.run(
+        [go, "env", "GOVERSION"], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    digest = hashlib.sha256(version.encode())
     for name in ("go.mod", "main.go"):
         digest.update((SOURCE / name).read_bytes())
     target = CACHE / f"gofmt-{digest.hexdigest()[:16]}" / "gofmtcheck"
     if target.exists():
         return target
-    go = shutil.which("go")
-    if go is None:
-        raise GoMissingError("`go` (1.26+) is needed to compare with Go's fmt: see README.md")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".{os.getpid()}.partial")
-    env = {**os.environ, "GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "-mod=mod"}
     subprocess.run(
         [go, "build", "-trimpath", "-o", str(partial), "."],
         cwd=SOURCE,
