@@ -110,7 +110,7 @@ def test_every_verb_flag_and_shape_on_every_kind_of_value() -> None:
                 args = (value, -4, 6)
             if _comparable(fmt, args):
                 cases.append((fmt, args))
-    assert len(cases) > 50_000
+    assert len(cases) > 130_000
     _with_go(cases)
 
 
