@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,7 +135,7 @@ def run_go(binary: Path, kubeconfig: Path, script: Script, on_pause: OnPause) ->
         )
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         stderr: list[str] = []
-        reader = threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True)  # type: ignore[union-attr]
+        reader = threading.Thread(target=stderr.extend, args=(proc.stderr,), daemon=True)
         reader.start()
         timer = threading.Timer(RUN_TIMEOUT, proc.kill)
         timer.start()
@@ -248,12 +248,6 @@ def audit_writes(audit_log: Path, since: int, user_agent: str) -> list[dict[str,
         ):
             found.append(entry)
     return found
-
-
-def stored_events(listed: Iterable[dict[str, Any]], namespaces: Iterable[str]) -> list[Any]:
-    """The listed Events that live in ``namespaces``."""
-    wanted = set(namespaces)
-    return [e for e in listed if e["metadata"]["namespace"] in wanted]
 
 
 if __name__ == "__main__":

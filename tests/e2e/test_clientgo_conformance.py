@@ -617,6 +617,28 @@ def ev_notes(ns: str, tag: str) -> Script:
     return Script("events", OPERATOR, (first, DRAIN, *steps))
 
 
+def ev_recorders(ns: str, tag: str) -> Script:
+    """Two controllers on one broadcaster, each its own series; a burst of 1,000 on one."""
+    redis = obj("Redis", "watched", ns, "myapp.tangx.in/v1")
+    recorders = (Recorder("RedisOperator"), Recorder("Backup"))
+    first = [ev(redis, "Synced", "in sync", recorder=r) for r in range(2)]
+    repeats = [ev(redis, "Synced", "in sync", recorder=0, repeat=1000)]
+    repeats.append(ev(redis, "Synced", "in sync", recorder=1, repeat=2))
+    return Script("events", recorders, (*first, DRAIN, *repeats))
+
+
+def check_ev_recorders(go: Outcome, ours: Outcome) -> None:
+    """Both: two series; client-go's stop at 2, ours are written with their counts at shutdown."""
+    go, ours = strip_times(go), strip_times(ours)
+    series = {e["reportingController"]: e["series"] for e in go.events}
+    assert series == {"RedisOperator": 2, "Backup": 2}
+    expected = go.copy()
+    for event in expected.events:
+        event["series"] = {"RedisOperator": 1001, "Backup": 3}[event["reportingController"]]
+    expected.writes[("patch", 200)] += 2
+    assert ours.sort() == expected.sort()
+
+
 def ev_long_note(ns: str, tag: str) -> Script:
     redis = obj("Redis", "verbose", ns, "myapp.tangx.in/v1")
     return Script("events", OPERATOR, (ev(redis, "ConfigTooLong", "配置过长" * 100, "Warning"),))
@@ -741,6 +763,12 @@ SCENARIOS = (
         adjust=series_count(5),
     ),
     Scenario("events-notes", ev_notes, ("events-v1-series-at-shutdown",), adjust=series_count(30)),
+    Scenario(
+        "events-recorders",
+        ev_recorders,
+        ("events-v1-series-at-shutdown",),
+        check=check_ev_recorders,
+    ),
     Scenario("events-long-note", ev_long_note, ("events-v1-note-cut",), check=check_long_note),
     Scenario(
         "events-resource-version",
