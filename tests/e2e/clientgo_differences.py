@@ -8,15 +8,6 @@ Everything not listed here must be equal between the two, Event for Event and wr
 from __future__ import annotations
 
 DELIBERATE_DIFFERENCES: dict[str, str] = {
-    "combined-reporting": (
-        "the combined Event carries reportingComponent/reportingInstance (the recorder's "
-        "source); client-go leaves both empty on it"
-    ),
-    "combined-name": (
-        "a combined Event about an object whose name makes `<name>.<hex>` no valid DNS "
-        "subdomain (a `system:` ClusterRole, a 253-character name) gets a UUID name, as every "
-        "other Event does; client-go names it `<name>.<hex>` anyway"
-    ),
     "combined-timestamps": (
         "the combined Event is stamped with the time of the call; client-go stamps it when "
         "its goroutine gets to it (seconds later when writes are retrying)"
