@@ -32,8 +32,9 @@ from redis_operator.children import (
     is_ready,
     pod_name,
 )
+from redis_operator.kube.client import REDIS
 from redis_operator.kube.errors import ApiError, KubeError, TransportError
-from redis_operator.kube.fake import REDIS, Verb, Write
+from redis_operator.kube.fake import Verb, Write
 from redis_operator.messages import EventKey
 from redis_operator.planning import (
     ALL_REPLICAS_READY,
