@@ -133,9 +133,12 @@ QUANTITY_SIGN_RULE = (
     "!isQuantity(string(self)) || !quantity(string(self)).isLessThan(quantity('0'))"
 )
 QUANTITY_SIGN_MESSAGE = "must not be negative"
+# Extended resources are named <domain>/<name> outside kubernetes.io; they and hugepages cannot
+# be overcommitted, so the apiserver wants a limit equal to each of their requests.
+_EXTENDED = "(k.contains('/') && !k.contains('kubernetes.io/'))"
 RESOURCE_NAME_RULE = (
     "self.all(k, k in ['cpu', 'memory', 'ephemeral-storage'] "
-    "|| k.startsWith('hugepages-') || k.contains('/'))"
+    f"|| k.startsWith('hugepages-') || {_EXTENDED})"
 )
 RESOURCE_NAME_MESSAGE = (
     "resource names are cpu, memory, ephemeral-storage, hugepages-<size> or an extended "
@@ -161,6 +164,16 @@ REQUESTS_RULE = (
     f"self.requests.all(k, {_request_within_limit('k')})"
 )
 REQUESTS_MESSAGE = "every request must be at most its limit (spec.resources.limits)"
+NOT_OVERCOMMITTED_RULE = (
+    "!has(self.requests) || self.requests.all(k, "
+    f"!(k.startsWith('hugepages-') || {_EXTENDED}) || "
+    "(has(self.limits) && k in self.limits && isQuantity(string(self.requests[k])) "
+    "&& isQuantity(string(self.limits[k])) "
+    f"&& {_quantity('self.requests[k]')}.compareTo({_quantity('self.limits[k]')}) == 0))"
+)
+NOT_OVERCOMMITTED_MESSAGE = (
+    "a request of hugepages or of an extended resource needs a limit equal to it"
+)
 
 # A label key (a qualified name, with an optional DNS-subdomain prefix) and a label value, as
 # the apiserver validates them in nodeSelector and tolerations.
@@ -429,7 +442,10 @@ def _resources_schema() -> dict[str, Any]:
             "requests": _quantities_schema("requests"),
             "limits": _quantities_schema("limits"),
         },
-        "x-kubernetes-validations": [_rule(REQUESTS_RULE, REQUESTS_MESSAGE, ".requests")],
+        "x-kubernetes-validations": [
+            _rule(REQUESTS_RULE, REQUESTS_MESSAGE, ".requests"),
+            _rule(NOT_OVERCOMMITTED_RULE, NOT_OVERCOMMITTED_MESSAGE, ".requests"),
+        ],
     }
 
 

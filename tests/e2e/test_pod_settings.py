@@ -91,6 +91,21 @@ def test_absent_resources_are_the_defaults_written_into_the_object(
             "resource names are cpu, memory",
         ),
         (
+            {"resources": {"requests": {"kubernetes.io/foo": 1}}},
+            "spec.resources.requests",
+            "resource names are cpu, memory",
+        ),
+        (
+            {"resources": {"requests": {"example.com/gpu": 1}, "limits": {"example.com/gpu": 2}}},
+            "spec.resources.requests",
+            "needs a limit equal to it",
+        ),
+        (
+            {"resources": {"requests": {"cpu": "1", "hugepages-2Mi": "2Mi"}}},
+            "spec.resources.requests",
+            "needs a limit equal to it",
+        ),
+        (
             {"nodeSelector": {"type": "not a label"}},
             "spec.nodeSelector[type]",
             "must be a label value",

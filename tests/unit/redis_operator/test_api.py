@@ -151,11 +151,12 @@ def test_resources_schema() -> None:
         "limits": {"memory": "256Mi"},
     }
     assert resources["x-kubernetes-validations"] == [
+        {"rule": api.REQUESTS_RULE, "message": api.REQUESTS_MESSAGE, "fieldPath": ".requests"},
         {
-            "rule": api.REQUESTS_RULE,
-            "message": api.REQUESTS_MESSAGE,
+            "rule": api.NOT_OVERCOMMITTED_RULE,
+            "message": api.NOT_OVERCOMMITTED_MESSAGE,
             "fieldPath": ".requests",
-        }
+        },
     ]
     assert set(resources["properties"]) == {"requests", "limits"}
     for part in resources["properties"].values():
