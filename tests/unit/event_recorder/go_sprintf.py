@@ -1,7 +1,8 @@
 """Go's own ``fmt.Sprintf``, the reference the recorder's formatting is tested against.
 
 ``tests/gofmt`` is a stdlib-only Go program; it is built once per source and Go version into
-``~/.cache/redis-operator/gofmt-<hash>/`` (outside the repository) and fed cases as JSON.
+the test bed's build cache (``$REDIS_OPERATOR_CACHE``, default ``~/.cache/redis-operator``)
+as ``gofmt-<hash>/``, outside the repository, and fed cases as JSON.
 Go is a prerequisite of this repository (README): without it these tests fail, loudly.
 """
 
@@ -19,8 +20,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from devcluster.build import cache_root
+
 SOURCE = Path(__file__).resolve().parents[2] / "gofmt"
-CACHE = Path.home() / ".cache" / "redis-operator"
 
 Case = tuple[str, tuple[object, ...]]
 
@@ -42,7 +44,7 @@ def binary() -> Path:
     digest = hashlib.sha256(version.encode())
     for name in ("go.mod", "main.go"):
         digest.update((SOURCE / name).read_bytes())
-    target = CACHE / f"gofmt-{digest.hexdigest()[:16]}" / "gofmtcheck"
+    target = cache_root() / f"gofmt-{digest.hexdigest()[:16]}" / "gofmtcheck"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
