@@ -47,8 +47,9 @@ class NodeSettings:
             image_archives=tuple(Path(p) for p in data["image_archives"]),
             kubelet_port=data["kubelet_port"],
             kubelet_healthz_port=data["kubelet_healthz_port"],
-            kube_proxy_healthz_port=data["kube_proxy_healthz_port"],
-            kube_proxy_metrics_port=data["kube_proxy_metrics_port"],
+            # Absent from a cluster started before kube-proxy ran: its down still tears it down.
+            kube_proxy_healthz_port=data.get("kube_proxy_healthz_port", 0),
+            kube_proxy_metrics_port=data.get("kube_proxy_metrics_port", 0),
         )
 
 
