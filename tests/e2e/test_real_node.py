@@ -11,8 +11,11 @@ import ipaddress
 import json
 import os
 import shlex
+import socket
+import ssl
 import subprocess
 import tempfile
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ from devcluster.layout import Settings
 from devcluster.supervisor import pid_alive
 from redis_operator import manifests
 from redis_operator.leaderelection.election import DEFAULT_LEASE_NAME
+from redis_operator.metrics import PREFIX
 from tests.e2e.operator import (
     OPERATOR_GROUPS,
     OPERATOR_USER,
@@ -464,7 +468,81 @@ def test_the_operator_runs_from_its_image_under_deploy_rbac_ready_by_the_kubelet
 
         leader = wait_for(holder, "a replica to hold the Lease", 60)
         assert leader.rsplit("_", 1)[0] in running
+        _reached_through_their_services(real, {p["status"]["podIP"] for p in running.values()})
+        for name in running:
+            log = _container_log(real, name)
+            assert_log_clean(log)
+            assert "name resolution" not in log, log[-3000:]
     finally:
-        real.kubectl(
-            "delete", "deployment", manifests.NAME, "-n", manifests.NAMESPACE, "--wait=true"
+        for kind, name in (
+            ("deployment", manifests.NAME),
+            ("service", manifests.METRICS_SERVICE),
+            ("service", manifests.WEBHOOK_SERVICE),
+        ):
+            real.kubectl(
+                "delete", kind, name, "-n", manifests.NAMESPACE, "--ignore-not-found", "--wait"
+            )
+
+
+def _service_address(real: RealCluster, name: str, pod_ips: set[str]) -> tuple[str, int]:
+    """A Service's ClusterIP and port, once the EndpointSlice controller lists every pod."""
+    service = real.kubectl.json("get", "service", name, "-n", manifests.NAMESPACE)
+    address = service["spec"]["clusterIP"]
+    if ipaddress.ip_address(address) not in ipaddress.ip_network(realnode.SERVICE_SUBNET):
+        raise AssertionError(f"{address} is not in the Service range routed to the bridge")
+    selector = f"kubernetes.io/service-name={name}"
+
+    def listed() -> bool:
+        slices = real.kubectl.json(
+            "get", "endpointslices", "-n", manifests.NAMESPACE, "-l", selector
         )
+        ready = {
+            a
+            for s in slices["items"]
+            for e in s.get("endpoints") or []
+            if e.get("conditions", {}).get("ready")
+            for a in e["addresses"]
+        }
+        return ready == pod_ips
+
+    wait_for(listed, f"the EndpointSlice of {name} to list the pods", 60)
+    comment = f"{manifests.NAMESPACE}/{name}:{service['spec']['ports'][0]['name']}"
+
+    def programmed() -> bool:
+        targets = {
+            r[r.index("--to-destination") + 1].rsplit(":", 1)[0]
+            for r in _nat_rules()
+            if "DNAT" in r and comment in r
+        }
+        return targets == pod_ips
+
+    wait_for(programmed, f"kube-proxy's rules for {name}", 60)
+    return address, service["spec"]["ports"][0]["port"]
+
+
+def _reached_through_their_services(real: RealCluster, pod_ips: set[str]) -> None:
+    """deploy/'s Services get endpoints from the EndpointSlice controller and kube-proxy's
+    rules lead to them from the host: /metrics over HTTP, the webhook's TLS handshake with the
+    certificate for the Service's name."""
+    real.kubectl.apply(manifests.metrics_service())
+    real.kubectl.apply(manifests.webhook_service())
+    host, port = _service_address(real, manifests.METRICS_SERVICE, pod_ips)
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
+    with direct.open(f"http://{host}:{port}/metrics", timeout=5) as response:
+        assert response.status == 200
+        assert f"{PREFIX}_workqueue_depth" in response.read().decode()
+    host, port = _service_address(real, manifests.WEBHOOK_SERVICE, pod_ips)
+    context = ssl.create_default_context(cafile=str(real.cluster.layout.pki / "ca.crt"))
+    name = f"{manifests.WEBHOOK_SERVICE}.{manifests.NAMESPACE}.svc"
+    with (
+        socket.create_connection((host, port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=name) as tls,
+    ):
+        assert tls.version() is not None
+
+
+def _container_log(real: RealCluster, pod: str) -> str:
+    """A pod's container log, read where the kubelet writes it (not ``kubectl logs``)."""
+    logs = realnode.NodeFiles(real.cluster.layout.node).pod_logs
+    (directory,) = logs.glob(f"{manifests.NAMESPACE}_{pod}_*")
+    return "".join(f.read_text(errors="replace") for f in sorted(directory.rglob("*.log")))
