@@ -15,6 +15,7 @@ quick and gives the same digest.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -265,10 +266,19 @@ def leftovers(runtime: Path) -> list[str]:
 @contextlib.contextmanager
 def daemons(node: NodeBinaries, buildkit: Path) -> Iterator[Daemons]:
     """Run the build's containerd and buildkitd for the ``with`` block, then stop them by pid
-    and remove what they leave (shims, mounts, the runtime directory)."""
-    runtime = Path(tempfile.mkdtemp(prefix="redis-op-build-"))
+    and remove what they leave (shims, mounts, the runtime directory). One build at a time per
+    machine: the roots in the cache are theirs alone (a lock file waits for another build)."""
     state = build_state()
     state.mkdir(parents=True, exist_ok=True)
+    with (state / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with _daemons(node, buildkit, state) as running:
+            yield running
+
+
+@contextlib.contextmanager
+def _daemons(node: NodeBinaries, buildkit: Path, state: Path) -> Iterator[Daemons]:
+    runtime = Path(tempfile.mkdtemp(prefix="redis-op-build-"))
     config = runtime / "containerd.toml"
     config.write_text(containerd_config(state / "containerd", runtime))
     (runtime / "buildkitd.toml").write_text("")
