@@ -34,6 +34,8 @@ class Write:
     message: str
     time: str
     """When the request was received (RFC 3339, microseconds)."""
+    agent: str = ""
+    """The client's User-Agent (``kwok/...`` for the simulated nodes)."""
 
     @property
     def refused(self) -> bool:
@@ -55,12 +57,15 @@ class Write:
 
 
 def parse(line: bytes, user: str) -> Write | None:
-    """The write in one audit log line if ``user`` made it and it completed, else None."""
+    """The write in one audit log line if ``user`` (anyone, if empty) made it and it
+    completed, else None."""
     try:
         entry: dict[str, Any] = json.loads(line)
     except ValueError:
         return None
-    if entry.get("stage") != "ResponseComplete" or entry.get("user", {}).get("username") != user:
+    if entry.get("stage") != "ResponseComplete":
+        return None
+    if user and entry.get("user", {}).get("username") != user:
         return None
     ref = entry.get("objectRef") or {}
     status = entry.get("responseStatus") or {}
@@ -72,6 +77,7 @@ def parse(line: bytes, user: str) -> Write | None:
         code=int(status.get("code", 0)),
         message=str(status.get("message", "")),
         time=str(entry.get("requestReceivedTimestamp", "")),
+        agent=str(entry.get("userAgent", "")),
     )
 
 

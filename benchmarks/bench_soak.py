@@ -45,6 +45,7 @@ from soak_checker import (
     Tolerated,
     Violation,
     at_rest_violations,
+    node_deleted_successors,
     refused_redis,
     refused_violations,
     state_violations,
@@ -202,6 +203,7 @@ class Soak:
         self.ledger = EventLedger()
         self.report = Report()
         self.tail = AuditTail(cluster.layout.audit_log, USER)
+        self.everyone_tail = AuditTail(cluster.layout.audit_log, "")
         self.operator = OperatorProcess(cluster.issue_kubeconfig(USER, GROUPS), results)
         self.started = time.monotonic()
         self.outage_ended = -OUTAGE_GRACE_SECONDS
@@ -367,6 +369,7 @@ class Soak:
             operator_killed=any(isinstance(o, KillOperator) for o in operations),
             apiserver_stopped=any(isinstance(o, ApiserverOutage) for o in operations),
             refused_for=refused_redis(writes),
+            node_deleted_for=node_deleted_successors(self.everyone_tail.read()),
         )
         snapshot = self.snapshot()
         now = self.now()
@@ -422,6 +425,7 @@ class Soak:
         finally:
             self.operator.stop()
             self.tail.close()
+            self.everyone_tail.close()
 
 
 def summary(soak: Soak, results: Path) -> int:

@@ -4,12 +4,16 @@ Everything here builds or inspects plain object dicts, from the typed `Redis` th
 parses once per pass; what to do with them is planning's job.
 Drift is detected by comparing the fields we set (image, port, command) directly with the live
 pod, rather than through a template hash: it also catches `kubectl set image` on a pod, and an
-operator upgrade that changes, say, the probe does not restart every Redis.
+operator upgrade that changes, say, the probe does not restart every Redis. Resources,
+nodeSelector and tolerations are compared through the pod's `SETTINGS_ANNOTATION` instead: the
+apiserver's admission plugins change them in the pod it stores (DefaultTolerationSeconds adds
+tolerations, LimitRanger adds requests and limits, a RuntimeClass adds both), so comparing the
+pod's own fields would find drift in every pod, forever.
 """
 
 from __future__ import annotations
 
-import copy
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +26,10 @@ MANAGED_BY = "redis-operator"
 NAME_LABEL = "app.kubernetes.io/name"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+
+SETTINGS_ANNOTATION = f"{GROUP}/resources-and-placement"
+"""On each pod: the spec's resources, nodeSelector and tolerations it was created from, as
+`pod_settings` writes them; a pod without it (or with another value) is replaced."""
 
 # Pods in these phases never run again (restartPolicy Always only ends there on eviction,
 # node shutdown and the like), yet keep their name until garbage-collected.
@@ -97,12 +105,18 @@ def _metadata(redis: Redis, name: str) -> dict[str, Any]:
     }
 
 
-#: What a pod asks for unless told otherwise: little CPU (Redis is one thread, mostly idle),
-#: memory for a small data set, and a memory limit so that one Redis cannot starve its node.
-DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
-    "requests": {"cpu": "50m", "memory": "64Mi"},
-    "limits": {"memory": "256Mi"},
-}
+def pod_settings(spec: RedisSpec) -> str:
+    """The spec's resources, nodeSelector and tolerations as one canonical JSON text.
+
+    Written as given (`0.5` and `500m` differ), so any change of these fields in the spec is a
+    change of the text.
+    """
+    settings = {
+        "resources": spec.resources.to_object(),
+        "nodeSelector": dict(spec.node_selector),
+        "tolerations": [t.to_object() for t in spec.tolerations],
+    }
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
 
 def redis_command(port: int) -> list[str]:
@@ -117,29 +131,29 @@ def redis_command(port: int) -> list[str]:
 def desired_pod(redis: Redis, ordinal: int) -> dict[str, Any]:
     """The pod with this ordinal as the Redis' spec wants it."""
     name = pod_name(redis.name, ordinal)
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": _metadata(redis, name),
-        "spec": {
-            # With the headless Service as subdomain, each pod gets a stable DNS name
-            # <pod>.<redis>.<namespace>.svc.
-            "hostname": name,
-            "subdomain": redis.name,
-            "containers": [
-                {
-                    "name": CONTAINER_NAME,
-                    "image": redis.spec.image,
-                    "command": redis_command(redis.spec.port),
-                    "ports": [
-                        {"name": PORT_NAME, "containerPort": redis.spec.port, "protocol": "TCP"}
-                    ],
-                    "readinessProbe": {"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 5},
-                    "resources": copy.deepcopy(DEFAULT_RESOURCES),
-                }
-            ],
-        },
+    spec = redis.spec
+    pod_spec: dict[str, Any] = {
+        # With the headless Service as subdomain, each pod gets a stable DNS name
+        # <pod>.<redis>.<namespace>.svc.
+        "hostname": name,
+        "subdomain": redis.name,
+        "containers": [
+            {
+                "name": CONTAINER_NAME,
+                "image": spec.image,
+                "command": redis_command(spec.port),
+                "ports": [{"name": PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
+                "readinessProbe": {"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 5},
+                "resources": spec.resources.to_object(),
+            }
+        ],
     }
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        pod_spec["tolerations"] = [t.to_object() for t in spec.tolerations]
+    metadata = _metadata(redis, name) | {"annotations": {SETTINGS_ANNOTATION: pod_settings(spec)}}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
 
 
 def _service_ports(port: int) -> list[dict[str, Any]]:
@@ -228,7 +242,11 @@ def is_ready(pod: Mapping[str, Any]) -> bool:
 
 
 def pod_matches_spec(pod: Mapping[str, Any], spec: RedisSpec) -> bool:
-    """Whether the pod runs what the spec says: the image, and Redis on the spec's port."""
+    """Whether the pod runs what the spec says: the image, Redis on the spec's port, and the
+    resources and placement it was created with (its `SETTINGS_ANNOTATION`)."""
+    annotations: Mapping[str, Any] = (pod.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(SETTINGS_ANNOTATION) != pod_settings(spec):
+        return False
     containers = (pod.get("spec") or {}).get("containers") or []
     container = next((c for c in containers if c.get("name") == CONTAINER_NAME), None)
     if container is None:
