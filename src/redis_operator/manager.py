@@ -23,7 +23,7 @@ from redis_operator.controller.handlers import WatchHandlers, informers
 from redis_operator.controller.reconciler import Reconciler, SystemClock
 from redis_operator.controller.store import Key, Store
 from redis_operator.controller.workqueue import Backoff, WorkQueue
-from redis_operator.kube.client import JsonKubeApi, in_cluster, new_api_client
+from redis_operator.kube.client import JsonKubeApi, new_api_client
 from redis_operator.kube.login import connection_info
 from redis_operator.kube.watch import JsonListWatch
 from redis_operator.leaderelection.election import (
@@ -211,9 +211,9 @@ class Manager:
 
         @kopf.on.login(registry=registry)
         async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-            if in_cluster(self.settings.kubeconfig):
-                return kopf.login_with_service_account(**kwargs)
-            # The connection our client has loaded: one kubeconfig for both clients.
+            # The connection our client has loaded, in a pod too: there it is the Service's
+            # address from $KUBERNETES_SERVICE_HOST (kopf's own in-cluster login dials the name
+            # kubernetes.default.svc, which needs a cluster DNS).
             return await connection_info(self.api_client.configuration)
 
         # A failure is not retried (after kopf's backoff of a minute): the process exits.

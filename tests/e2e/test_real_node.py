@@ -1,4 +1,5 @@
-"""Redis on a real node: containerd runs the pods, the kubelet probes them, Redis answers.
+"""Redis on a real node: containerd runs the pods, the kubelet probes them, Redis answers; and
+the operator's own image runs there, reaching the apiserver through the ``kubernetes`` Service.
 
 This module has its own cluster (one kwok node, one real node): one real node per machine, so
 it is up only while these tests run.
@@ -7,9 +8,14 @@ it is up only while these tests run.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
+import shlex
+import socket
+import ssl
 import subprocess
 import tempfile
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,14 +24,19 @@ from typing import Any
 
 import pytest
 
-from devcluster import realnode
+from devcluster import imagebuild, pki, realnode
+from devcluster.build import ensure_node_binaries
 from devcluster.cluster import DevCluster
-from devcluster.components import NODE_IP, POD_CIDR, SERVICE_CIDR
+from devcluster.components import NODE_IP, POD_CIDR
 from devcluster.layout import Settings
 from devcluster.supervisor import pid_alive
+from redis_operator import manifests
+from redis_operator.leaderelection.election import DEFAULT_LEASE_NAME
+from redis_operator.metrics import PREFIX
 from tests.e2e.operator import (
     OPERATOR_GROUPS,
     OPERATOR_USER,
+    REPO,
     OperatorProcess,
     assert_log_clean,
     install_deploy,
@@ -159,10 +170,12 @@ def _route_device(address: str) -> str:
 
 def test_network_stays_on_the_machine(real: RealCluster, ns: str) -> None:
     """Every cluster range is routed to the bridge or lo; a pod has no way out, no resolver."""
+    service_cidr = Settings.load(real.cluster.layout.settings).service_cidr
+    assert service_cidr == realnode.SERVICE_SUBNET
     ranges = {
         "real pods": realnode.POD_SUBNET,
         "kwok pods": POD_CIDR,
-        "services": SERVICE_CIDR,
+        "services": service_cidr,
         "kwok node": f"{NODE_IP}/32",
         "real node": f"{realnode.BRIDGE_IP}/32",
     }
@@ -176,7 +189,11 @@ def test_network_stays_on_the_machine(real: RealCluster, ns: str) -> None:
     routes = in_pod_netns(pod, "ip", "route", "show")
     assert routes.returncode == 0, routes.stderr
     assert "default" not in routes.stdout
-    assert routes.stdout.split()[0] == realnode.POD_SUBNET
+    pod_routes = [line.split()[:3] for line in routes.stdout.splitlines()]
+    assert sorted(pod_routes) == [
+        [realnode.POD_SUBNET, "dev", "eth0"],
+        [realnode.SERVICE_SUBNET, "via", realnode.BRIDGE_IP],
+    ]
     way_out = in_pod_netns(pod, "ip", "route", "get", "192.0.2.1")
     assert way_out.returncode != 0
     assert "Network is unreachable" in way_out.stderr
@@ -184,6 +201,32 @@ def test_network_stays_on_the_machine(real: RealCluster, ns: str) -> None:
     resolv = Path(f"/proc/{redis_pid}/root/etc/resolv.conf").read_text()
     assert "nameserver" not in resolv, resolv
     assert IP_FORWARD.read_text() == real.ip_forward_before
+    _assert_nat_stays_on_the_bridge()
+
+
+def _nat_rules() -> list[list[str]]:
+    saved = subprocess.run(
+        ["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True
+    ).stdout
+    return [shlex.split(line)[1:] for line in saved.splitlines() if line.startswith("-A ")]
+
+
+def _assert_nat_stays_on_the_bridge() -> None:
+    """kube-proxy's NAT: every DNAT leads to an address on the bridge; MASQUERADE only in its
+    KUBE-POSTROUTING, for packets it marked, and it marks only those from the bridge's
+    addresses (a pod or the host reaching itself through a Service): nothing is NATed out."""
+    pods = ipaddress.ip_network(realnode.POD_SUBNET)
+    rules = _nat_rules()
+    dnat = [r[r.index("--to-destination") + 1] for r in rules if "DNAT" in r]
+    assert dnat, "kube-proxy wrote no rule for the kubernetes Service"
+    for target in dnat:
+        assert ipaddress.ip_address(target.rsplit(":", 1)[0]) in pods, target
+    masquerading = {r[0] for r in rules if "MASQUERADE" in r}
+    assert masquerading <= {"KUBE-POSTROUTING"}, masquerading
+    for rule in (r for r in rules if r[-1] == "KUBE-MARK-MASQ"):
+        assert "-s" in rule, rule
+        source = rule[rule.index("-s") + 1]
+        assert ipaddress.ip_network(source).subnet_of(pods), rule  # type: ignore[arg-type]
 
 
 def test_every_redis_pod_answers_on_spec_port(
@@ -336,3 +379,211 @@ def test_a_redis_that_tolerates_the_kwok_taint_is_simulated_on_kwok(
         assert pod["spec"]["nodeName"] == "kwok-node-0"
         assert pod["status"]["podIP"].startswith("127.")
         assert not pod_processes(pod)
+
+
+@pytest.fixture(scope="module")
+def operator_image(real: RealCluster) -> str:
+    """The operator's image, built from the Dockerfile (cached) and imported into the node."""
+    image = imagebuild.build_operator_image(ensure_node_binaries(), REPO)
+    real.cluster.import_image(image.archive)
+    return image.name
+
+
+_IN_CLUSTER = """\
+import asyncio
+from kubernetes_asyncio import client, config
+
+async def main():
+    config.load_incluster_config()
+    async with client.ApiClient() as api:
+        version = await client.VersionApi(api).get_code()
+    with open("/dev/termination-log", "w") as out:
+        out.write(version.git_version)
+
+asyncio.run(main())
+"""
+
+
+def test_a_pod_reaches_the_apiserver_through_the_kubernetes_service(
+    real: RealCluster, ns: str, operator_image: str
+) -> None:
+    """In-cluster config from KUBERNETES_SERVICE_HOST/PORT: the Service's ClusterIP on the
+    bridge's range, kube-proxy's DNAT to the apiserver on the bridge's address."""
+    service = real.kubectl.json("get", "service", "kubernetes", "-n", "default")
+    assert ipaddress.ip_address(service["spec"]["clusterIP"]) in ipaddress.ip_network(
+        realnode.SERVICE_SUBNET
+    )
+    slice_ = real.kubectl.json("get", "endpointslice", "kubernetes", "-n", "default")
+    assert [e["addresses"] for e in slice_["endpoints"]] == [[realnode.BRIDGE_IP]]
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "in-cluster"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {"name": "c", "image": operator_image, "command": ["python3", "-c", _IN_CLUSTER]}
+            ],
+        },
+    }
+    real.kubectl.apply(pod, "-n", ns)
+
+    def finished() -> dict[str, Any] | None:
+        current: dict[str, Any] = real.kubectl.json("get", "pod", "in-cluster", "-n", ns)
+        done = current["status"].get("phase") in ("Succeeded", "Failed")
+        return current if done else None
+
+    done = wait_for(finished, "the in-cluster pod to finish", 120)
+    assert done["spec"]["nodeName"] == realnode.NODE_NAME
+    (status,) = done["status"]["containerStatuses"]
+    terminated = status["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["message"]) == (0, _kubernetes_version(real))
+
+
+def _kubernetes_version(real: RealCluster) -> str:
+    version: str = json.loads(real.kubectl("version", "-o", "json"))["serverVersion"]["gitVersion"]
+    return version
+
+
+def _webhook_secret(real: RealCluster, directory: Path) -> None:
+    """The serving certificate cert-manager would issue (deploy/'s Deployment mounts it)."""
+    layout = real.cluster.layout
+    service = f"{manifests.WEBHOOK_SERVICE}.{manifests.NAMESPACE}.svc"
+    pair = pki.issue(
+        pki.KeyPair(layout.pki / "ca.crt", layout.pki / "ca.key"),
+        directory,
+        "webhook",
+        service,
+        server_names=[service],
+        client=False,
+    )
+    real.kubectl.run(
+        "delete", "secret", manifests.WEBHOOK_SECRET, "-n", manifests.NAMESPACE, check=False
+    )
+    real.kubectl(
+        "create",
+        "secret",
+        "tls",
+        manifests.WEBHOOK_SECRET,
+        "-n",
+        manifests.NAMESPACE,
+        f"--cert={pair.cert}",
+        f"--key={pair.key}",
+    )
+
+
+def test_the_operator_runs_from_its_image_under_deploy_rbac_ready_by_the_kubelets_probes(
+    real: RealCluster, operator_kubeconfig: Path, operator_image: str, tmp_path: Path
+) -> None:
+    """deploy/'s Deployment (2 replicas, its ServiceAccount, probes, read-only root, non-root
+    user) with the local image: both pods Ready by the kubelet's probe of /readyz, which
+    holds only once each has listed Redis objects through the apiserver; one leads."""
+    _webhook_secret(real, tmp_path)
+    deployment = manifests.deployment()
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    container["image"] = operator_image
+    real.kubectl.apply(deployment)
+    try:
+        real.kubectl(
+            "rollout",
+            "status",
+            f"deployment/{manifests.NAME}",
+            "-n",
+            manifests.NAMESPACE,
+            "--timeout=180s",
+        )
+        selector = ",".join(f"{k}={v}" for k, v in manifests.LABELS.items())
+        listed = real.kubectl.json("get", "pods", "-n", manifests.NAMESPACE, "-l", selector)
+        running = {p["metadata"]["name"]: p for p in listed["items"]}
+        assert len(running) == 2
+        for pod in running.values():
+            assert pod["spec"]["nodeName"] == realnode.NODE_NAME
+            assert pod["spec"]["serviceAccountName"] == manifests.NAME
+            (status,) = pod["status"]["containerStatuses"]
+            assert status["ready"] and status["restartCount"] == 0, status
+
+        def holder() -> str | None:
+            lease = real.kubectl.json("get", "lease", DEFAULT_LEASE_NAME, "-n", manifests.NAMESPACE)
+            identity: str | None = lease["spec"].get("holderIdentity")
+            return identity or None
+
+        leader = wait_for(holder, "a replica to hold the Lease", 60)
+        assert leader.rsplit("_", 1)[0] in running
+        _reached_through_their_services(real, {p["status"]["podIP"] for p in running.values()})
+        for name in running:
+            log = _container_log(real, name)
+            assert_log_clean(log)
+            assert "name resolution" not in log, log[-3000:]
+    finally:
+        for kind, name in (
+            ("deployment", manifests.NAME),
+            ("service", manifests.METRICS_SERVICE),
+            ("service", manifests.WEBHOOK_SERVICE),
+        ):
+            real.kubectl(
+                "delete", kind, name, "-n", manifests.NAMESPACE, "--ignore-not-found", "--wait"
+            )
+
+
+def _service_address(real: RealCluster, name: str, pod_ips: set[str]) -> tuple[str, int]:
+    """A Service's ClusterIP and port, once the EndpointSlice controller lists every pod."""
+    service = real.kubectl.json("get", "service", name, "-n", manifests.NAMESPACE)
+    address = service["spec"]["clusterIP"]
+    if ipaddress.ip_address(address) not in ipaddress.ip_network(realnode.SERVICE_SUBNET):
+        raise AssertionError(f"{address} is not in the Service range routed to the bridge")
+    selector = f"kubernetes.io/service-name={name}"
+
+    def listed() -> bool:
+        slices = real.kubectl.json(
+            "get", "endpointslices", "-n", manifests.NAMESPACE, "-l", selector
+        )
+        ready = {
+            a
+            for s in slices["items"]
+            for e in s.get("endpoints") or []
+            if e.get("conditions", {}).get("ready")
+            for a in e["addresses"]
+        }
+        return ready == pod_ips
+
+    wait_for(listed, f"the EndpointSlice of {name} to list the pods", 60)
+    comment = f"{manifests.NAMESPACE}/{name}:{service['spec']['ports'][0]['name']}"
+
+    def programmed() -> bool:
+        targets = {
+            r[r.index("--to-destination") + 1].rsplit(":", 1)[0]
+            for r in _nat_rules()
+            if "DNAT" in r and comment in r
+        }
+        return targets == pod_ips
+
+    wait_for(programmed, f"kube-proxy's rules for {name}", 60)
+    return address, service["spec"]["ports"][0]["port"]
+
+
+def _reached_through_their_services(real: RealCluster, pod_ips: set[str]) -> None:
+    """deploy/'s Services get endpoints from the EndpointSlice controller and kube-proxy's
+    rules lead to them from the host: /metrics over HTTP, the webhook's TLS handshake with the
+    certificate for the Service's name."""
+    real.kubectl.apply(manifests.metrics_service())
+    real.kubectl.apply(manifests.webhook_service())
+    host, port = _service_address(real, manifests.METRICS_SERVICE, pod_ips)
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
+    with direct.open(f"http://{host}:{port}/metrics", timeout=5) as response:
+        assert response.status == 200
+        assert f"{PREFIX}_workqueue_depth" in response.read().decode()
+    host, port = _service_address(real, manifests.WEBHOOK_SERVICE, pod_ips)
+    context = ssl.create_default_context(cafile=str(real.cluster.layout.pki / "ca.crt"))
+    name = f"{manifests.WEBHOOK_SERVICE}.{manifests.NAMESPACE}.svc"
+    with (
+        socket.create_connection((host, port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=name) as tls,
+    ):
+        assert tls.version() is not None
+
+
+def _container_log(real: RealCluster, pod: str) -> str:
+    """A pod's container log, read where the kubelet writes it (not ``kubectl logs``)."""
+    logs = realnode.NodeFiles(real.cluster.layout.node).pod_logs
+    (directory,) = logs.glob(f"{manifests.NAMESPACE}_{pod}_*")
+    return "".join(f.read_text(errors="replace") for f in sorted(directory.rglob("*.log")))

@@ -1,12 +1,14 @@
 """A real node leaves nothing behind: after ``down``, and after its supervisor is SIGKILLed.
 
 Checked one by one: processes (by pid), mounts, ``/kubepods`` cgroups, the bridge and veths,
-network namespaces, iptables tables, the kubelet's fixed paths, ``ip_forward``.
+network namespaces, the Service range's route, iptables rules and chains (kube-proxy's and the
+kubelet's, both families), the kubelet's fixed paths, the sysctls kube-proxy could change.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,9 +35,42 @@ from tests.support.kube import Kubectl, wait_for
 pytestmark = pytest.mark.e2e
 
 
-def _ip_tables() -> str:
-    path = Path("/proc/net/ip_tables_names")
-    return path.read_text() if path.exists() else ""
+#: What kube-proxy or the kubelet could set, and must leave as found.
+SYSCTLS = (
+    "net/ipv4/ip_forward",
+    "net/ipv4/conf/all/route_localnet",
+    "net/netfilter/nf_conntrack_max",
+    "net/netfilter/nf_conntrack_tcp_timeout_established",
+)
+
+
+def _sysctls() -> dict[str, str]:
+    found = {}
+    for name in SYSCTLS:
+        path = Path("/proc/sys") / name
+        found[name] = path.read_text() if path.exists() else ""
+    return found
+
+
+def _rules() -> str:
+    """Both families' tables, chains and rules, without counters or the dump's dates."""
+    out = []
+    for family in ("iptables", "ip6tables"):
+        saved = subprocess.run(
+            [f"{family}-save"], capture_output=True, text=True, check=True
+        ).stdout
+        out += [
+            re.sub(r"\[\d+:\d+\]", "", line)
+            for line in saved.splitlines()
+            if not line.startswith("#")
+        ]
+    return "\n".join(out)
+
+
+def _service_route() -> str:
+    return subprocess.run(
+        ["ip", "route", "show", realnode.SERVICE_SUBNET], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def _live_network_namespaces() -> set[int]:
@@ -61,13 +96,13 @@ def _veths() -> str:
 class Machine:
     """What a real node may change on the machine, as found before ``up``."""
 
-    ip_forward: str
-    ip_tables: str
+    sysctls: dict[str, str]
+    rules: str
     veths: str
 
     @classmethod
     def now(cls) -> Machine:
-        return cls(Path("/proc/sys/net/ipv4/ip_forward").read_text(), _ip_tables(), _veths())
+        return cls(_sysctls(), _rules(), _veths())
 
 
 @dataclass(frozen=True)
@@ -105,7 +140,21 @@ def _start(cluster: DevCluster, owner_pid: int) -> Running:
     assert running.netns and running.mounts
     assert Path("/var/lib/kubelet") in running.host_paths
     assert realnode.bridge_exists()
+    assert _service_route(), "the Service range is routed to the bridge"
+    assert ":KUBE-SERVICES" in _rules(), "kube-proxy's chains"
+    _add_chain_as_a_kubelet_would()
     return running
+
+
+def _add_chain_as_a_kubelet_would() -> None:
+    """A KUBE- chain ``up`` did not find, jumped to from a built-in chain (for a source that is
+    never seen here): what a kubelet on a fresh machine adds, and teardown must remove."""
+    for args in (
+        ["-N", "KUBE-E2E-PROBE"],
+        ["-A", "KUBE-E2E-PROBE", "-j", "RETURN"],
+        ["-A", "INPUT", "-s", "192.0.2.254/32", "-j", "KUBE-E2E-PROBE"],
+    ):
+        subprocess.run(["iptables", "-w", "-t", "filter", *args], check=True)
 
 
 def _left(running: Running, before: Machine) -> list[str]:
@@ -127,10 +176,13 @@ def _left(running: Running, before: Machine) -> list[str]:
         left.append(f"network namespaces {held}")
     if paths := [p for p in running.host_paths if p.exists()]:
         left.append(f"paths {paths}")
-    if _ip_tables() != before.ip_tables:
-        left.append(f"iptables tables {_ip_tables()!r}")
-    if Path("/proc/sys/net/ipv4/ip_forward").read_text() != before.ip_forward:
-        left.append("ip_forward changed")
+    if (rules := _rules()) != before.rules:
+        changed = set(rules.splitlines()) ^ set(before.rules.splitlines())
+        left.append(f"iptables changed: {sorted(changed)[:8]}")
+    if _service_route():
+        left.append(f"route {_service_route()}")
+    if (sysctls := _sysctls()) != before.sysctls:
+        left.append(f"sysctls {sysctls} (were {before.sysctls})")
     return left
 
 

@@ -22,10 +22,12 @@ KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
 CONTAINERD_VERSION = "v2.3.7"
+BUILDKIT_VERSION = "v0.34.2"
 
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 KUBERNETES_NODE_COMMANDS = ("kubelet", "kube-proxy")
 CONTAINERD_COMMANDS = ("containerd", "ctr", "containerd-shim-runc-v2")
+BUILDKIT_COMMANDS = ("buildkitd", "buildctl")
 
 #: kwok v0.8.0 ships no built-in stages: these come from its module and are passed with --config.
 KWOK_STAGES = (
@@ -224,6 +226,23 @@ def build_containerd(version: str = CONTAINERD_VERSION) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     ldflags = f"-s -w -X {module}/version.Version={version}"
     _build(work, packages, version, target, ldflags, "containerd " + version, tags=["no_btrfs"])
+    _mark_complete(target)
+    return target
+
+
+def build_buildkit(version: str = BUILDKIT_VERSION) -> Path:
+    """Build buildkitd and buildctl (static, no cgo), which build the operator's Dockerfile."""
+    target = component_dir("buildkit", version)
+    if _is_complete(target):
+        return target
+    module = "github.com/moby/buildkit"
+    work = cache_root() / "work" / f"buildkit-{version}"
+    _wrapper(work, module, version, [])
+    packages = [f"{module}/cmd/{c}" for c in BUILDKIT_COMMANDS]
+    target.mkdir(parents=True, exist_ok=True)
+    ldflags = f"-s -w -X {module}/version.Version={version}"
+    tags = ["osusergo", "netgo", "static_build"]
+    _build(work, packages, version, target, ldflags, "buildkit " + version, tags=tags)
     _mark_complete(target)
     return target
 

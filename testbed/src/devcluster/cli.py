@@ -12,6 +12,7 @@ from pathlib import Path
 from devcluster.build import BuildError, ensure_binaries, ensure_node_binaries
 from devcluster.cluster import ClusterError, DevCluster
 from devcluster.hostpkgs import ensure_host_packages
+from devcluster.imagebuild import build_operator_image, default_context
 from devcluster.images import build_pause_image, build_redis_image
 
 
@@ -29,11 +30,21 @@ def _dispatch(args: argparse.Namespace) -> int:
         elif not args.kwok_only:
             ensure_host_packages()
             node = ensure_node_binaries()
-            images = (build_pause_image(node.pause_source), build_redis_image())
+            images = (
+                build_pause_image(node.pause_source),
+                build_redis_image(),
+                build_operator_image(node, Path(args.context)),
+            )
             for name, path in vars(node).items():
                 print(f"{name:<24} {path}")
             for image in images:
                 print(f"{image.name:<24} {image.archive}")
+    elif args.action == "image":
+        image = build_operator_image(ensure_node_binaries(), Path(args.context))
+        print(f"{image.name:<24} {image.archive}")
+        if cluster.is_ready():
+            cluster.import_image(image.archive)
+            print(f"imported into {cluster.layout.root}'s real node (containerd namespace k8s.io)")
     elif args.action == "up":
         kubeconfig = cluster.up(
             nodes=args.nodes,
@@ -90,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--kwok-only", action="store_true", help="skip the real node's binaries and images"
     )
+    image = actions.add_parser(
+        "image",
+        help="build the operator's image from its Dockerfile (BuildKit, offline; needs root) "
+        "and import it into the running cluster's real node",
+    )
+    for parser_ in (build, image):
+        parser_.add_argument(
+            "--context",
+            default=str(default_context()),
+            help="the operator's source tree (its Dockerfile); default: %(default)s",
+        )
     up = actions.add_parser("up", help="build if needed, start in the background, wait ready")
     up.add_argument("--nodes", type=int, default=1, help="number of kwok fake nodes")
     up.add_argument(

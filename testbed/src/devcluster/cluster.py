@@ -7,6 +7,7 @@ to a detached supervisor (see ``supervisor.py``) and waits until it reports the 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shutil
@@ -23,7 +24,6 @@ from devcluster.build import Binaries, ensure_binaries, ensure_node_binaries
 from devcluster.components import (
     AUDIT_POLICY,
     POD_READY_AGAIN_STAGE,
-    SERVICE_CIDR,
     components,
     identity_kubeconfig,
 )
@@ -42,6 +42,8 @@ _IDENTITIES = {
     "kube-scheduler": ("system:kube-scheduler", ()),
     # Allowed by the Node authorizer; the apiserver's identity towards kubelets.
     "kubelet": (f"system:node:{realnode.NODE_NAME}", ("system:nodes",)),
+    # Bound to system:node-proxier by the apiserver's default RBAC policy.
+    "kube-proxy": ("system:kube-proxy", ()),
     "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ("system:masters",)),
 }
 _USER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9:._@-]*$")
@@ -151,6 +153,8 @@ class DevCluster:
             image_archives=(pause.archive, redis.archive),
             kubelet_port=free_port(),
             kubelet_healthz_port=free_port(),
+            kube_proxy_healthz_port=free_port(),
+            kube_proxy_metrics_port=free_port(),
         )
 
     def _prepare(
@@ -163,17 +167,19 @@ class DevCluster:
             directory.mkdir(parents=True, exist_ok=True)
         layout.root.chmod(0o700)
         ports = Ports.allocate()
-        Settings(ports, binaries, nodes, owner_pid, node).save(layout.settings)
+        settings = Settings(ports, binaries, nodes, owner_pid, node)
+        settings.save(layout.settings)
         layout.audit_policy.write_text(AUDIT_POLICY)
         layout.extra_stages.write_text(POD_READY_AGAIN_STAGE)
         ca = pki.create_ca(layout.pki)
-        service_ip = SERVICE_CIDR.split("/")[0].rsplit(".", 1)[0] + ".1"
+        service_ip = str(ipaddress.ip_network(settings.service_cidr)[1])
         pki.issue(
             ca,
             layout.pki,
             "apiserver",
             "kube-apiserver",
             server_names=[
+                *([settings.apiserver_host] if settings.node is not None else []),
                 "127.0.0.1",
                 "localhost",
                 service_ip,
@@ -185,7 +191,7 @@ class DevCluster:
             client=False,
         )
         pki.create_service_account_keys(layout.pki)
-        server = layout.server(ports)
+        server = layout.server(settings)
         for stem, (user, groups) in _IDENTITIES.items():
             pair = pki.issue(ca, layout.pki, stem, user, groups)
             target = (
@@ -208,6 +214,11 @@ class DevCluster:
                 node.pause_image,
                 node.kubelet_port,
                 node.kubelet_healthz_port,
+                realnode.kube_proxy_config(
+                    identity_kubeconfig(layout, "kube-proxy"),
+                    node.kube_proxy_healthz_port,
+                    node.kube_proxy_metrics_port,
+                ),
             )
 
     def _has_real_node(self) -> bool:
@@ -286,6 +297,17 @@ class DevCluster:
                     raise ClusterError(f"kube-apiserver not ready within {timeout:.0f}s")
                 time.sleep(0.2)
 
+    def import_image(self, archive: Path) -> None:
+        """Import an OCI archive into the real node's containerd (namespace ``k8s.io``)."""
+        settings = Settings.load(self.layout.settings)
+        if settings.node is None:
+            raise ClusterError(f"the cluster at {self.layout.root} has no real node")
+        files = realnode.NodeFiles(self.layout.node)
+        try:
+            realnode.import_images(settings.node.binaries.ctr, files, [archive])
+        except RuntimeError as exc:
+            raise ClusterError(str(exc)) from exc
+
     # -- inspection ----------------------------------------------------------------------
 
     def _owned_pid(self, pid_file: Path) -> int | None:
@@ -344,4 +366,4 @@ class DevCluster:
         ca = pki.KeyPair(self.layout.pki / "ca.crt", self.layout.pki / "ca.key")
         pair = pki.issue(ca, self.layout.pki, stem, user, groups)
         path = self.layout.kubeconfigs / f"{stem}.kubeconfig"
-        return write_kubeconfig(path, self.layout.server(settings.ports), ca.cert, user, pair)
+        return write_kubeconfig(path, self.layout.server(settings), ca.cert, user, pair)

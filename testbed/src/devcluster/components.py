@@ -1,8 +1,11 @@
-"""The command lines of the control plane's processes: every address is on 127.0.0.1.
+"""The command lines of the control plane's processes: every address is on this machine.
 
-kwok gives its fake nodes and pods addresses in 127.0.0.0/8, the Service range is in loopback
-too, and the apiserver's endpoint reconciler is off (it refuses loopback endpoints), so nothing
-here ever dials an address outside this machine.
+Without a real node everything is on 127.0.0.1: kwok gives its fake nodes and pods addresses in
+127.0.0.0/8, the Service range is in loopback too, and the apiserver's endpoint reconciler is
+off (it refuses loopback endpoints). With one, the apiserver listens on the bridge's address
+instead (the ``kubernetes`` Service's endpoint, which pods reach), Services take the range
+routed to the bridge, and the EndpointSlice controller and kube-proxy run (see ``realnode``).
+Nothing here ever dials an address outside this machine.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devcluster import realnode
-from devcluster.layout import Layout, Settings
+from devcluster.layout import LOOPBACK_SERVICE_CIDR, Layout, Settings
 
-SERVICE_CIDR = "127.96.0.0/16"
+#: The Service range of a cluster without a real node (``Settings.service_cidr``).
+SERVICE_CIDR = LOOPBACK_SERVICE_CIDR
 POD_CIDR = "127.64.0.0/16"
 NODE_IP = "127.0.0.1"
 
@@ -86,7 +90,7 @@ def identity_kubeconfig(layout: Layout, name: str) -> Path:
 
 
 def node_components(layout: Layout, settings: Settings) -> list[Component]:
-    """containerd and the kubelet of the real node, if the cluster has one."""
+    """containerd, the kubelet and kube-proxy of the real node, if the cluster has one."""
     if settings.node is None:
         return []
     files = realnode.NodeFiles(layout.node)
@@ -99,6 +103,7 @@ def node_components(layout: Layout, settings: Settings) -> list[Component]:
             env=realnode.runtime_env(binaries),
         ),
         Component("kubelet", realnode.kubelet_argv(binaries, files, kubelet_kc)),
+        Component("kube-proxy", realnode.kube_proxy_argv(binaries, files)),
     ]
 
 
@@ -112,6 +117,16 @@ def control_plane(layout: Layout, settings: Settings) -> list[Component]:
     b, p, pki = settings.binaries, settings.ports, layout.pki
     kcm_kc = identity_kubeconfig(layout, "kube-controller-manager")
     sched_kc = identity_kubeconfig(layout, "kube-scheduler")
+    host = settings.apiserver_host
+    if settings.node is None:
+        # Endpoints and EndpointSlices refuse loopback addresses, and kwok's pods have only
+        # loopback ones: those controllers (and the apiserver's reconciler) could only fail.
+        endpoints = ["--endpoint-reconciler-type=none"]
+        controllers = "*,-endpoints-controller,-endpointslice-controller,"
+    else:
+        endpoints = []
+        controllers = "*,-endpoints-controller,"
+    controllers += "-endpointslice-mirroring-controller"
     etcd_url = f"http://127.0.0.1:{p.etcd_client}"
     peer_url = f"http://127.0.0.1:{p.etcd_peer}"
     return [
@@ -135,8 +150,8 @@ def control_plane(layout: Layout, settings: Settings) -> list[Component]:
             [
                 str(b.kube_apiserver),
                 f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={host}",
+                f"--advertise-address={host}",
                 f"--secure-port={p.apiserver}",
                 f"--tls-cert-file={pki / 'apiserver.crt'}",
                 f"--tls-private-key-file={pki / 'apiserver.key'}",
@@ -146,13 +161,13 @@ def control_plane(layout: Layout, settings: Settings) -> list[Component]:
                 "--service-account-issuer=https://kubernetes.default.svc",
                 f"--service-account-key-file={pki / 'sa.pub'}",
                 f"--service-account-signing-key-file={pki / 'sa.key'}",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--service-cluster-ip-range={settings.service_cidr}",
                 # Reaching a kubelet (logs, exec) dials its InternalIP, never a resolved name.
                 "--kubelet-preferred-address-types=InternalIP",
                 f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
                 f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
                 f"--kubelet-certificate-authority={pki / 'ca.crt'}",
-                "--endpoint-reconciler-type=none",
+                *endpoints,
                 f"--audit-policy-file={layout.audit_policy}",
                 f"--audit-log-path={layout.audit_log}",
                 "--audit-log-format=json",
@@ -172,10 +187,7 @@ def control_plane(layout: Layout, settings: Settings) -> list[Component]:
                 f"--service-account-private-key-file={pki / 'sa.key'}",
                 f"--root-ca-file={pki / 'ca.crt'}",
                 "--use-service-account-credentials=true",
-                # Endpoints and EndpointSlices refuse loopback addresses, and kwok's pods have
-                # only loopback ones: those controllers could only log errors here.
-                "--controllers=*,-endpoints-controller,-endpointslice-controller,"
-                "-endpointslice-mirroring-controller",
+                f"--controllers={controllers}",
                 "--leader-elect=false",
                 "--profiling=false",
                 "--v=1",

@@ -19,6 +19,7 @@ PACKAGES = {
     "libc6-dev": Path("/usr/lib/x86_64-linux-gnu/libc.a"),
     "iproute2": Path("/usr/sbin/ip"),
     "util-linux": Path("/usr/bin/nsenter"),
+    "iptables": Path("/usr/sbin/iptables"),
 }
 
 

@@ -1,10 +1,11 @@
 """The real node's container images, built locally and cached: no registry is ever pulled from.
 
 ``localhost/redis:<version>`` is a Debian rootfs made by ``mmdebstrap`` (the mirror apt uses)
-with ``redis-server``, packed as a one-layer OCI image; ``localhost/pause:<kubernetes version>``
-is ``pause.c`` from the ``k8s.io/kubernetes`` module compiled with ``gcc -static``. Each is an
-OCI archive that ``ctr images import`` takes, keyed in the cache by the version it was built
-from. The names say honestly that they are local builds.
+with ``redis-server``, packed as a one-layer OCI image; ``localhost/python:<version>`` is the
+same with Debian's Python (the operator's Dockerfile builds on it here, see ``imagebuild``);
+``localhost/pause:<kubernetes version>`` is ``pause.c`` from the ``k8s.io/kubernetes`` module
+compiled with ``gcc -static``. Each is an OCI archive that ``ctr images import`` takes, keyed in
+the cache by the versions it was built from. The names say honestly that they are local builds.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from pathlib import Path
 from devcluster.build import KUBERNETES_VERSION, BuildError, component_dir, log
 
 REDIS_PACKAGE = "redis-server"
+#: The operator's base: Debian's Python, its venv module (the Dockerfile installs into a venv)
+#: and ``passwd`` (the Dockerfile's ``useradd``).
+PYTHON_PACKAGES = ("python3.11", "python3-venv", "passwd")
 DEBIAN_SUITE = "bookworm"
 #: Every file time in the rootfs (mmdebstrap's SOURCE_DATE_EPOCH): 2024-01-01T00:00:00Z.
 REPRODUCIBLE_EPOCH = "1704067200"
@@ -129,23 +133,26 @@ def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
         raise BuildError(f"{what} failed (exit {proc.returncode}):\n{tail}")
 
 
-def build_redis_image() -> Image:
-    """``localhost/redis:<upstream version>``, built once per Debian package version."""
-    debian_version = candidate_version(REDIS_PACKAGE)
-    name = f"localhost/redis:{upstream_version(debian_version)}"
-    target = component_dir("image-redis", debian_version.replace(":", "_").replace("~", "_"))
+def _cache_key(versions: list[str]) -> str:
+    return "_".join(v.replace(":", "_").replace("~", "_").replace("+", "_") for v in versions)
+
+
+def _debian_image(name: str, packages: dict[str, str], cmd: list[str], target: Path) -> Image:
+    """A one-layer image of a Debian rootfs with ``packages`` (name -> version) and their
+    dependencies: mmdebstrap's essential variant, docs left out, reproducible."""
     archive = target / "image.tar"
     if archive.exists():
         return Image(name, archive)
     target.mkdir(parents=True, exist_ok=True)
-    log(f"building {name} with mmdebstrap ({REDIS_PACKAGE} {debian_version}) ...")
+    listed = ", ".join(f"{p} {v}" for p, v in packages.items())
+    log(f"building {name} with mmdebstrap ({listed}) ...")
     rootfs = target / "rootfs.tar"
     _run(
         [
             "mmdebstrap",
             "--quiet",
             "--variant=essential",
-            f"--include={REDIS_PACKAGE}={debian_version}",
+            "--include=" + ",".join(f"{p}={v}" for p, v in packages.items()),
             "--dpkgopt=path-exclude=/usr/share/{doc,man,locale}/*",
             DEBIAN_SUITE,
             str(rootfs),
@@ -154,9 +161,25 @@ def build_redis_image() -> Image:
         # mmdebstrap's reproducible mode: the same packages give the same rootfs, byte for byte.
         env={**os.environ, "SOURCE_DATE_EPOCH": REPRODUCIBLE_EPOCH},
     )
-    oci_archive(rootfs.read_bytes(), name, ["redis-server"], archive)
+    oci_archive(rootfs.read_bytes(), name, cmd, archive)
     rootfs.unlink()
     return Image(name, archive)
+
+
+def build_redis_image() -> Image:
+    """``localhost/redis:<upstream version>``, built once per Debian package version."""
+    debian_version = candidate_version(REDIS_PACKAGE)
+    name = f"localhost/redis:{upstream_version(debian_version)}"
+    target = component_dir("image-redis", _cache_key([debian_version]))
+    return _debian_image(name, {REDIS_PACKAGE: debian_version}, ["redis-server"], target)
+
+
+def build_python_image() -> Image:
+    """``localhost/python:<upstream version>``, built once per set of Debian package versions."""
+    versions = {package: candidate_version(package) for package in PYTHON_PACKAGES}
+    name = f"localhost/python:{upstream_version(versions[PYTHON_PACKAGES[0]])}"
+    target = component_dir("image-python", _cache_key(list(versions.values())))
+    return _debian_image(name, versions, ["python3"], target)
 
 
 def build_pause_image(pause_source: Path, version: str = KUBERNETES_VERSION) -> Image:

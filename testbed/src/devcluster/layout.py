@@ -8,8 +8,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from devcluster import realnode
 from devcluster.build import Binaries, NodeBinaries
 from devcluster.ports import Ports
+
+#: The Service range of a cluster without a real node: loopback, so nothing can leave.
+LOOPBACK_SERVICE_CIDR = "127.96.0.0/16"
 
 
 def default_state_root() -> Path:
@@ -31,6 +35,8 @@ class NodeSettings:
     image_archives: tuple[Path, ...]
     kubelet_port: int
     kubelet_healthz_port: int
+    kube_proxy_healthz_port: int
+    kube_proxy_metrics_port: int
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> NodeSettings:
@@ -41,6 +47,9 @@ class NodeSettings:
             image_archives=tuple(Path(p) for p in data["image_archives"]),
             kubelet_port=data["kubelet_port"],
             kubelet_healthz_port=data["kubelet_healthz_port"],
+            # Absent from a cluster started before kube-proxy ran: its down still tears it down.
+            kube_proxy_healthz_port=data.get("kube_proxy_healthz_port", 0),
+            kube_proxy_metrics_port=data.get("kube_proxy_metrics_port", 0),
         )
 
 
@@ -72,6 +81,17 @@ class Settings:
     @property
     def real_nodes(self) -> int:
         return 0 if self.node is None else 1
+
+    @property
+    def apiserver_host(self) -> str:
+        """Where the apiserver listens: 127.0.0.1, or with a real node the bridge's address
+        (pods reach it there, through the ``kubernetes`` Service; the host reaches it too)."""
+        return realnode.BRIDGE_IP if self.node is not None else "127.0.0.1"
+
+    @property
+    def service_cidr(self) -> str:
+        """Services on loopback, or with a real node a range routed to its bridge."""
+        return realnode.SERVICE_SUBNET if self.node is not None else LOOPBACK_SERVICE_CIDR
 
 
 @dataclass(frozen=True)
@@ -154,5 +174,5 @@ class Layout:
     def log_file(self, component: str) -> Path:
         return self.logs / f"{component}.log"
 
-    def server(self, ports: Ports) -> str:
-        return f"https://127.0.0.1:{ports.apiserver}"
+    def server(self, settings: Settings) -> str:
+        return f"https://{settings.apiserver_host}:{settings.ports.apiserver}"

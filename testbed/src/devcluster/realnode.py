@@ -2,7 +2,10 @@
 
 Network safety is the design: the pods live on ``BRIDGE`` with addresses in ``POD_SUBNET`` and
 no default route (CNI bridge plugin, ``isGateway: false``, no masquerade, ``ip_forward`` left as
-found), so a pod reaches its peers and the host, and nothing else. The kubelet's node IP is the
+found), so a pod reaches its peers and the host, and nothing else. Services get addresses in
+``SERVICE_SUBNET``, routed to the bridge on the host and through the bridge's address in a pod;
+kube-proxy (iptables mode) turns them into the endpoints' addresses: the ``kubernetes`` Service
+into the apiserver, which listens on the bridge's address. The kubelet's node IP is the
 bridge's own address, pods get an empty resolv.conf (no outside resolver), and containerd
 resolves every registry to a closed loopback port, so even a pod naming an image that is not
 imported fails locally instead of reaching out. containerd keeps its root, state, sockets, CNI
@@ -20,11 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devcluster import iptables
 from devcluster.build import NodeBinaries
 
 BRIDGE = "rodev0"
 POD_SUBNET = "10.244.77.0/24"
 BRIDGE_IP = "10.244.77.1"
+#: The Service range of a cluster with a real node (``--service-cluster-ip-range``).
+SERVICE_SUBNET = "10.244.78.0/24"
 NODE_NAME = "real-node-0"
 RUNC = Path("/usr/sbin/runc")
 CNI_BIN_DIR = Path("/usr/lib/cni")
@@ -84,6 +90,10 @@ class NodeFiles:
         return self.root / "kubelet"
 
     @property
+    def kube_proxy_config(self) -> Path:
+        return self.root / "kube-proxy.yaml"
+
+    @property
     def kubelet_config(self) -> Path:
         return self.root / "kubelet.yaml"
 
@@ -99,6 +109,11 @@ class NodeFiles:
     def created_host_paths(self) -> Path:
         """The ``HOST_PATHS`` that did not exist before ``up``: the ones teardown removes."""
         return self.root / "created-host-paths.json"
+
+    @property
+    def chains_before(self) -> Path:
+        """The ``KUBE-`` iptables chains there were before ``up``: teardown keeps those."""
+        return self.root / "iptables-chains-before.json"
 
 
 def containerd_config(files: NodeFiles, pause_image: str) -> str:
@@ -165,7 +180,9 @@ def cni_config(ipam_dir: Path) -> dict[str, Any]:
                 "ipam": {
                     "type": "host-local",
                     "ranges": [[{"subnet": POD_SUBNET, "gateway": BRIDGE_IP}]],
-                    "routes": [],
+                    # The Service range through the host (where kube-proxy's rules are); no
+                    # other route, no default one.
+                    "routes": [{"dst": SERVICE_SUBNET, "gw": BRIDGE_IP}],
                     "dataDir": str(ipam_dir),
                 },
             }
@@ -209,6 +226,33 @@ def kubelet_config(
     }
 
 
+def kube_proxy_config(kubeconfig: Path, healthz_port: int, metrics_port: int) -> dict[str, object]:
+    """kube-proxy in iptables mode, changing nothing of the machine it need not change.
+
+    NodePorts only on the bridge's address, none on localhost (which would set
+    ``route_localnet``); conntrack sysctls left as found (zero means "do not set").
+    """
+    return {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "clientConnection": {"kubeconfig": str(kubeconfig)},
+        "hostnameOverride": NODE_NAME,
+        "mode": "iptables",
+        # As the kubelet's: root here may not lower an oom_score_adj (no CAP_SYS_RESOURCE).
+        "oomScoreAdj": 0,
+        "healthzBindAddress": f"127.0.0.1:{healthz_port}",
+        "metricsBindAddress": f"127.0.0.1:{metrics_port}",
+        "nodePortAddresses": [f"{BRIDGE_IP}/32"],
+        "iptables": {"localhostNodePorts": False, "masqueradeAll": False},
+        "conntrack": {
+            "maxPerCore": 0,
+            "min": 0,
+            "tcpEstablishedTimeout": "0s",
+            "tcpCloseWaitTimeout": "0s",
+        },
+    }
+
+
 def prepare(
     files: NodeFiles,
     ca_cert: Path,
@@ -216,6 +260,7 @@ def prepare(
     pause_image: str,
     port: int,
     healthz_port: int,
+    kube_proxy: dict[str, object],
 ) -> None:
     """Write the node's configuration files and note which ``HOST_PATHS`` are new."""
     for directory in (
@@ -233,9 +278,11 @@ def prepare(
     files.kubelet_config.write_text(
         json.dumps(kubelet_config(files, ca_cert, serving, port, healthz_port), indent=2)
     )
+    files.kube_proxy_config.write_text(json.dumps(kube_proxy, indent=2))
     files.resolv_conf.write_text("")
     new = [str(p) for p in HOST_PATHS if not p.exists()]
     files.created_host_paths.write_text(json.dumps(new))
+    files.chains_before.write_text(json.dumps(sorted(iptables.kube_chains())))
 
 
 def containerd_argv(binaries: NodeBinaries, files: NodeFiles) -> list[str]:
@@ -254,6 +301,10 @@ def kubelet_argv(binaries: NodeBinaries, files: NodeFiles, kubeconfig: Path) -> 
     ]
 
 
+def kube_proxy_argv(binaries: NodeBinaries, files: NodeFiles) -> list[str]:
+    return [str(binaries.kube_proxy), f"--config={files.kube_proxy_config}", "--v=1"]
+
+
 def runtime_env(binaries: NodeBinaries) -> dict[str, str]:
     """containerd finds its shim on PATH: the shim's directory goes first."""
     path = f"{binaries.containerd_shim.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"
@@ -269,18 +320,25 @@ def bridge_exists() -> bool:
 
 
 def bridge_up() -> None:
-    """Create the bridge with the node's address; IPv6 off on it (no router solicitations)."""
-    for args in (
+    """Create the bridge with the node's address, and route the Service range to it (the
+    route goes with the bridge); IPv6 off on it (no router solicitations)."""
+    create: tuple[tuple[str, ...], ...] = (
         ("link", "add", BRIDGE, "type", "bridge"),
         ("addr", "add", f"{BRIDGE_IP}/{POD_SUBNET.split('/')[1]}", "dev", BRIDGE),
-    ):
+    )
+    for args in create:
         result = _ip(*args)
         if result.returncode != 0:
             raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
     Path(f"/proc/sys/net/ipv6/conf/{BRIDGE}/disable_ipv6").write_text("1\n")
-    result = _ip("link", "set", BRIDGE, "up")
-    if result.returncode != 0:
-        raise RuntimeError(f"ip link set {BRIDGE} up: {result.stderr.strip()}")
+    up: tuple[tuple[str, ...], ...] = (
+        ("link", "set", BRIDGE, "up"),
+        ("route", "add", SERVICE_SUBNET, "dev", BRIDGE, "src", BRIDGE_IP),
+    )
+    for args in up:
+        result = _ip(*args)
+        if result.returncode != 0:
+            raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
 
 
 def import_images(ctr: Path, files: NodeFiles, archives: list[Path]) -> None:

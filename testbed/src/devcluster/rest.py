@@ -22,6 +22,8 @@ class Endpoint:
     ca_cert: Path
     client_cert: Path
     client_key: Path
+    #: 127.0.0.1, or the real node's bridge address when the cluster has one.
+    host: str = "127.0.0.1"
 
     def _context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=str(self.ca_cert))
@@ -31,9 +33,9 @@ class Endpoint:
     def request(
         self, method: str, path: str, body: Any = None, timeout: float = 5.0
     ) -> tuple[int, Any]:
-        """Send one request to 127.0.0.1; return the status and the decoded body."""
+        """Send one request to the apiserver; return the status and the decoded body."""
         conn = http.client.HTTPSConnection(
-            "127.0.0.1", self.port, context=self._context(), timeout=timeout
+            self.host, self.port, context=self._context(), timeout=timeout
         )
         try:
             payload = None if body is None else json.dumps(body)

@@ -57,7 +57,13 @@ def pid_alive(pid: int) -> bool:
 
 def admin_endpoint(layout: Layout, settings: Settings) -> Endpoint:
     pki = layout.pki
-    return Endpoint(settings.ports.apiserver, pki / "ca.crt", pki / "admin.crt", pki / "admin.key")
+    return Endpoint(
+        settings.ports.apiserver,
+        pki / "ca.crt",
+        pki / "admin.crt",
+        pki / "admin.key",
+        settings.apiserver_host,
+    )
 
 
 class Supervisor:

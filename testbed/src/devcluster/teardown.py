@@ -3,8 +3,10 @@
 Processes are found by pid only: the shims by a command line naming this cluster's state dir
 (containerd's socket is in it), the containers by the ``kubepods`` cgroups the kubelet made.
 Then the mounts under the state dir and the kubelet's fixed paths are unmounted, the cgroups,
-the bridge (its veths go with the network namespaces) and the fixed paths ``up`` created are
-removed. ``leftovers`` lists whatever is still there: ``down`` and the tests use it.
+the bridge (its veths go with the network namespaces and the Service route with the bridge),
+kube-proxy's rules (``kube-proxy --cleanup``, then every ``KUBE-`` iptables chain ``up`` did not
+find) and the fixed paths ``up`` created are removed. ``leftovers`` lists whatever is still
+there: ``down`` and the tests use it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from devcluster.layout import Layout
+from devcluster import iptables
+from devcluster.layout import Layout, Settings
 from devcluster.realnode import BRIDGE, HOST_PATHS, NodeFiles, bridge_exists
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -52,7 +55,7 @@ def shim_processes(socket: Path) -> list[int]:
 def _recorded(state_root: Path) -> list[int]:
     """containerd and the kubelet, by their pid files, if still alive with our arguments."""
     found = []
-    for name in ("containerd", "kubelet"):
+    for name in ("containerd", "kubelet", "kube-proxy"):
         try:
             pid = int(Layout(state_root).pid_file(name).read_text())
         except (OSError, ValueError):
@@ -150,12 +153,32 @@ def teardown(state_root: Path, timeout: float = 30.0) -> None:
             cgroup.rmdir()
     if bridge_exists():
         subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
+    _remove_chains(state_root, files)
     for path in _created_host_paths(files):
         if path.exists() and not owned_mounts(path):
             shutil.rmtree(path, ignore_errors=True)
     left = leftovers(state_root, _created_host_paths(files))
     if left:
         raise RuntimeError("a real node left: " + "; ".join(left))
+
+
+def _chains_before(files: NodeFiles) -> set[iptables.Chain] | None:
+    try:
+        return {(f, t, c) for f, t, c in json.loads(files.chains_before.read_text())}
+    except (OSError, ValueError):
+        return None
+
+
+def _remove_chains(state_root: Path, files: NodeFiles) -> None:
+    """kube-proxy's own cleanup, then whatever ``KUBE-`` chain is new (the kubelet's too)."""
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        node = Settings.load(Layout(state_root).settings).node
+        if node is not None:
+            cleanup = [str(node.binaries.kube_proxy), "--cleanup", "--v=0"]
+            subprocess.run(cleanup, capture_output=True, check=False, timeout=60)
+    before = _chains_before(files)
+    if before is not None:
+        iptables.remove_new(before)
 
 
 def created_host_paths(state_root: Path) -> list[Path]:
@@ -183,4 +206,7 @@ def leftovers(state_root: Path, host_paths: list[Path]) -> list[str]:
         left.append(f"veths {veths}")
     if existing := [str(p) for p in host_paths if p.exists()]:
         left.append(f"paths {existing}")
+    before = _chains_before(node_files(state_root))
+    if before is not None and (new := iptables.kube_chains() - before):
+        left.append(f"iptables chains {sorted(new)[:5]}")
     return left

@@ -10,6 +10,7 @@ from devcluster.cli import main
 
 SUBCOMMANDS = (
     "build",
+    "image",
     "up",
     "down",
     "status",

@@ -17,12 +17,13 @@ from devcluster.realnode import NodeFiles
 
 
 def test_the_pod_network_has_no_gateway_no_masquerade_and_no_route_out(tmp_path: Path) -> None:
+    """A pod's only route beyond its subnet is the Service range, through the bridge's address."""
     (bridge,) = realnode.cni_config(tmp_path)["plugins"]
     assert bridge["type"] == "bridge" and bridge["bridge"] == realnode.BRIDGE
     assert bridge["isGateway"] is False
     assert bridge["isDefaultGateway"] is False
     assert bridge["ipMasq"] is False
-    assert bridge["ipam"]["routes"] == []
+    assert bridge["ipam"]["routes"] == [{"dst": realnode.SERVICE_SUBNET, "gw": realnode.BRIDGE_IP}]
     (subnet,) = bridge["ipam"]["ranges"][0]
     assert subnet["subnet"] == realnode.POD_SUBNET
     assert ipaddress.ip_address(realnode.BRIDGE_IP) in ipaddress.ip_network(realnode.POD_SUBNET)
@@ -31,6 +32,29 @@ def test_the_pod_network_has_no_gateway_no_masquerade_and_no_route_out(tmp_path:
 def test_the_pod_subnet_is_private_and_not_the_hosts() -> None:
     network = ipaddress.ip_network(realnode.POD_SUBNET)
     assert network.is_private and network.prefixlen == 24
+
+
+def test_the_service_range_is_private_and_apart_from_the_pods() -> None:
+    services = ipaddress.ip_network(realnode.SERVICE_SUBNET)
+    assert services.is_private
+    assert not services.overlaps(ipaddress.ip_network(realnode.POD_SUBNET))
+
+
+def test_kube_proxy_changes_no_sysctl_it_need_not_and_serves_nodeports_on_the_bridge(
+    tmp_path: Path,
+) -> None:
+    config = realnode.kube_proxy_config(tmp_path / "kc", 1, 2)
+    assert config["mode"] == "iptables"
+    assert config["nodePortAddresses"] == [f"{realnode.BRIDGE_IP}/32"]
+    assert config["iptables"] == {"localhostNodePorts": False, "masqueradeAll": False}
+    assert config["conntrack"] == {
+        "maxPerCore": 0,
+        "min": 0,
+        "tcpEstablishedTimeout": "0s",
+        "tcpCloseWaitTimeout": "0s",
+    }
+    assert config["healthzBindAddress"] == "127.0.0.1:1"
+    assert config["metricsBindAddress"] == "127.0.0.1:2"
 
 
 def test_containerd_uses_only_its_own_files_and_cannot_pull(tmp_path: Path) -> None:
@@ -51,7 +75,7 @@ def test_containerd_uses_only_its_own_files_and_cannot_pull(tmp_path: Path) -> N
 def test_prepare_points_every_registry_at_a_closed_loopback_port(tmp_path: Path) -> None:
     files = NodeFiles(tmp_path / "node")
     ca = tmp_path / "ca.crt"
-    realnode.prepare(files, ca, (tmp_path / "k.crt", tmp_path / "k.key"), "p:1", 10250, 10248)
+    realnode.prepare(files, ca, (tmp_path / "k.crt", tmp_path / "k.key"), "p:1", 10250, 10248, {})
     hosts = tomllib.loads((files.registry_hosts / "_default" / "hosts.toml").read_text())
     assert hosts["server"].startswith("http://127.0.0.1:")
     assert files.resolv_conf.read_text() == ""

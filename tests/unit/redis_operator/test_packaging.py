@@ -82,4 +82,4 @@ def test_the_image_context_holds_both_distributions_and_no_test_bed() -> None:
     assert not [path for path in context if "devcluster" in path or "__pycache__" in path]
     dockerfile = (REPO / "Dockerfile").read_text()
     recorder = dockerfile.index("pip install /build/event-recorder")
-    assert recorder < dockerfile.index("pip install /build ")
+    assert recorder < dockerfile.index("pip install /build\n")
