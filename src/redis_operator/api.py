@@ -118,6 +118,51 @@ NAME_LENGTH_MESSAGE = (
 )
 
 
+DEFAULT_AUTH_KEY = "password"
+"""The key of the password in the generated Secret, and the default key of a user's Secret."""
+
+SECRET_KEY_PATTERN = "^[-._a-zA-Z0-9]+$"
+SECRET_NAME_MAX_LENGTH = 253  # a DNS-1123 subdomain
+SECRET_KEY_MAX_LENGTH = 253
+AUTH_EXCLUSIVE_RULE = "!(has(self.secretRef) && has(self.disabled) && self.disabled)"
+AUTH_EXCLUSIVE_MESSAGE = (
+    "spec.auth: give secretRef (your own Secret) or disabled: true (no password), not both"
+)
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Where the Redis password comes from: a Secret the operator generates (the default, no
+    `spec.auth`), the user's own (`secret_name`, `key`), or nowhere (`disabled`)."""
+
+    disabled: bool = False
+    secret_name: str | None = None
+    key: str = DEFAULT_AUTH_KEY
+
+    @classmethod
+    def from_object(cls, value: object) -> Auth:
+        """Read `spec.auth`; a field of the wrong type is a ValueError naming it."""
+        if value is None:
+            return cls()
+        if not isinstance(value, Mapping):
+            raise ValueError(f"spec.auth: expected object, got {value!r}")
+        disabled = value.get("disabled", False)
+        if not isinstance(disabled, bool):
+            raise ValueError(f"spec.auth.disabled: expected bool, got {disabled!r}")
+        ref = value.get("secretRef")
+        if ref is None:
+            return cls(disabled=disabled)
+        if disabled:
+            raise ValueError(AUTH_EXCLUSIVE_MESSAGE)
+        if not isinstance(ref, Mapping):
+            raise ValueError(f"spec.auth.secretRef: expected object, got {ref!r}")
+        name, key = ref.get("name"), ref.get("key", DEFAULT_AUTH_KEY)
+        for path, item in (("name", name), ("key", key)):
+            if not isinstance(item, str) or not item:
+                raise ValueError(f"spec.auth.secretRef.{path}: expected a name, got {item!r}")
+        return cls(secret_name=name, key=key)
+
+
 @dataclass(frozen=True)
 class RedisSpec:
     """The desired state, with the CRD's defaults filled in for fields the object lacks.
@@ -129,6 +174,7 @@ class RedisSpec:
     replicas: int = DEFAULT_REPLICAS
     port: int = DEFAULT_PORT
     image: str = DEFAULT_IMAGE
+    auth: Auth = Auth()
 
     @classmethod
     def from_object(cls, redis: Mapping[str, Any]) -> RedisSpec:
@@ -144,7 +190,8 @@ class RedisSpec:
         ):
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise ValueError(f"spec.{field_name}: expected {kind.__name__}, got {value!r}")
-        return cls(replicas=replicas, port=port, image=image)
+        auth = Auth.from_object(spec.get("auth"))
+        return cls(replicas=replicas, port=port, image=image, auth=auth)
 
 
 @dataclass(frozen=True)
@@ -180,6 +227,44 @@ class Redis:
         )
 
 
+def _auth_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": (
+            "The Redis password. Absent: the operator generates one into the Secret "
+            "<name>-auth (key password) and the pods require it."
+        ),
+        "properties": {
+            "secretRef": {
+                "type": "object",
+                "description": "Your own Secret, in the Redis' namespace, holding the password.",
+                "required": ["name"],
+                "properties": {
+                    "name": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": SECRET_NAME_MAX_LENGTH,
+                    },
+                    "key": {
+                        "type": "string",
+                        "default": DEFAULT_AUTH_KEY,
+                        "minLength": 1,
+                        "maxLength": SECRET_KEY_MAX_LENGTH,
+                        "pattern": SECRET_KEY_PATTERN,
+                    },
+                },
+            },
+            "disabled": {
+                "type": "boolean",
+                "description": "true: no password at all (any client on the network may connect).",
+            },
+        },
+        "x-kubernetes-validations": [
+            {"rule": AUTH_EXCLUSIVE_RULE, "message": AUTH_EXCLUSIVE_MESSAGE}
+        ],
+    }
+
+
 def _spec_schema() -> dict[str, Any]:
     return {
         "type": "object",
@@ -213,6 +298,7 @@ def _spec_schema() -> dict[str, Any]:
                 "maxLength": IMAGE_MAX_LENGTH,
                 "x-kubernetes-validations": [{"rule": IMAGE_RULE, "message": IMAGE_MESSAGE}],
             },
+            "auth": _auth_schema(),
         },
     }
 

@@ -13,12 +13,8 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from redis_operator.api import Redis
-from redis_operator.children import labels, owner_reference
-
-AUTH_SECRET_SUFFIX = "-auth"
-PASSWORD_KEY = "password"
-"""The key of the password in the generated Secret, and the default key of a user's Secret."""
+from redis_operator.api import DEFAULT_AUTH_KEY, Redis
+from redis_operator.children import auth_secret_name, labels, owner_reference
 
 PASSWORD_BYTES = 32
 """Random bytes per generated password (256 bits; `secrets.token_urlsafe` encodes them as
@@ -62,11 +58,6 @@ def new_password() -> Password:
     return Password(secrets.token_urlsafe(PASSWORD_BYTES))
 
 
-def auth_secret_name(redis_name: str) -> str:
-    """The name of the Secret the operator generates for a Redis without `spec.auth`."""
-    return f"{redis_name}{AUTH_SECRET_SUFFIX}"
-
-
 def generated_secret(redis: Redis, password: Password) -> dict[str, Any]:
     """The Secret `<name>-auth` holding a generated password, owned by the Redis.
 
@@ -84,7 +75,7 @@ def generated_secret(redis: Redis, password: Password) -> dict[str, Any]:
             "ownerReferences": [owner_reference(redis)],
         },
         "type": "Opaque",
-        "data": {PASSWORD_KEY: encoded},
+        "data": {DEFAULT_AUTH_KEY: encoded},
     }
 
 

@@ -1,4 +1,5 @@
-"""The children of a Redis: its pods `<name>-<ordinal>` and its headless Service `<name>`.
+"""The children of a Redis: its pods `<name>-<ordinal>`, its headless Service `<name>`, and
+the Secret `<name>-auth` of a generated password (its body is `auth.generated_secret`'s).
 
 Everything here builds or inspects plain object dicts, from the typed `Redis` the reconciler
 parses once per pass; what to do with them is planning's job.
@@ -13,7 +14,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from redis_operator.api import API_VERSION, GROUP, KIND, Redis, RedisSpec, is_being_deleted
+from redis_operator.api import API_VERSION, GROUP, KIND, Redis, is_being_deleted
 
 CONTAINER_NAME = "redis"
 PORT_NAME = "redis"
@@ -105,6 +106,81 @@ DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
 }
 
 
+AUTH_VOLUME = "auth"
+AUTH_DIR = "/etc/redis-auth"
+AUTH_FILE = "password"
+CONFIG_VOLUME = "config"
+CONFIG_DIR = "/run/redis"
+SECRET_MODE = 0o400
+
+# The container writes its redis.conf from the mounted password with shell builtins only
+# (`read`, `printf`: no child process, so no argv anywhere holds it) and execs redis-server on
+# that file; $1 is the port. See docs/replication.md#how-the-password-reaches-redis-server.
+SERVER_SCRIPT = (
+    f'set -e; read -r password < {AUTH_DIR}/{AUTH_FILE} || [ -n "$password" ]; umask 077; '
+    """printf 'port %s\nrequirepass "%s"\nmasterauth "%s"\n' "$1" "$password" "$password" """
+    f"> {CONFIG_DIR}/redis.conf; exec redis-server {CONFIG_DIR}/redis.conf"
+)
+# The readiness probe hands the password to redis-cli in REDISCLI_AUTH (`-a` would put it on
+# argv); $1 is the port.
+PROBE_SCRIPT = (
+    f"set -e; read -r REDISCLI_AUTH < {AUTH_DIR}/{AUTH_FILE} || "
+    '[ -n "$REDISCLI_AUTH" ]; export REDISCLI_AUTH; [ "$(redis-cli -p "$1" PING)" = PONG ]'
+)
+
+
+def auth_secret_name(redis_name: str) -> str:
+    """The name of the Secret the operator generates for a Redis without `spec.auth`."""
+    return f"{redis_name}-auth"
+
+
+def auth_secret(redis: Redis) -> tuple[str, str] | None:
+    """The Secret and key holding the Redis' password, or None when auth is disabled."""
+    auth = redis.spec.auth
+    if auth.disabled:
+        return None
+    if auth.secret_name is None:
+        return auth_secret_name(redis.name), auth.key
+    return auth.secret_name, auth.key
+
+
+def _auth_volumes(secret: tuple[str, str]) -> list[dict[str, Any]]:
+    name, key = secret
+    return [
+        {
+            "name": AUTH_VOLUME,
+            "secret": {
+                "secretName": name,
+                "items": [{"key": key, "path": AUTH_FILE}],
+                "defaultMode": SECRET_MODE,
+            },
+        },
+        {"name": CONFIG_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+    ]
+
+
+def _auth_mounts() -> list[dict[str, Any]]:
+    return [
+        {"name": AUTH_VOLUME, "mountPath": AUTH_DIR, "readOnly": True},
+        {"name": CONFIG_VOLUME, "mountPath": CONFIG_DIR},
+    ]
+
+
+def container_command(redis: Redis) -> list[str]:
+    """The container command: `redis_command` without a password, else the script that
+    writes redis.conf from the mounted Secret."""
+    if auth_secret(redis) is None:
+        return redis_command(redis.spec.port)
+    return ["sh", "-c", SERVER_SCRIPT, "redis-server", str(redis.spec.port)]
+
+
+def _readiness_probe(redis: Redis) -> dict[str, Any]:
+    if auth_secret(redis) is None:
+        return {"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 5}
+    command = ["sh", "-c", PROBE_SCRIPT, "probe", str(redis.spec.port)]
+    return {"exec": {"command": command}, "periodSeconds": 5, "timeoutSeconds": 2}
+
+
 def redis_command(port: int) -> list[str]:
     """The container command: without `--port`, Redis would listen on 6379 whatever the spec.
 
@@ -117,7 +193,7 @@ def redis_command(port: int) -> list[str]:
 def desired_pod(redis: Redis, ordinal: int) -> dict[str, Any]:
     """The pod with this ordinal as the Redis' spec wants it."""
     name = pod_name(redis.name, ordinal)
-    return {
+    pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": _metadata(redis, name),
@@ -130,16 +206,21 @@ def desired_pod(redis: Redis, ordinal: int) -> dict[str, Any]:
                 {
                     "name": CONTAINER_NAME,
                     "image": redis.spec.image,
-                    "command": redis_command(redis.spec.port),
+                    "command": container_command(redis),
                     "ports": [
                         {"name": PORT_NAME, "containerPort": redis.spec.port, "protocol": "TCP"}
                     ],
-                    "readinessProbe": {"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 5},
+                    "readinessProbe": _readiness_probe(redis),
                     "resources": copy.deepcopy(DEFAULT_RESOURCES),
                 }
             ],
         },
     }
+    secret = auth_secret(redis)
+    if secret is not None:
+        pod["spec"]["containers"][0]["volumeMounts"] = _auth_mounts()
+        pod["spec"]["volumes"] = _auth_volumes(secret)
+    return pod
 
 
 def _service_ports(port: int) -> list[dict[str, Any]]:
@@ -227,8 +308,21 @@ def is_ready(pod: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def pod_matches_spec(pod: Mapping[str, Any], spec: RedisSpec) -> bool:
-    """Whether the pod runs what the spec says: the image, and Redis on the spec's port."""
+def _volume_secret(pod: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The Secret and key the pod's auth volume mounts, or None."""
+    volumes = (pod.get("spec") or {}).get("volumes") or []
+    volume = next((v for v in volumes if v.get("name") == AUTH_VOLUME), None)
+    source = None if volume is None else volume.get("secret")
+    if not source:
+        return None
+    items = source.get("items") or [{}]
+    return str(source.get("secretName", "")), str(items[0].get("key", ""))
+
+
+def pod_matches_spec(pod: Mapping[str, Any], redis: Redis) -> bool:
+    """Whether the pod runs what the spec says: the image, Redis on the spec's port, and the
+    password from the spec's Secret (or none)."""
+    spec = redis.spec
     containers = (pod.get("spec") or {}).get("containers") or []
     container = next((c for c in containers if c.get("name") == CONTAINER_NAME), None)
     if container is None:
@@ -238,6 +332,7 @@ def pod_matches_spec(pod: Mapping[str, Any], spec: RedisSpec) -> bool:
     ]
     return (
         container.get("image") == spec.image
-        and container.get("command") == redis_command(spec.port)
+        and container.get("command") == container_command(redis)
         and ports == [spec.port]
+        and _volume_secret(pod) == auth_secret(redis)
     )

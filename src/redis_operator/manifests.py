@@ -83,6 +83,9 @@ def cluster_role() -> dict[str, Any]:
         # webhook checks whether a new Redis' Service name is taken. No delete: the garbage
         # collector deletes a Service with its Redis.
         _rule("", ["services"], ["get", "list", "watch", "create", "patch"]),
+        # The generated password: its Secret <name>-auth is read until seen, and created once.
+        # No list or watch: the operator never holds the cluster's Secrets.
+        _rule("", ["secrets"], ["get", "create"]),
         # kopf's watch of the namespaces, cluster-scoped whichever namespaces are served: one
         # being deleted gets no create, status or Event (controller/namespaces.py).
         _rule("", ["namespaces"], ["list", "watch"]),

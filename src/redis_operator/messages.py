@@ -17,6 +17,10 @@ from redis_operator.api import ChildKind
 SOURCE_COMPONENT = "RedisOperator"
 """The Events' `source.component` (`From` in `kubectl describe`), as in the tutorial."""
 
+SECRET_KIND = "secret"
+"""The `kind` argument of an Event about the generated password's Secret (not a ChildKind: the
+operator creates it but does not watch Secrets)."""
+
 MAX_ERROR_LENGTH = 300
 """Errors are cut to this many characters: an Event says what failed, the log has the rest."""
 
@@ -56,8 +60,8 @@ class EventKey(StrEnum):
 
 
 _KIND_NAMES: dict[Language, dict[str, str]] = {
-    Language.EN: {ChildKind.POD: "pod", ChildKind.SERVICE: "service"},
-    Language.ZH: {ChildKind.POD: "Pod", ChildKind.SERVICE: "Service"},
+    Language.EN: {ChildKind.POD: "pod", ChildKind.SERVICE: "service", SECRET_KIND: "secret"},
+    Language.ZH: {ChildKind.POD: "Pod", ChildKind.SERVICE: "Service", SECRET_KIND: "Secret"},
 }
 
 
@@ -213,7 +217,7 @@ def render(key: EventKey | str, language: Language | str, **args: str | int) -> 
     entry = _CATALOG[key]
     values: dict[str, str | int] = dict(args)
     if "kind" in values:
-        values["kind"] = _KIND_NAMES[language][ChildKind(str(values["kind"]))]
+        values["kind"] = _KIND_NAMES[language][str(values["kind"])]
     if "error" in values:
         values["error"] = _short(str(values["error"]))
     template, reason = (

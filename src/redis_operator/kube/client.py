@@ -19,7 +19,7 @@ from kubernetes_asyncio import client, config
 
 from redis_operator import api
 from redis_operator.api import ChildKind
-from redis_operator.kube.errors import CLIENT_ERRORS, translate
+from redis_operator.kube.errors import CLIENT_ERRORS, ApiError, translate
 
 Obj = dict[str, Any]
 """An API object as JSON decodes it."""
@@ -97,6 +97,14 @@ class KubeApi(Protocol):
         """Every Redis in one namespace, or in all (None)."""
         ...
 
+    async def read_secret(self, namespace: str, name: str) -> Obj | None:
+        """The Secret, or None if there is none of that name (the operator watches none)."""
+        ...
+
+    async def create_secret(self, namespace: str, body: Obj) -> Obj:
+        """Create a Secret; answers it as stored."""
+        ...
+
 
 class JsonKubeApi:
     """:class:`KubeApi` on a kubernetes_asyncio ``ApiClient``, in plain JSON."""
@@ -124,6 +132,17 @@ class JsonKubeApi:
 
     async def list_redis(self, namespace: str | None) -> list[Obj]:
         return await list_all(self._client, _redis_path(namespace))
+
+    async def read_secret(self, namespace: str, name: str) -> Obj | None:
+        try:
+            return await call(self._client, "GET", _secret_path(namespace, name))
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def create_secret(self, namespace: str, body: Obj) -> Obj:
+        return await call(self._client, "POST", _secret_path(namespace), body)
 
 
 async def call(
@@ -178,6 +197,10 @@ async def list_all(api_client: client.ApiClient, path: str) -> list[Obj]:
 def _child_path(kind: ChildKind, namespace: str | None, name: str = "") -> str:
     scope = f"/api/v1/namespaces/{namespace}" if namespace else "/api/v1"
     return f"{scope}/{_RESOURCES[kind]}" + (f"/{name}" if name else "")
+
+
+def _secret_path(namespace: str, name: str = "") -> str:
+    return f"/api/v1/namespaces/{namespace}/secrets" + (f"/{name}" if name else "")
 
 
 def _redis_path(namespace: str | None) -> str:

@@ -49,8 +49,11 @@ REDIS: Final = "redis"
 """The kind of the Redis objects, beside :class:`~redis_operator.api.ChildKind`'s."""
 NAMESPACE: Final = "namespace"
 """The kind of the Namespace objects (cluster-scoped)."""
+SECRET: Final = "secret"
+"""The kind of the Secret objects: read and created by the operator, never watched (no watch
+event is queued for them)."""
 
-Kind = ChildKind | Literal["redis", "namespace"]
+Kind = ChildKind | Literal["redis", "namespace", "secret"]
 
 _T = TypeVar("_T")
 
@@ -59,6 +62,7 @@ _RESOURCES: dict[str, str] = {
     ChildKind.SERVICE: "services",
     REDIS: f"{api.PLURAL}.{api.GROUP}",
     NAMESPACE: "namespaces",
+    SECRET: "secrets",
 }
 
 #: The finalizers the apiserver adds for the garbage collector, by propagation policy.
@@ -86,6 +90,7 @@ class Verb(StrEnum):
     PATCH = "patch"
     PATCH_STATUS = "patch_status"
     LIST = "list"
+    GET = "get"
 
 
 @dataclass(frozen=True)
@@ -194,6 +199,23 @@ class FakeKubeApi:
             name,
             patch,
             lambda: self.patch_object(kind, namespace, name, patch),
+        )
+
+    async def read_secret(self, namespace: str, name: str) -> Obj | None:
+        await asyncio.sleep(0)
+        self._raise_scripted(Verb.GET, SECRET, name)
+        return self.get(SECRET, namespace, name)
+
+    async def create_secret(self, namespace: str, body: Obj) -> Obj:
+        name = str(body["metadata"]["name"])
+        await asyncio.sleep(0)
+        return self._logged(
+            Verb.CREATE,
+            SECRET,
+            namespace,
+            name,
+            body,
+            lambda: self.create_object(SECRET, namespace, body),
         )
 
     async def patch_redis(self, namespace: str, name: str, patch: Obj, *, status: bool) -> Obj:
@@ -484,7 +506,7 @@ class FakeKubeApi:
         obj["metadata"]["resourceVersion"] = str(self._revision)
         meta = obj["metadata"]
         self._objects[(kind, meta.get("namespace", ""), meta["name"])] = obj
-        if emit:
+        if emit and kind != SECRET:
             self._pending.append(WatchEvent(event, kind, copy.deepcopy(obj)))
         return copy.deepcopy(obj)
 
@@ -494,4 +516,5 @@ class FakeKubeApi:
         self._revision += 1
         gone = copy.deepcopy(obj)
         gone["metadata"]["resourceVersion"] = str(self._revision)
-        self._pending.append(WatchEvent("DELETED", kind, gone))
+        if kind != SECRET:
+            self._pending.append(WatchEvent("DELETED", kind, gone))

@@ -6,15 +6,15 @@ import base64
 
 import pytest
 
+from redis_operator.api import DEFAULT_AUTH_KEY as PASSWORD_KEY
 from redis_operator.api import Redis
 from redis_operator.auth import (
-    PASSWORD_KEY,
     Password,
-    auth_secret_name,
     generated_secret,
     new_password,
     password_from_secret,
 )
+from redis_operator.children import auth_secret_name
 
 REDIS = Redis.from_object(
     {"metadata": {"name": "my-op-redis", "namespace": "ns", "uid": "u-1", "generation": 1}}

@@ -72,6 +72,7 @@ def test_cluster_role_grants_exactly_what_is_used() -> None:
         ("myapp.tangx.in", "redis/finalizers", "update"),
         *(("", "pods", v) for v in ("list", "watch", "create", "delete")),
         *(("", "services", v) for v in ("get", "list", "watch", "create", "patch")),
+        *(("", "secrets", v) for v in ("get", "create")),
         *(("", "namespaces", v) for v in ("list", "watch")),
         *(("", "events", v) for v in ("create", "patch", "list")),
         *(("events.k8s.io", "events", v) for v in ("create", "patch")),
