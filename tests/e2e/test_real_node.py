@@ -30,8 +30,22 @@ from tests.e2e.operator import (
     assert_log_clean,
     install_deploy,
 )
-from tests.e2e.realnode import in_pod_netns, pod_processes, redis_call, redis_server_pid, serves
-from tests.e2e.redis_objects import is_ready, ordinals, pods, redis, wait_ready_pods
+from tests.e2e.realnode import (
+    PROBE_PROCESSES,
+    in_pod_netns,
+    pod_processes,
+    redis_call,
+    redis_server_pid,
+    serves,
+)
+from tests.e2e.redis_objects import (
+    auth_password,
+    is_ready,
+    ordinals,
+    pods,
+    redis,
+    wait_ready_pods,
+)
 from tests.support.kube import Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -188,18 +202,21 @@ def test_every_redis_pod_answers_on_spec_port(
     for name, pod in current.items():
         assert pod["spec"]["nodeName"] == realnode.NODE_NAME
         ip = pod["status"]["podIP"]
-        assert redis_call(ip, 8333, "PING") == "+PONG"
-        assert redis_call(ip, 8333, "SET", "owner", name) == "+OK"
-        assert redis_call(ip, 8333, "GET", "owner") == name
+        password = auth_password(real.kubectl, ns)
+        assert redis_call(ip, 8333, "PING", password=password) == "+PONG"
+        assert redis_call(ip, 8333, "SET", "owner", name, password=password) == "+OK"
+        assert redis_call(ip, 8333, "GET", "owner", password=password) == name
 
 
 def _serving_pods(
     kubectl: Kubectl, ns: str, names: set[str], port: int, check: Callable[[dict[str, Any]], bool]
 ) -> dict[str, dict[str, Any]]:
+    password = auth_password(kubectl, ns)
+
     def ready() -> dict[str, dict[str, Any]] | None:
         current = pods(kubectl, ns)
         ok = set(current) == names and all(
-            is_ready(p) and check(p) and serves(p["status"]["podIP"], port)
+            is_ready(p) and check(p) and serves(p["status"]["podIP"], port, password)
             for p in current.values()
         )
         return current if ok else None
@@ -292,6 +309,70 @@ def test_a_port_change_moves_the_listener(
         9000,
         lambda p: p["spec"]["containers"][0]["ports"][0]["containerPort"] == 9000,
     )
+    password = auth_password(real.kubectl, ns)
     for pod in current.values():
-        assert not serves(pod["status"]["podIP"], 8333)
-        assert set(pod_processes(pod).values()) == {"pause", "redis-server"}
+        assert not serves(pod["status"]["podIP"], 8333, password)
+        assert set(pod_processes(pod).values()) - PROBE_PROCESSES == {"pause", "redis-server"}
+
+
+def _cmdlines(pod: dict[str, Any]) -> list[str]:
+    """The argv of every process of the pod, as `ps` would show it."""
+    found = []
+    for pid in pod_processes(pod):
+        try:
+            found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return found
+
+
+def test_a_password_is_required_and_shown_nowhere(
+    real: RealCluster, ns: str, operator: OperatorProcess
+) -> None:
+    """The tutorial's manifest, secure by default: NOAUTH without the generated password,
+    refused with a wrong one; the Secret's works; it is in no argv, pod spec, status or Event."""
+    real.kubectl.apply(redis(replicas=1, image=real.redis_image), "-n", ns)
+    (pod,) = wait_ready_pods(real.kubectl, ns, ordinals(1)).values()  # the probe authenticates
+    ip = pod["status"]["podIP"]
+    password = auth_password(real.kubectl, ns)
+    assert redis_call(ip, 8333, "PING").startswith("-NOAUTH")
+    assert redis_call(ip, 8333, "PING", password="not-" + password).startswith("-WRONGPASS")
+    assert redis_call(ip, 8333, "PING", password=password) == "+PONG"
+    assert redis_call(ip, 8333, "SET", "k", "v", password=password) == "+OK"
+    assert redis_call(ip, 8333, "GET", "k", password=password) == "v"
+    shown = [
+        *_cmdlines(pod),
+        real.kubectl("get", "pod", "my-op-redis-0", "-n", ns, "-o", "json"),
+        real.kubectl("get", "redis", "my-op-redis", "-n", ns, "-o", "json"),
+        real.kubectl("describe", "redis", "my-op-redis", "-n", ns),
+        real.kubectl("get", "events", "-n", ns, "-o", "json"),
+        operator.log(),
+    ]
+    assert not [text for text in shown if password in text]
+    environ = Path(f"/proc/{redis_server_pid(pod)}/environ").read_bytes().decode(errors="replace")
+    assert password not in environ
+
+
+def test_a_user_secret_is_the_password(
+    real: RealCluster, ns: str, operator: OperatorProcess
+) -> None:
+    real.kubectl(
+        "create", "secret", "generic", "mine", "-n", ns, "--from-literal=pw=user-chosen-pass"
+    )
+    auth = {"secretRef": {"name": "mine", "key": "pw"}}
+    real.kubectl.apply(redis(replicas=1, image=real.redis_image, auth=auth), "-n", ns)
+    (pod,) = wait_ready_pods(real.kubectl, ns, ordinals(1)).values()
+    ip = pod["status"]["podIP"]
+    assert redis_call(ip, 8333, "PING").startswith("-NOAUTH")
+    assert redis_call(ip, 8333, "PING", password="user-chosen-pass") == "+PONG"
+    secrets = real.kubectl.json("get", "secrets", "-n", ns)["items"]
+    assert [s["metadata"]["name"] for s in secrets] == ["mine"]
+
+
+def test_auth_disabled_serves_without_a_password(
+    real: RealCluster, ns: str, operator: OperatorProcess
+) -> None:
+    spec = {"image": real.redis_image, "auth": {"disabled": True}}
+    real.kubectl.apply(redis(replicas=1, **spec), "-n", ns)
+    (pod,) = wait_ready_pods(real.kubectl, ns, ordinals(1)).values()
+    assert serves(pod["status"]["podIP"], 8333)
