@@ -118,6 +118,25 @@ NAME_LENGTH_MESSAGE = (
 )
 
 
+class Mode(StrEnum):
+    """What the pods of a Redis are to each other."""
+
+    STANDALONE = "standalone"
+    """Independent servers (the tutorial's behaviour; also what an absent `spec.mode` means)."""
+
+    REPLICATION = "replication"
+    """One primary and replicas following it, with automatic failover (docs/replication.md)."""
+
+
+MODE_RULE = (
+    "(has(oldSelf.mode) ? oldSelf.mode : 'standalone') == "
+    "(has(self.mode) ? self.mode : 'standalone')"
+)
+MODE_MESSAGE = (
+    "spec.mode cannot be changed on an existing Redis: delete it and create it anew "
+    "(the servers' data would not survive the change)"
+)
+
 DEFAULT_AUTH_KEY = "password"
 """The key of the password in the generated Secret, and the default key of a user's Secret."""
 
@@ -175,6 +194,7 @@ class RedisSpec:
     port: int = DEFAULT_PORT
     image: str = DEFAULT_IMAGE
     auth: Auth = Auth()
+    mode: Mode = Mode.STANDALONE
 
     @classmethod
     def from_object(cls, redis: Mapping[str, Any]) -> RedisSpec:
@@ -191,7 +211,10 @@ class RedisSpec:
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise ValueError(f"spec.{field_name}: expected {kind.__name__}, got {value!r}")
         auth = Auth.from_object(spec.get("auth"))
-        return cls(replicas=replicas, port=port, image=image, auth=auth)
+        mode = spec.get("mode", Mode.STANDALONE.value)
+        if mode not in {m.value for m in Mode}:
+            raise ValueError(f"spec.mode: expected standalone or replication, got {mode!r}")
+        return cls(replicas=replicas, port=port, image=image, auth=auth, mode=Mode(mode))
 
 
 @dataclass(frozen=True)
@@ -299,7 +322,18 @@ def _spec_schema() -> dict[str, Any]:
                 "x-kubernetes-validations": [{"rule": IMAGE_RULE, "message": IMAGE_MESSAGE}],
             },
             "auth": _auth_schema(),
+            "mode": {
+                "type": "string",
+                "description": (
+                    "standalone (absent: the same): independent servers; replication: one "
+                    "primary, replicas following it, automatic failover. Fixed at creation."
+                ),
+                "enum": [m.value for m in Mode],
+            },
         },
+        "x-kubernetes-validations": [
+            {"rule": MODE_RULE, "message": MODE_MESSAGE, "fieldPath": ".mode"}
+        ],
     }
 
 
@@ -355,6 +389,38 @@ def _status_schema() -> dict[str, Any]:
                     "spec.replicas as of observedGeneration: the count the operator last acted "
                     "on, so that a change is announced once as a scale-up or a scale-down."
                 )
+            },
+            "primary": {
+                "type": "string",
+                "description": "Replication mode: the pod labelled primary.",
+            },
+            "lastFailoverTime": {
+                "type": "string",
+                "format": "date-time",
+                "description": "Replication mode: when a replica was last promoted.",
+            },
+            "primaryLostSince": {
+                "type": "string",
+                "format": "date-time",
+                "description": (
+                    "Replication mode: since when the primary has not answered (the failover "
+                    "clock, kept here so that a restarted operator resumes it)."
+                ),
+            },
+            "replication": {
+                "type": "array",
+                "description": "Replication mode: each replica's link to the primary.",
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["pod"],
+                "items": {
+                    "type": "object",
+                    "required": ["pod", "link"],
+                    "properties": {
+                        "pod": {"type": "string"},
+                        "link": {"type": "string", "enum": ["up", "down", "unknown"]},
+                        "lagBytes": {"type": "integer", "format": "int64", "minimum": 0},
+                    },
+                },
             },
             "conditions": {
                 "type": "array",
@@ -437,6 +503,7 @@ def crd() -> dict[str, Any]:
                         {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
                         {"name": "Image", "type": "string", "jsonPath": ".spec.image"},
                         {"name": "Port", "type": "integer", "jsonPath": ".spec.port"},
+                        {"name": "Primary", "type": "string", "jsonPath": ".status.primary"},
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                     ],
                 }

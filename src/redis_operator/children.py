@@ -14,7 +14,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from redis_operator.api import API_VERSION, GROUP, KIND, Redis, is_being_deleted
+from redis_operator.api import API_VERSION, GROUP, KIND, Mode, Redis, is_being_deleted
 
 CONTAINER_NAME = "redis"
 PORT_NAME = "redis"
@@ -113,12 +113,25 @@ CONFIG_VOLUME = "config"
 CONFIG_DIR = "/run/redis"
 SECRET_MODE = 0o400
 
+ROLE_LABEL = f"{GROUP}/role"
+"""Replication mode: `primary` on the one pod the operator made primary, `replica` on the
+others (docs/replication.md); the operator keeps it current."""
+PRIMARY_ROLE = "primary"
+REPLICA_ROLE = "replica"
+
+NO_PRIMARY = ("127.0.0.1", "1")
+"""Replication mode: every Redis starts as a replica of this address, where nothing listens,
+so a pod that (re)starts never serves as a second primary; the operator points it at the
+primary, or promotes it."""
+
 # The container writes its redis.conf from the mounted password with shell builtins only
 # (`read`, `printf`: no child process, so no argv anywhere holds it) and execs redis-server on
-# that file; $1 is the port. See docs/replication.md#how-the-password-reaches-redis-server.
+# that file; $1 is the port, $2 an extra line (replication mode: `replicaof ...`). See
+# docs/replication.md#how-the-password-reaches-redis-server.
 SERVER_SCRIPT = (
     f'set -e; read -r password < {AUTH_DIR}/{AUTH_FILE} || [ -n "$password" ]; umask 077; '
-    """printf 'port %s\nrequirepass "%s"\nmasterauth "%s"\n' "$1" "$password" "$password" """
+    """printf 'port %s\nrequirepass "%s"\nmasterauth "%s"\n%s\n' """
+    '"$1" "$password" "$password" "$2" '
     f"> {CONFIG_DIR}/redis.conf; exec redis-server {CONFIG_DIR}/redis.conf"
 )
 # The readiness probe hands the password to redis-cli in REDISCLI_AUTH (`-a` would put it on
@@ -126,6 +139,15 @@ SERVER_SCRIPT = (
 PROBE_SCRIPT = (
     f"set -e; read -r REDISCLI_AUTH < {AUTH_DIR}/{AUTH_FILE} || "
     '[ -n "$REDISCLI_AUTH" ]; export REDISCLI_AUTH; [ "$(redis-cli -p "$1" PING)" = PONG ]'
+)
+# Replication mode: Ready when serving as the primary or linked to one (a pod starts as a
+# replica of NO_PRIMARY, so it is Ready only once the operator promoted or attached it); the
+# password, when mounted, in REDISCLI_AUTH.
+REPLICATION_PROBE_SCRIPT = (
+    f"if [ -e {AUTH_DIR}/{AUTH_FILE} ]; then read -r REDISCLI_AUTH < {AUTH_DIR}/{AUTH_FILE} "
+    '|| [ -n "$REDISCLI_AUTH" ]; export REDISCLI_AUTH; fi; '
+    'info="$(redis-cli -p "$1" INFO replication)" || exit 1; '
+    'case "$info" in *role:master*|*master_link_status:up*) exit 0;; esac; exit 1'
 )
 
 
@@ -168,17 +190,28 @@ def _auth_mounts() -> list[dict[str, Any]]:
 
 def container_command(redis: Redis) -> list[str]:
     """The container command: `redis_command` without a password, else the script that
-    writes redis.conf from the mounted Secret."""
+    writes redis.conf from the mounted Secret; in replication mode starting as a replica of
+    `NO_PRIMARY`."""
+    port = str(redis.spec.port)
+    replicating = redis.spec.mode is Mode.REPLICATION
     if auth_secret(redis) is None:
-        return redis_command(redis.spec.port)
-    return ["sh", "-c", SERVER_SCRIPT, "redis-server", str(redis.spec.port)]
+        extra = ["--replicaof", *NO_PRIMARY] if replicating else []
+        return [*redis_command(redis.spec.port), *extra]
+    extra_line = [f"replicaof {' '.join(NO_PRIMARY)}"] if replicating else []
+    return ["sh", "-c", SERVER_SCRIPT, "redis-server", port, *extra_line]
 
 
 def _readiness_probe(redis: Redis) -> dict[str, Any]:
-    if auth_secret(redis) is None:
+    port = str(redis.spec.port)
+    if redis.spec.mode is Mode.REPLICATION:
+        command = ["sh", "-c", REPLICATION_PROBE_SCRIPT, "probe", port]
+    elif auth_secret(redis) is None:
         return {"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 5}
-    command = ["sh", "-c", PROBE_SCRIPT, "probe", str(redis.spec.port)]
-    return {"exec": {"command": command}, "periodSeconds": 5, "timeoutSeconds": 2}
+    else:
+        command = ["sh", "-c", PROBE_SCRIPT, "probe", port]
+    # Every second in replication mode: readiness is what moves a Service after a failover.
+    period = 1 if redis.spec.mode is Mode.REPLICATION else 5
+    return {"exec": {"command": command}, "periodSeconds": period, "timeoutSeconds": 2}
 
 
 def redis_command(port: int) -> list[str]:
@@ -220,6 +253,8 @@ def desired_pod(redis: Redis, ordinal: int) -> dict[str, Any]:
     if secret is not None:
         pod["spec"]["containers"][0]["volumeMounts"] = _auth_mounts()
         pod["spec"]["volumes"] = _auth_volumes(secret)
+    if redis.spec.mode is Mode.REPLICATION:
+        pod["metadata"]["labels"][ROLE_LABEL] = REPLICA_ROLE
     return pod
 
 

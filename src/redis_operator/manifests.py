@@ -77,8 +77,9 @@ def cluster_role() -> dict[str, Any]:
         # Children carry blockOwnerDeletion: true, which the OwnerReferencesPermissionEnforcement
         # admission plugin allows only to those who may update the owner's finalizers.
         _rule(api.GROUP, [f"{api.PLURAL}/finalizers"], ["update"]),
-        # list also serves the admission webhook's metadata-only read of a namespace's pods.
-        _rule("", ["pods"], ["list", "watch", "create", "delete"]),
+        # list also serves the admission webhook's metadata-only read of a namespace's pods;
+        # patch: the role label of replication mode.
+        _rule("", ["pods"], ["list", "watch", "create", "delete", "patch"]),
         # patch: a Service whose port or selector drifted is patched back; get: the admission
         # webhook checks whether a new Redis' Service name is taken. No delete: the garbage
         # collector deletes a Service with its Redis.

@@ -68,6 +68,11 @@ CONFLICT_MESSAGE_PREFIX = "Names taken by objects this Redis does not control: "
 
 _MAX_CONDITION_MESSAGE = 1024
 
+_PLANNED_STATUS = frozenset(
+    {"replicas", "readyReplicas", "selector", "observedGeneration", "targetReplicas", "conditions"}
+)
+"""The status fields the planner computes; it keeps the others as it found them."""
+
 ORPHAN_FINALIZER = "orphan"
 """The garbage collector's finalizer on an object deleted with propagation `Orphan`."""
 
@@ -402,7 +407,14 @@ def plan(
     old_failure = _find_condition(current, REPLICA_FAILURE)
     if old_failure is not None and has_actions:
         conditions.append(dict(old_failure))
-    status = {
+    # What the replication step writes (controller/replicator.py) stays as it is.
+    conditions += [
+        dict(c)
+        for c in current.get("conditions") or []
+        if c.get("type") not in (READY, REPLICA_FAILURE)
+    ]
+    kept = {k: v for k, v in current.items() if k not in _PLANNED_STATUS}
+    status = kept | {
         "replicas": len(live),
         "readyReplicas": ready_count,
         "selector": selector_string(redis.name),

@@ -40,6 +40,8 @@ from tests.e2e.realnode import (
 )
 from tests.e2e.redis_objects import (
     auth_password,
+    events,
+    find,
     is_ready,
     ordinals,
     pods,
@@ -376,3 +378,70 @@ def test_auth_disabled_serves_without_a_password(
     real.kubectl.apply(redis(replicas=1, **spec), "-n", ns)
     (pod,) = wait_ready_pods(real.kubectl, ns, ordinals(1)).values()
     assert serves(pod["status"]["podIP"], 8333)
+
+
+def _primary(kubectl: Kubectl, ns: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The one pod labelled primary once status names it and every pod is Ready."""
+
+    def settled() -> tuple[str, dict[str, dict[str, Any]]] | None:
+        current = pods(kubectl, ns)
+        labelled = [n for n, p in current.items() if p["metadata"]["labels"].get(ROLE) == "primary"]
+        assert len(labelled) <= 1, labelled
+        status = kubectl.json("get", "redis", "my-op-redis", "-n", ns).get("status") or {}
+        ready = len(current) == 3 and all(is_ready(p) for p in current.values())
+        if labelled and status.get("primary") == labelled[0] and ready:
+            return labelled[0], current
+        return None
+
+    found: tuple[str, dict[str, dict[str, Any]]] = wait_for(settled, "one primary, 3 Ready", 120)
+    return found
+
+
+ROLE = "myapp.tangx.in/role"
+
+
+def test_replication_a_write_to_the_primary_is_read_on_every_replica_and_survives_failover(
+    real: RealCluster, ns: str, operator: OperatorProcess
+) -> None:
+    manifest = redis(replicas=3, image=real.redis_image, mode="replication")
+    real.kubectl.apply(manifest, "-n", ns)
+    primary, current = _primary(real.kubectl, ns)
+    assert primary == "my-op-redis-0"
+    password = auth_password(real.kubectl, ns)
+    primary_ip = current[primary]["status"]["podIP"]
+    assert redis_call(primary_ip, 8333, "SET", "k", "v1", password=password) == "+OK"
+    assert redis_call(primary_ip, 8333, "WAIT", "2", "2000", password=password) == ":2"
+    for name, pod in current.items():
+        ip = pod["status"]["podIP"]
+        assert redis_call(ip, 8333, "GET", "k", password=password) == "v1", name
+        if name != primary:
+            answer = redis_call(ip, 8333, "SET", "k", "x", password=password)
+            assert answer.startswith("-READONLY"), answer
+    rows = events(real.kubectl, ns)
+    assert find(rows, "PrimaryElected", "my-op-redis-0 is the primary of my-op-redis")
+    assert find(rows, "ReplicaAttached", "my-op-redis-1 replicates from my-op-redis-0")
+
+    # The primary's pod is deleted: a replica is promoted, the key is there, one label.
+    real.kubectl("delete", "pod", primary, "-n", ns, "--wait=false")
+    wait_for(
+        lambda: (
+            (real.kubectl.json("get", "redis", "my-op-redis", "-n", ns).get("status") or {}).get(
+                "primary"
+            )
+            not in (None, primary)
+        ),
+        "a new primary",
+        60,
+    )
+    new_primary, current = _primary(real.kubectl, ns)
+    assert new_primary != primary
+    ip = current[new_primary]["status"]["podIP"]
+    assert redis_call(ip, 8333, "GET", "k", password=password) == "v1"
+    assert redis_call(ip, 8333, "SET", "k", "v2", password=password) == "+OK"
+    returned = current[primary]["status"]["podIP"]  # recreated, now a replica
+    wait_for(
+        lambda: redis_call(returned, 8333, "GET", "k", password=password) == "v2",
+        "the recreated pod to follow the new primary",
+        30,
+    )
+    assert any(r.reason == "FailoverCompleted" for r in events(real.kubectl, ns))

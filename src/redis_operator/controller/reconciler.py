@@ -41,10 +41,11 @@ from typing import Any, Protocol
 
 from event_recorder import EventRecorder
 from redis_operator import planning
-from redis_operator.api import LEGACY_FINALIZER, Auth, ChildKind, Redis, is_being_deleted
+from redis_operator.api import LEGACY_FINALIZER, Auth, ChildKind, Mode, Redis, is_being_deleted
 from redis_operator.auth import generated_secret, new_password
 from redis_operator.children import auth_secret_name, is_owned_by
 from redis_operator.controller.expectations import OwnWrites
+from redis_operator.controller.replicator import Replicator
 from redis_operator.controller.store import ChildKey, Key, Obj, Store, key_of
 from redis_operator.controller.workqueue import ShutDown, WorkQueue
 from redis_operator.kube.client import KubeApi
@@ -106,6 +107,7 @@ class Reconciler:
         settings: ControllerSettings,
         metrics: OperatorMetrics,
         clock: Clock,
+        replicator: Replicator | None = None,
     ) -> None:
         self.kube = kube
         self.recorder = recorder
@@ -117,6 +119,7 @@ class Reconciler:
         self.clock = clock
         self._writes = asyncio.Semaphore(settings.max_concurrent_writes)
         self._auth_secrets: dict[Key, Obj] = {}
+        self.replicator = replicator
 
     # -- workers -------------------------------------------------------------------------
 
@@ -218,7 +221,8 @@ class Reconciler:
         plan = planning.plan(view, pods, service, deleted, now=self.clock.now(), auth_secret=secret)
         if plan.is_empty:
             self.queue.forget(key)
-            return Outcome.ACTED if acted else Outcome.NOOP
+            replicated = await self._replicate(key, view)
+            return Outcome.ACTED if acted or replicated else Outcome.NOOP
         result = await self._carry_out(key, redis, plan)
         expectations.record(self.clock.monotonic(), result.created, result.deleted)
         if result.namespace_terminating:
@@ -241,7 +245,28 @@ class Reconciler:
         self.queue.forget(key)
         if plan.requeue is not None:
             self.queue.add_after(key, self._requeue_seconds(plan.requeue))
+        await self._replicate(key, view)
         return Outcome.ACTED
+
+    async def _replicate(self, key: Key, view: Redis) -> bool:
+        """The replication step of a Redis in replication mode (controller/replicator.py), on
+        the store as this pass left it; whether it wrote or commanded anything. Another look
+        is always queued: a Redis' own replication changes give no watch event."""
+        if self.replicator is None or view.spec.mode is not Mode.REPLICATION:
+            return False
+        redis = self.store.redis.get(*key)
+        if redis is None:
+            return False
+        current = Redis.from_object(redis)
+        pods = self.store.candidate_pods(*key)
+        step = await self.replicator.step(current, pods, now=self.clock.now())
+        for event in step.events:
+            self._record(redis, event)
+        if step.status is not None:
+            await self._write_status(redis, step.status)
+        if step.requeue_after is not None:
+            self.queue.add_after(key, step.requeue_after)
+        return step.acted or step.status is not None or bool(step.events)
 
     async def _auth_secret(self, key: Key, view: Redis) -> Obj | None:
         """The metadata of the Secret `<name>-auth` when the Redis' password is generated.

@@ -16,13 +16,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from redis_operator.api import GROUP
+from redis_operator.children import PRIMARY_ROLE as PRIMARY
+from redis_operator.children import REPLICA_ROLE as REPLICA
 from redis_operator.messages import Event, EventKey
 from redis_operator.replication.topology import RedisState, Role
-
-ROLE_LABEL = f"{GROUP}/role"
-PRIMARY = "primary"
-REPLICA = "replica"
 
 
 @dataclass(frozen=True)
@@ -249,11 +246,8 @@ def decide(
         and not primary.deleting
         and primary.ip is not None
         and state is not None
+        and state.role is Role.MASTER
     ):
-        if state.role is not Role.MASTER:
-            actions.append(Promote(primary.name))
-            elected = {"pod": primary.name, "name": redis_name}
-            events.append(Event(EventKey.PRIMARY_ELECTED, elected))
         if primary.ordinal >= replicas:
             switched = _switchover(redis_name, primary, state, live, observed, actions, port=port)
             if switched is not None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from redis_operator import api
-from redis_operator.api import Auth, Redis, RedisSpec, crd
+from redis_operator.api import Auth, Mode, Redis, RedisSpec, crd
 
 
 def _version() -> dict[str, Any]:
@@ -72,6 +72,7 @@ def test_printer_columns() -> None:
         ("Ready", "integer", ".status.readyReplicas"),
         ("Image", "string", ".spec.image"),
         ("Port", "integer", ".spec.port"),
+        ("Primary", "string", ".status.primary"),
         ("Age", "date", ".metadata.creationTimestamp"),
     ]
 
@@ -109,6 +110,10 @@ def test_status_schema_is_strict() -> None:
         "observedGeneration",
         "targetReplicas",
         "conditions",
+        "primary",
+        "lastFailoverTime",
+        "primaryLostSince",
+        "replication",
     }
     conditions = status["conditions"]
     assert conditions["x-kubernetes-list-type"] == "map"
@@ -278,3 +283,20 @@ def test_auth_schema() -> None:
     assert ref["properties"]["key"]["default"] == "password"
     assert auth["properties"]["disabled"]["type"] == "boolean"
     assert "default" not in auth
+
+
+def test_mode_is_read_and_absent_means_standalone() -> None:
+    assert RedisSpec.from_object({}).mode is Mode.STANDALONE
+    assert RedisSpec.from_object({"spec": {"mode": "replication"}}).mode is Mode.REPLICATION
+    with pytest.raises(ValueError, match=r"spec\.mode"):
+        RedisSpec.from_object({"spec": {"mode": "cluster"}})
+
+
+def test_mode_schema_has_no_default_and_refuses_a_change() -> None:
+    spec = _schema()["properties"]["spec"]
+    assert spec["properties"]["mode"]["enum"] == ["standalone", "replication"]
+    assert "default" not in spec["properties"]["mode"]
+    assert spec["x-kubernetes-validations"] == [
+        {"rule": api.MODE_RULE, "message": api.MODE_MESSAGE, "fieldPath": ".mode"}
+    ]
+    assert "spec.mode cannot be changed" in api.MODE_MESSAGE

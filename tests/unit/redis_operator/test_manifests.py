@@ -70,7 +70,7 @@ def test_cluster_role_grants_exactly_what_is_used() -> None:
         *(("myapp.tangx.in", "redis", v) for v in ("list", "watch", "patch")),
         ("myapp.tangx.in", "redis/status", "patch"),
         ("myapp.tangx.in", "redis/finalizers", "update"),
-        *(("", "pods", v) for v in ("list", "watch", "create", "delete")),
+        *(("", "pods", v) for v in ("list", "watch", "create", "delete", "patch")),
         *(("", "services", v) for v in ("get", "list", "watch", "create", "patch")),
         *(("", "secrets", v) for v in ("get", "create")),
         *(("", "namespaces", v) for v in ("list", "watch")),
