@@ -70,8 +70,10 @@ def test_tutorial_manifest(kubectl: Kubectl, namespace: str, start_operator: Sta
     assert re.match(r"^[A-Z][A-Za-z]+$", ready["reason"])
 
     table = kubectl("get", "redis", "-n", namespace).splitlines()
-    assert table[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "IMAGE", "PORT", "AGE"]
-    assert table[1].split()[:6] == ["my-op-redis", "2", "2", "2", "redis:5-alpine", "8333"]
+    header = ["NAME", "DESIRED", "CURRENT", "READY", "IMAGE", "PORT", "PRIMARY", "AGE"]
+    assert table[0].split() == header
+    row = ["my-op-redis", "2", "2", "2", "redis:5-alpine", "8333", "<none>"]  # standalone
+    assert table[1].split()[:7] == row
 
 
 def _scale_story(kubectl: Kubectl, namespace: str) -> None:
