@@ -34,6 +34,8 @@ class Write:
     message: str
     time: str
     """When the request was received (RFC 3339, microseconds)."""
+    agent: str = ""
+    """The client's User-Agent (``kwok/...`` for the simulated nodes)."""
 
     @property
     def refused(self) -> bool:
@@ -72,6 +74,7 @@ def parse(line: bytes, user: str) -> Write | None:
         code=int(status.get("code", 0)),
         message=str(status.get("message", "")),
         time=str(entry.get("requestReceivedTimestamp", "")),
+        agent=str(entry.get("userAgent", "")),
     )
 
 

@@ -332,6 +332,36 @@ def refused_violations(
     return found
 
 
+KWOK_AGENT = "kwok/"
+"""The start of the simulated nodes' User-Agent."""
+
+
+def node_deleted_successors(operator: Iterable[Write], admin: Iterable[Write]) -> frozenset[str]:
+    """The Redis whose pod a simulated node deleted right after the operator created it.
+
+    kwok finishes a graceful pod deletion with a delete by name, without a uid precondition,
+    and sometimes sends it twice: the second one can land after the operator has already
+    created the pod's successor under the same name, and deletes that. The operator then
+    rightly records a PodRecreated nobody in the soak asked for. Found from the audit log: a
+    kwok delete (200) of a pod the operator created with no delete of it in between.
+    """
+    fresh: set[tuple[str, str]] = set()
+    hit: set[str] = set()
+    pods = (w for w in (*operator, *admin) if w.resource == "pods" and not w.refused)
+    for write in sorted(pods, key=lambda w: w.time):
+        pod = (write.namespace, write.name)
+        if write.verb == "create" and not write.agent.startswith(KWOK_AGENT):
+            fresh.add(pod)
+        elif write.verb == "delete" and write.agent.startswith(KWOK_AGENT) and pod in fresh:
+            key = redis_of_write(write)
+            if key is not None:
+                hit.add(key)
+            fresh.discard(pod)
+        elif write.verb == "delete":
+            fresh.discard(pod)
+    return frozenset(hit)
+
+
 def redis_of_write(write: Write) -> str | None:
     """The Redis (``namespace/name``) a write of the operator was about, if any."""
     resource = write.resource.split("/")[0]
@@ -357,9 +387,13 @@ class Disturbances:
     apiserver_stopped: bool = False
     refused_for: frozenset[str] = frozenset()
     """Redis (``namespace/name``) with a refused operator write in the cycle."""
+    node_deleted_for: frozenset[str] = frozenset()
+    """Redis whose new pod a simulated node deleted by name (:func:`node_deleted_successors`)."""
 
     def repeats(self, key: str) -> str | None:
         """Why Events of this Redis may have been recorded twice."""
+        if key in self.node_deleted_for:
+            return "kwok deleted the pod's successor by name: a real deletion, a real recreate"
         if self.operator_killed:
             return "operator killed mid-pass"
         if self.apiserver_stopped:

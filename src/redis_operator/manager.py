@@ -1,5 +1,5 @@
-"""The operator's manager: API client, event recorder, controller, kopf, leader election,
-webhook and monitoring, started and stopped together.
+"""The operator's manager: API client, informers, event recorder, controller, kopf, leader
+election, webhook and monitoring, started and stopped together.
 
 It owns the process-wide pieces and their lifecycle (controller-runtime's Manager); nothing
 here makes a decision about Redis objects.
@@ -19,14 +19,14 @@ from kubernetes_asyncio import client
 
 from event_recorder import EventBroadcaster
 from redis_operator.controller.expectations import OwnWrites
-from redis_operator.controller.handlers import WatchHandlers, register
+from redis_operator.controller.handlers import WatchHandlers, informers
 from redis_operator.controller.reconciler import Reconciler, SystemClock
 from redis_operator.controller.replicator import Replicator
 from redis_operator.controller.store import Key, Store
 from redis_operator.controller.workqueue import Backoff, WorkQueue
 from redis_operator.kube.client import JsonKubeApi, in_cluster, new_api_client
-from redis_operator.kube.errors import error_text
 from redis_operator.kube.login import connection_info
+from redis_operator.kube.watch import JsonListWatch
 from redis_operator.leaderelection.election import (
     LeaderElector,
     LeadershipLost,
@@ -36,7 +36,7 @@ from redis_operator.messages import SOURCE_COMPONENT
 from redis_operator.metrics import OperatorMetrics, process_registry
 from redis_operator.monitoring import MonitoringServer
 from redis_operator.replication.commands import RedisPyCommands
-from redis_operator.settings import Settings, WatchSettings
+from redis_operator.settings import Settings
 from redis_operator.webhook import handler as webhook_handler
 from redis_operator.webhook.lookup import ApiChildLookup
 from redis_operator.webhook.serving import WebhookServing
@@ -44,31 +44,11 @@ from redis_operator.webhook.serving import WebhookServing
 log = logging.getLogger(__name__)
 
 
-class _NoDiffBase(kopf.DiffBaseStorage):
-    """No diff base: kopf builds one (a deep copy of the body) on every watch event, for
-    change-detecting handlers this operator does not have, and under load that copy costs
-    much of the operator's CPU (docs/benchmarks.md). Nothing is ever stored, so nothing is
-    fetched."""
-
-    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
-        return kopf.BodyEssence()
-
-    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        return None
-
-    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
-        return None
-
-
-def _kopf_settings(settings: kopf.OperatorSettings, watch: WatchSettings) -> None:
+def _kopf_settings(settings: kopf.OperatorSettings) -> None:
     # kopf's own Events ("Handler succeeded") would duplicate ours and write on every pass.
     settings.posting.enabled = False
-    # Resources are known up front: no CRD watching, so no RBAC on CRDs is needed.
+    # kopf watches nothing (the informers do): no CRD scanning, so no RBAC on CRDs is needed.
     settings.scanning.disabled = True
-    settings.persistence.diffbase_storage = _NoDiffBase()
-    settings.watching.server_timeout = watch.server_timeout_seconds
-    settings.watching.client_timeout = watch.client_timeout_seconds
-    settings.networking.error_backoffs = watch.error_backoffs
 
 
 # -- the stop sequence ---------------------------------------------------------------------
@@ -107,7 +87,7 @@ async def stop_in_order(
 ) -> BaseException | None:
     """The stop sequence; returns why the passes ended if not by this cancellation.
 
-    1. The passes (and the listing) are cancelled and awaited: nothing writes any more.
+    1. The passes (and the informers) are cancelled and awaited: nothing writes any more.
     2. The Lease is released at once, unless it was lost: a standby takes over at its next
        retry, without waiting for anything slow below.
     3. Events still queued are sent for at most ``drain_seconds``; with a Lease, also no
@@ -133,7 +113,7 @@ async def stop_in_order(
 
 
 async def run(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM: kopf stops its watchers, then :func:`stop_in_order` the rest.
+    """Run until SIGINT/SIGTERM, then :func:`stop_in_order`.
 
     With leader election, raises
     :class:`~redis_operator.leaderelection.election.LeadershipLost` when the lease is lost (the
@@ -173,6 +153,13 @@ class Manager:
         metrics = OperatorMetrics(self.metrics_registry)
         metrics.track_queue_depth(lambda: len(self.queue))
         self.handlers = WatchHandlers(store, self.queue, own_writes)
+        watch = settings.watch
+        source = JsonListWatch(
+            api_client,
+            server_timeout=watch.server_timeout_seconds,
+            client_timeout=watch.client_timeout_seconds,
+        )
+        self.informers = informers(source, self.handlers, settings.namespaces, watch.error_backoffs)
         self.reconciler = Reconciler(
             self.kube,
             self.broadcaster.new_recorder(component=SOURCE_COMPONENT, host=self.host),
@@ -203,18 +190,17 @@ class Manager:
             # restart it.
             self.monitoring.add_liveness_check("workers", lambda: not self._workers.done())
             # Ready once the store holds a full listing; never dependent on leadership.
-            self.monitoring.add_readiness_check("synced", lambda: self.handlers.synced)
+            self.monitoring.add_readiness_check("synced", self._synced)
         self.registry = self._kopf_registry()
         # kopf's stop flag: set when the lease is lost (kopf stops), and once we are stopped.
         self._stop = asyncio.Event()
         self._stopped = False
         self._failed: BaseException | None = None  # why the passes ended (LeadershipLost)
-        self._syncing: asyncio.Task[None]
+        self._informing: list[asyncio.Task[None]] = []
         self._workers: asyncio.Task[None]
 
     def _kopf_registry(self) -> kopf.OperatorRegistry:
         registry = kopf.OperatorRegistry()
-        register(registry, self.handlers)
         if self.settings.webhook is not None:
             webhook = self.settings.webhook
             lookup = ApiChildLookup(self.api_client, webhook.lookup_timeout_seconds)
@@ -224,7 +210,7 @@ class Manager:
 
         @kopf.on.startup(registry=registry)
         def configure(settings: kopf.OperatorSettings, **_: object) -> None:
-            _kopf_settings(settings, self.settings.watch)
+            _kopf_settings(settings)
             if self.webhook is not None:
                 # Served by kopf; the ValidatingWebhookConfiguration is not managed by kopf
                 # (settings.admission.managed stays None): it is deploy/'s, so no RBAC on it.
@@ -249,7 +235,10 @@ class Manager:
 
     async def run(self) -> None:
         await self.broadcaster.start()
-        self._syncing = asyncio.create_task(self._sync(), name="redis-sync")
+        self._informing = [
+            asyncio.create_task(informer.run(), name=f"informer-{informer.scope}")
+            for informer in self.informers
+        ]
         if self.elector is None:
             self._workers = asyncio.create_task(self._work(), name="redis-workers")
         else:
@@ -281,25 +270,15 @@ class Manager:
                 SOURCE_COMPONENT, host=self.host, namespace=namespace
             )
 
-    async def _sync(self) -> None:
-        """Fill the controller's store; the API may be down at startup: keep trying."""
-        delay = self.settings.sync_retry_initial_seconds
-        while True:
-            try:
-                await self.handlers.sync(self.kube, self.settings.namespaces)
-                return
-            except Exception as exc:
-                log.warning(
-                    "initial listing failed (%s); retrying in %.0fs", error_text(exc), delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.sync_retry_max_seconds)
+    def _synced(self) -> bool:
+        """Whether every informer has its first listing in the store (readiness)."""
+        return all(informer.synced.is_set() for informer in self.informers)
 
     async def _work(self) -> None:
         """Run passes once the store is full and earlier Events are learned (after the listing:
         the API has answered by then; with a lease, after acquiring it: the previous leader's
         last Events too)."""
-        await asyncio.shield(self._syncing)
+        await asyncio.gather(*(informer.synced.wait() for informer in self.informers))
         await self._learn_events()
         await self.reconciler.run_workers()
 
@@ -323,7 +302,7 @@ class Manager:
         self._stopped = True
         self.queue.shutdown()
         failed = await stop_in_order(
-            [self._workers, self._syncing],
+            [self._workers, *self._informing],
             lease=self.elector,
             events=self.broadcaster,
             drain_seconds=self.settings.events.shutdown_timeout,

@@ -99,7 +99,8 @@ docs/operations.md#stopping. See docs/benchmarks.md for the measurements behind 
 
 @dataclass(frozen=True)
 class WatchSettings:
-    """How the operator's watches (kopf's) ride out quiet streams and an absent apiserver."""
+    """How the operator's informers (``controller/informer.py``) ride out quiet streams and an
+    absent apiserver."""
 
     server_timeout_seconds: int = 300
     """The apiserver ends each watch after this long and it is reopened from its last
@@ -109,10 +110,10 @@ class WatchSettings:
     """A watch silent for this long is dropped and reopened (default 330 s: longer than the
     server's timeout, so it only fires on a connection that died without closing)."""
 
-    error_backoffs: tuple[float, ...] = (1, 1, 2, 3, 5, 8, 13, 21, *([30] * 20))
-    """Delays (seconds) between attempts to reopen a watch the apiserver refused or dropped;
-    they add up to about 10 minutes, the outage the operator rides out before kopf gives up
-    (kopf's own default adds up to under a minute)."""
+    error_backoffs: tuple[float, ...] = (1, 1, 2, 3, 5, 8, 13, 21, 30)
+    """Delays (seconds) between attempts to list or reopen a watch after a failure, the last
+    repeating for as long as the API stays away: an informer never gives up (default 1, 1, 2,
+    3, 5, 8, 13, 21, then 30 s)."""
 
 
 @dataclass(frozen=True)
@@ -176,13 +177,6 @@ class Settings:
     metrics_address: str | None = DEFAULT_METRICS_ADDRESS
     """``host:port`` of /metrics, /healthz and /readyz (an empty host: all interfaces; None:
     off; default ``:8080``)."""
-
-    sync_retry_initial_seconds: float = 1.0
-    """While the initial listing fails (the apiserver may be down at startup), retry after this
-    long, doubling each time (default 1 s)."""
-
-    sync_retry_max_seconds: float = 30.0
-    """Longest delay between such retries (default 30 s)."""
 
     leader_election: LeaderElectionConfig | None = None
     """With a Lease to hold, only its holder runs passes and records Events (default: none,

@@ -155,3 +155,43 @@ def test_operator_started_while_the_apiserver_is_down(
     finally:
         second.stop()
     assert "Traceback" not in second.log(), second.log()[-3000:]
+
+
+def test_what_went_while_the_watch_was_down_is_seen_when_it_resumes(
+    outage_cluster: DevCluster, tmp_path: Path
+) -> None:
+    """A pod deleted just after the apiserver came back, before the operator's watch has
+    reconnected (its backoff has grown during the outage), is recreated without a restart: the
+    informer's listing drops what it no longer finds."""
+    kubectl = install(outage_cluster)
+    namespace = "vanished"
+    kubectl.create_namespace(namespace)
+    operator = OperatorProcess(
+        outage_cluster.issue_kubeconfig(OPERATOR_USER, OPERATOR_GROUPS),
+        tmp_path / "operator.log",
+        f"--namespace={namespace}",
+    )
+    operator.start()
+    try:
+        kubectl.apply(redis(replicas=3), "-n", namespace)
+        wait_ready_pods(kubectl, namespace, ordinals(3), timeout=120)
+        wait_status(kubectl, namespace, replicas=3, ready=3)
+        before = pods(kubectl, namespace)["my-op-redis-1"]["metadata"]["uid"]
+        outage_cluster.stop_component("kube-apiserver")
+        time.sleep(OUTAGE_SECONDS)
+        outage_cluster.start_component("kube-apiserver")
+        kubectl.run(
+            "delete", "pod", "my-op-redis-1", "-n", namespace, "--grace-period=0", "--force"
+        )
+
+        def replaced() -> bool:
+            pod = pods(kubectl, namespace).get("my-op-redis-1")
+            return pod is not None and pod["metadata"]["uid"] != before
+
+        wait_for(replaced, "my-op-redis-1 recreated after the outage", 120)
+        wait_ready_pods(kubectl, namespace, ordinals(3), timeout=120)
+        wait_status(kubectl, namespace, replicas=3, ready=3)
+        assert operator.alive, "the operator died in the outage"
+    finally:
+        operator.stop()
+    assert "Traceback" not in operator.log(), operator.log()[-3000:]

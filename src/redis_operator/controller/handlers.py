@@ -1,30 +1,28 @@
 """Watch events in: into the store, and the Redis they concern into the work queue.
 
-controller-runtime's ``EnqueueRequestForOwner`` and informer sync: kopf delivers the watch
-events (``@kopf.on.event``) of Redis objects, pods and Services, and before the first pass the
-store is filled with a full listing. The Namespace objects' events only say which namespaces
-are being deleted (``namespaces.py``); they queue nothing.
-
-kopf's change-detecting handlers (on.create/update/delete) are not used on purpose: they keep
-their progress and a diff base in annotations, i.e. write on every change, and a production
-operator must not write while nothing changes; their deletion handlers would need a finalizer,
-and deletion is the garbage collector's.
+controller-runtime's ``EnqueueRequestForOwner`` and informer cache: the informers
+(``informer.py``) deliver the listings and watch events of Redis objects, pods, Services and
+namespaces. A listing replaces what was held of its kind and scope: whatever it lacks went while
+nobody watched, and is handled as if its ``DELETED`` event had come. The Namespace objects only
+say which namespaces are being deleted (``namespaces.py``); they queue nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-import kopf
-
-from redis_operator import api
 from redis_operator.api import ChildKind
 from redis_operator.children import controller_name, redis_name_of
 from redis_operator.controller.expectations import OwnWrites
-from redis_operator.controller.store import Key, Obj, Store, key_of
+from redis_operator.controller.informer import Informer
+from redis_operator.controller.store import Bucket, Key, Obj, Store, key_of
 from redis_operator.controller.workqueue import WorkQueue
-from redis_operator.kube.client import KubeApi
+from redis_operator.kube.client import NAMESPACE, REDIS, Kind
+from redis_operator.kube.watch import Listing, ListWatch
+
+#: What the controller watches, children before Redis objects: the first pass of a Redis finds
+#: its children listed.
+WATCHED: tuple[Kind, ...] = (ChildKind.POD, ChildKind.SERVICE, REDIS)
 
 
 class WatchHandlers:
@@ -34,10 +32,8 @@ class WatchHandlers:
         self.store = store
         self.queue = queue
         self.own_writes = own_writes
-        self.synced = False
-        """Whether :meth:`sync` has filled the store (readiness)."""
 
-    def on_redis(self, event_type: str | None, body: Obj) -> None:
+    def on_redis(self, event_type: str, body: Obj) -> None:
         key = key_of(body)
         if event_type == "DELETED":
             self.store.redis.remove(body)
@@ -48,11 +44,11 @@ class WatchHandlers:
         self.store.terminating.observed(key[0], body)
         self.queue.add(key)
 
-    def on_namespace(self, event_type: str | None, body: Obj) -> None:
+    def on_namespace(self, event_type: str, body: Obj) -> None:
         """A Namespace changed: remember whether it is being deleted."""
         self.store.terminating.on_namespace(event_type, body)
 
-    def on_child(self, kind: ChildKind, event_type: str | None, body: Obj) -> None:
+    def on_child(self, kind: ChildKind, event_type: str, body: Obj) -> None:
         """A pod or Service changed: store it and queue the Redis it belongs to."""
         bucket = self.store.children(kind)
         owner = self._owner_of(body)
@@ -80,41 +76,65 @@ class WatchHandlers:
             return namespace, base
         return None
 
-    async def sync(self, kube: KubeApi, namespaces: Sequence[str] = ()) -> None:
-        """Fill the store with a full listing before any pass runs (controller-runtime's
-        WaitForCacheSync): a pass over a half-listed store would recreate pods that exist."""
-        scopes: list[str | None] = [*namespaces] or [None]
-        for namespace in scopes:
-            redis = await kube.list_redis(namespace)
-            for kind in ChildKind:
-                for child in await kube.list_children(kind, namespace):
-                    self.store.children(kind).upsert(child)
-            for obj in redis:
-                self.on_redis(None, obj)
-        self.synced = True
+    def event(self, kind: Kind, event_type: str, obj: Obj) -> None:
+        """One watch event of any watched kind."""
+        if kind == REDIS:
+            self.on_redis(event_type, obj)
+        elif kind == NAMESPACE:
+            self.on_namespace(event_type, obj)
+        else:
+            self.on_child(ChildKind(kind), event_type, obj)
+
+    def replace(self, kind: Kind, namespace: str | None, listing: Listing) -> None:
+        """A full listing of ``kind`` in ``namespace`` (all if None) replaces what is held
+        there: each held object it lacks (or holds under a new uid) is gone, unless it is newer
+        than the listing (our own write's answer, whose event is still to come)."""
+        listed = {key_of(obj): obj for obj in listing.items}
+        for held in self._held(kind, namespace):
+            current = listed.get(key_of(held))
+            if current is not None and _uid(current) == _uid(held):
+                continue
+            if current is None and _newer(held, listing.resource_version):
+                continue
+            self.event(kind, "DELETED", held)
+        for obj in listing.items:
+            self.event(kind, "ADDED", obj)
+
+    def _held(self, kind: Kind, namespace: str | None) -> list[Obj]:
+        if kind == NAMESPACE:
+            terminating = self.store.terminating
+            names = sorted({*terminating.watched, *terminating.refused})
+            return [{"metadata": {"name": name}} for name in names]
+        bucket: Bucket = self.store.redis if kind == REDIS else self.store.children(kind)
+        scopes = [namespace] if namespace is not None else list(bucket.by_namespace)
+        return [obj for ns in scopes for obj in list(bucket.by_namespace.get(ns, {}).values())]
 
 
-def register(registry: kopf.OperatorRegistry, handlers: WatchHandlers) -> None:
-    """Wire kopf's watch events for Redis objects, pods, Services and namespaces into the
-    handlers.
+def _uid(obj: Obj) -> str | None:
+    uid: str | None = obj["metadata"].get("uid")
+    return uid
 
-    The handlers are coroutines on purpose: kopf runs plain functions in a thread pool, and the
-    store and work queue belong to the event loop (a thread waking the queue raced with it).
-    """
 
-    @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL, registry=registry)
-    async def redis_event(event: Mapping[str, Any], **_: Any) -> None:
-        handlers.on_redis(event.get("type"), event["object"])
+def _newer(obj: Obj, resource_version: str) -> bool:
+    try:
+        return int(obj["metadata"]["resourceVersion"]) > int(resource_version)
+    except (KeyError, TypeError, ValueError):
+        return False
 
-    @kopf.on.event("", "v1", "pods", registry=registry)
-    async def pod_event(event: Mapping[str, Any], **_: Any) -> None:
-        handlers.on_child(ChildKind.POD, event.get("type"), event["object"])
 
-    @kopf.on.event("", "v1", "services", registry=registry)
-    async def service_event(event: Mapping[str, Any], **_: Any) -> None:
-        handlers.on_child(ChildKind.SERVICE, event.get("type"), event["object"])
-
-    # Cluster-scoped: kopf watches namespaces cluster-wide, whichever namespaces are served.
-    @kopf.on.event("", "v1", "namespaces", registry=registry)
-    async def namespace_event(event: Mapping[str, Any], **_: Any) -> None:
-        handlers.on_namespace(event.get("type"), event["object"])
+def informers(
+    source: ListWatch,
+    handlers: WatchHandlers,
+    namespaces: Sequence[str],
+    backoffs: Sequence[float],
+) -> list[Informer]:
+    """One informer per watched kind and served namespace (or one cluster-wide), and one for
+    the Namespace objects, which are cluster-scoped whichever namespaces are served."""
+    scopes: list[str | None] = [*namespaces] or [None]
+    built = [
+        Informer(source, kind, namespace, handlers, backoffs=backoffs)
+        for kind in WATCHED
+        for namespace in scopes
+    ]
+    built.append(Informer(source, NAMESPACE, None, handlers, backoffs=backoffs))
+    return built

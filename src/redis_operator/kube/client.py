@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import urllib.request
-from typing import Any, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import aiohttp
 from aiohttp.helpers import netrc_from_env
@@ -26,13 +26,26 @@ Obj = dict[str, Any]
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
-#: Page size of listings (client-go's informers list 500 at a time).
-LIST_PAGE_SIZE = 500
 
 #: kubernetes_asyncio's read buffer: a watch event of a large object outgrows aiohttp's default.
 _READ_BUFSIZE = 2**21
 
-_RESOURCES = {ChildKind.POD: "pods", ChildKind.SERVICE: "services"}
+REDIS: Final = "redis"
+"""The kind of the Redis objects, beside :class:`~redis_operator.api.ChildKind`'s."""
+NAMESPACE: Final = "namespace"
+"""The kind of the Namespace objects (cluster-scoped)."""
+SECRET: Final = "secret"
+"""The kind of a password's Secret: read by name and created, never listed or watched."""
+
+Kind = ChildKind | Literal["redis", "namespace", "secret"]
+"""What the operator reads: its children, its Redis objects, the namespaces, a Secret."""
+
+_RESOURCES = {
+    ChildKind.POD: "pods",
+    ChildKind.SERVICE: "services",
+    NAMESPACE: "namespaces",
+    SECRET: "secrets",
+}
 
 
 def in_cluster(kubeconfig: str | None) -> bool:
@@ -68,7 +81,8 @@ async def new_api_client(kubeconfig: str | None) -> client.ApiClient:
 
 
 class KubeApi(Protocol):
-    """Pods, Services and Redis objects: create, delete, merge-patch and list.
+    """The controller's writes: create, delete and merge-patch pods, Services and Redis objects
+    (what it reads comes from its informers: ``kube/watch.py``).
 
     Implementations raise only :class:`~redis_operator.kube.errors.KubeError`.
     """
@@ -89,14 +103,6 @@ class KubeApi(Protocol):
         """Merge-patch a Redis' metadata, or its status through the status subresource."""
         ...
 
-    async def list_children(self, kind: ChildKind, namespace: str | None) -> list[Obj]:
-        """Every child of that kind in one namespace, or in all (None)."""
-        ...
-
-    async def list_redis(self, namespace: str | None) -> list[Obj]:
-        """Every Redis in one namespace, or in all (None)."""
-        ...
-
     async def read_secret(self, namespace: str, name: str) -> Obj | None:
         """The Secret, or None if there is none of that name (the operator watches none)."""
         ...
@@ -113,36 +119,30 @@ class JsonKubeApi:
         self._client = api_client
 
     async def create(self, kind: ChildKind, namespace: str, body: Obj) -> Obj:
-        return await call(self._client, "POST", _child_path(kind, namespace), body)
+        return await call(self._client, "POST", collection_path(kind, namespace), body)
 
     async def delete(self, kind: ChildKind, namespace: str, name: str, uid: str) -> None:
         options = {"preconditions": {"uid": uid}}
-        await call(self._client, "DELETE", _child_path(kind, namespace, name), options)
+        await call(self._client, "DELETE", collection_path(kind, namespace, name), options)
 
     async def patch(self, kind: ChildKind, namespace: str, name: str, patch: Obj) -> Obj:
-        path = _child_path(kind, namespace, name)
+        path = collection_path(kind, namespace, name)
         return await call(self._client, "PATCH", path, patch, content_type=MERGE_PATCH)
 
     async def patch_redis(self, namespace: str, name: str, patch: Obj, *, status: bool) -> Obj:
-        path = _redis_path(namespace) + f"/{name}" + ("/status" if status else "")
+        path = collection_path(REDIS, namespace, name) + ("/status" if status else "")
         return await call(self._client, "PATCH", path, patch, content_type=MERGE_PATCH)
-
-    async def list_children(self, kind: ChildKind, namespace: str | None) -> list[Obj]:
-        return await list_all(self._client, _child_path(kind, namespace))
-
-    async def list_redis(self, namespace: str | None) -> list[Obj]:
-        return await list_all(self._client, _redis_path(namespace))
 
     async def read_secret(self, namespace: str, name: str) -> Obj | None:
         try:
-            return await call(self._client, "GET", _secret_path(namespace, name))
+            return await call(self._client, "GET", collection_path(SECRET, namespace, name))
         except ApiError as exc:
             if exc.status == 404:
                 return None
             raise
 
     async def create_secret(self, namespace: str, body: Obj) -> Obj:
-        return await call(self._client, "POST", _secret_path(namespace), body)
+        return await call(self._client, "POST", collection_path(SECRET, namespace), body)
 
 
 async def call(
@@ -179,30 +179,14 @@ async def call(
     return answer
 
 
-async def list_all(api_client: client.ApiClient, path: str) -> list[Obj]:
-    """Every item of a collection, :data:`LIST_PAGE_SIZE` at a time."""
-    items: list[Obj] = []
-    token = ""
-    while True:
-        query: list[tuple[str, Any]] = [("limit", LIST_PAGE_SIZE)]
-        if token:
-            query.append(("continue", token))
-        page = await call(api_client, "GET", path, query=query)
-        items.extend(page.get("items") or [])
-        token = (page.get("metadata") or {}).get("continue") or ""
-        if not token:
-            return items
-
-
-def _child_path(kind: ChildKind, namespace: str | None, name: str = "") -> str:
-    scope = f"/api/v1/namespaces/{namespace}" if namespace else "/api/v1"
-    return f"{scope}/{_RESOURCES[kind]}" + (f"/{name}" if name else "")
-
-
-def _secret_path(namespace: str, name: str = "") -> str:
-    return f"/api/v1/namespaces/{namespace}/secrets" + (f"/{name}" if name else "")
-
-
-def _redis_path(namespace: str | None) -> str:
-    scope = f"/namespaces/{namespace}" if namespace else ""
-    return f"/apis/{api.GROUP}/{api.VERSION}{scope}/{api.PLURAL}"
+def collection_path(kind: Kind, namespace: str | None, name: str = "") -> str:
+    """The URL path of a kind's collection in a namespace (cluster-wide for None and for
+    namespaces), or of the object ``name`` in it."""
+    if kind == REDIS:
+        scope = f"/namespaces/{namespace}" if namespace else ""
+        path = f"/apis/{api.GROUP}/{api.VERSION}{scope}/{api.PLURAL}"
+    elif namespace and kind != NAMESPACE:
+        path = f"/api/v1/namespaces/{namespace}/{_RESOURCES[kind]}"
+    else:
+        path = f"/api/v1/{_RESOURCES[kind]}"
+    return f"{path}/{name}" if name else path

@@ -24,7 +24,12 @@ purpose. What it models, as the apiserver does it:
   a new pod's status is ``Pending``;
 - watch delivery: every change becomes an ``ADDED``/``MODIFIED``/``DELETED`` event, held until
   :meth:`FakeKubeApi.deliver` hands them to the subscribers in order, as a watch lags behind
-  the writes.
+  the writes;
+- list and watch (:class:`~redis_operator.kube.watch.ListWatch`) as the informers use them: a
+  listing carries the current revision, a watch replays every change after the revision it
+  starts from and then follows new ones; :meth:`FakeKubeApi.end_watches` breaks the open
+  streams (an apiserver going away) and :meth:`FakeKubeApi.compact` forgets the history (an
+  apiserver restarted): a watch from before it answers ``410 Gone``.
 
 For the tests it adds scripted failures (:meth:`FakeKubeApi.fail`) and a log of the operator's
 write calls in order (:attr:`FakeKubeApi.writes`).
@@ -34,26 +39,17 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from redis_operator import api
 from redis_operator.api import ChildKind
-from redis_operator.kube.client import Obj
-from redis_operator.kube.errors import ApiError
-
-REDIS: Final = "redis"
-"""The kind of the Redis objects, beside :class:`~redis_operator.api.ChildKind`'s."""
-NAMESPACE: Final = "namespace"
-"""The kind of the Namespace objects (cluster-scoped)."""
-SECRET: Final = "secret"
-"""The kind of the Secret objects: read and created by the operator, never watched (no watch
-event is queued for them)."""
-
-Kind = ChildKind | Literal["redis", "namespace", "secret"]
+from redis_operator.kube.client import NAMESPACE, REDIS, SECRET, Kind, Obj
+from redis_operator.kube.errors import ApiError, TransportError
+from redis_operator.kube.watch import GONE, Event, Listing
 
 _T = TypeVar("_T")
 
@@ -90,6 +86,7 @@ class Verb(StrEnum):
     PATCH = "patch"
     PATCH_STATUS = "patch_status"
     LIST = "list"
+    WATCH = "watch"
     GET = "get"
 
 
@@ -161,6 +158,12 @@ class FakeKubeApi:
         self._failures: list[_Failure] = []
         self._subscribers: list[Callable[[WatchEvent], None]] = []
         self._pending: list[WatchEvent] = []
+        self._history: list[WatchEvent] = []
+        self._compacted = 0
+        self._streams = 0  # bumped to end the open watches
+        self._ended_at = 0  # the revision they ended at
+        self._stream_error: Exception | None = None
+        self._changed = asyncio.Event()
         self._terminating: set[str] = set()
         self.writes: list[Write] = []
         """The operator's write calls (create, delete, patch, patch_status), in order."""
@@ -230,15 +233,53 @@ class FakeKubeApi:
             lambda: self.patch_object(REDIS, namespace, name, patch, status=status),
         )
 
-    async def list_children(self, kind: ChildKind, namespace: str | None) -> list[Obj]:
+    # -- the ListWatch protocol: the informers' calls ----------------------------------------
+
+    async def list_objects(self, kind: Kind, namespace: str | None) -> Listing:
         await asyncio.sleep(0)
         self._raise_scripted(Verb.LIST, kind, "")
-        return self.objects(kind, namespace)
+        return Listing(self.objects(kind, namespace), str(self._revision))
 
-    async def list_redis(self, namespace: str | None) -> list[Obj]:
+    async def watch(
+        self, kind: Kind, namespace: str | None, resource_version: str
+    ) -> AsyncIterator[Event]:
         await asyncio.sleep(0)
-        self._raise_scripted(Verb.LIST, REDIS, "")
-        return self.objects(REDIS, namespace)
+        self._raise_scripted(Verb.WATCH, kind, "")
+        since = int(resource_version)
+        if since < self._compacted:
+            raise ApiError(
+                GONE, "Expired", f"too old resource version: {since} ({self._compacted})"
+            )
+        stream = self._streams
+        while True:
+            ended = self._streams != stream
+            until = self._ended_at if ended else self._revision
+            for event in [e for e in self._history if since < _revision(e.object) <= until]:
+                since = _revision(event.object)
+                if event.kind == kind and namespace in (None, _namespace(event.object)):
+                    yield Event(event.type, copy.deepcopy(event.object))
+            if ended:
+                raise self._stream_error or TransportError("connection reset by peer")
+            changed = self._changed
+            await changed.wait()
+
+    def end_watches(self, error: Exception | None = None) -> None:
+        """End every open watch stream with ``error`` (default: a connection reset), as an
+        apiserver going away does. Streams opened later are not affected."""
+        self._streams += 1
+        self._ended_at = self._revision
+        self._stream_error = error
+        self._wake()
+
+    def compact(self) -> None:
+        """Forget the changes so far, as a restarted apiserver does: a watch from an earlier
+        revision answers 410 Gone and must list again."""
+        self._compacted = self._revision
+        self._history.clear()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     # -- scripted failures and the log --------------------------------------------------------
 
@@ -506,9 +547,14 @@ class FakeKubeApi:
         obj["metadata"]["resourceVersion"] = str(self._revision)
         meta = obj["metadata"]
         self._objects[(kind, meta.get("namespace", ""), meta["name"])] = obj
-        if emit and kind != SECRET:
-            self._pending.append(WatchEvent(event, kind, copy.deepcopy(obj)))
+        if emit and kind != SECRET:  # the operator watches no Secret
+            self._emit(WatchEvent(event, kind, copy.deepcopy(obj)))
         return copy.deepcopy(obj)
+
+    def _emit(self, event: WatchEvent) -> None:
+        self._pending.append(event)
+        self._history.append(event)
+        self._wake()
 
     def _remove(self, kind: Kind, obj: Obj) -> None:
         meta = obj["metadata"]
@@ -517,4 +563,12 @@ class FakeKubeApi:
         gone = copy.deepcopy(obj)
         gone["metadata"]["resourceVersion"] = str(self._revision)
         if kind != SECRET:
-            self._pending.append(WatchEvent("DELETED", kind, gone))
+            self._emit(WatchEvent("DELETED", kind, gone))
+
+
+def _revision(obj: Obj) -> int:
+    return int(obj["metadata"]["resourceVersion"])
+
+
+def _namespace(obj: Obj) -> str:
+    return str(obj["metadata"].get("namespace") or "")

@@ -4,6 +4,7 @@ converged cluster passes them all."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 from audit_log import Write
@@ -21,6 +22,7 @@ from soak_checker import (
     EventLedger,
     Snapshot,
     at_rest_violations,
+    node_deleted_successors,
     redis_of_write,
     refused_redis,
     refused_violations,
@@ -259,6 +261,39 @@ def test_a_refused_write_of_that_redis_explains_a_repeat() -> None:
         snapshot(rec, events=events), world_with(rec), refused, 10
     )
     assert violations == [] and len(tolerated) == 1
+
+
+def at(w: Write, time: str, agent: str = "") -> Write:
+    return replace(w, time=f"2026-12-01T11:26:13.{time}Z", agent=agent)
+
+
+def test_a_successor_kwok_deleted_by_name_explains_a_recreate() -> None:
+    kwok = "kwok/v0.8.0 (linux/amd64)"
+    operator = [
+        at(write("delete", "pods", "r001-4", 200), "825000"),
+        at(write("create", "pods", "r001-4", 201), "856100"),
+        at(write("create", "pods", "r001-4", 201), "891000"),
+        at(write("create", "pods", "r002-0", 201), "900000"),
+    ]
+    admin = [
+        at(write("delete", "pods", "r001-4", 200), "835000", kwok),  # finishing the delete
+        at(write("delete", "pods", "r001-4", 200), "856900", kwok),  # again: the successor
+        at(write("delete", "pods", "r002-0", 200), "950000", "python"),  # the soak's own
+        at(write("delete", "pods", "r003-0", 200), "960000", kwok),  # the soak's, finished
+    ]
+    assert node_deleted_successors(operator, admin) == frozenset({f"{NS}/r001"})
+    assert node_deleted_successors(operator, admin[:1] + admin[2:]) == frozenset()
+
+    rec = record()
+    events = [
+        event(rec, "ScalingUp", "r001 replicas set to 3"),
+        event(rec, "PodRecreated", "Pod r001-4 was deleted; recreated it"),
+    ]
+    explained = Disturbances(node_deleted_for=frozenset({rec.key}))
+    violations, tolerated = EventLedger().check(
+        snapshot(rec, events=events), world_with(rec), explained, 10
+    )
+    assert violations == [] and "kwok deleted" in tolerated[0].detail
 
 
 def test_a_missing_event_is_a_violation_unless_the_spam_filter_could_have_taken_it() -> None:

@@ -1,6 +1,6 @@
 """Shared helpers of the operator's unit tests: a fake clock, the controller on a fake
-apiserver whose watch feeds the controller's store as kopf would, and a scripted stand-in for
-kubernetes_asyncio's ApiClient."""
+apiserver whose watch feeds the controller's store as its informers would, and a scripted
+stand-in for kubernetes_asyncio's ApiClient."""
 
 from __future__ import annotations
 
@@ -20,14 +20,8 @@ from redis_operator.controller.handlers import WatchHandlers
 from redis_operator.controller.reconciler import Reconciler
 from redis_operator.controller.store import Key, Store
 from redis_operator.controller.workqueue import Backoff, WorkQueue
-from redis_operator.kube.fake import (
-    NAMESPACE,
-    PROPAGATION_FINALIZERS,
-    REDIS,
-    FakeKubeApi,
-    WatchEvent,
-    Write,
-)
+from redis_operator.kube.client import REDIS
+from redis_operator.kube.fake import PROPAGATION_FINALIZERS, FakeKubeApi, Write
 from redis_operator.metrics import OperatorMetrics
 from redis_operator.settings import ControllerSettings
 
@@ -77,16 +71,6 @@ def redis_body(
     }
 
 
-def feed(handlers: WatchHandlers, event: WatchEvent) -> None:
-    """Hand a watch event to the controller's handlers as kopf's event handlers do."""
-    if event.kind == REDIS:
-        handlers.on_redis(event.type, event.object)
-    elif event.kind == NAMESPACE:
-        handlers.on_namespace(event.type, event.object)
-    else:
-        handlers.on_child(ChildKind(event.kind), event.type, event.object)
-
-
 @dataclass
 class Controller:
     """The controller's pieces, assembled as the manager does, on the fake apiserver."""
@@ -129,7 +113,7 @@ def make_controller(
     queue = SpyQueue(settings)
     own_writes = OwnWrites(settings.expectations_timeout_seconds)
     handlers = WatchHandlers(store, queue, own_writes)
-    fake.subscribe(lambda event: feed(handlers, event))
+    fake.subscribe(lambda event: handlers.event(event.kind, event.type, event.object))
     registry = CollectorRegistry()
     reconciler = Reconciler(
         fake,

@@ -1,16 +1,12 @@
-"""Watch events feed the store and queue the Redis they concern; the initial sync lists first."""
+"""Watch events and listings feed the store and queue the Redis they concern."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import kopf
-import pytest
-
 from redis_operator.api import ChildKind
-from redis_operator.controller.handlers import register
-from redis_operator.kube.errors import TransportError
-from redis_operator.kube.fake import NAMESPACE, REDIS, Verb
+from redis_operator.controller.handlers import WATCHED, informers
+from redis_operator.kube.client import NAMESPACE, REDIS
 from tests.unit.redis_operator.support import NAME, NS, Controller, make_controller, redis_body
 
 KEY = (NS, NAME)
@@ -26,29 +22,83 @@ async def queued(c: Controller) -> list[tuple[str, str]]:
     return keys
 
 
-async def test_initial_sync_lists_everything_then_queues_every_redis() -> None:
+async def test_a_listing_fills_the_store_and_queues_every_redis() -> None:
     c = make_controller()
     c.fake.create_object(REDIS, NS, redis_body())
     c.fake.create_object(REDIS, "other", redis_body(name="b"))
     c.fake.create_object(ChildKind.POD, NS, {"metadata": {"name": f"{NAME}-0"}})
     c.fake.create_object(ChildKind.SERVICE, NS, {"metadata": {"name": NAME}})
-    assert not c.handlers.synced
-    await c.handlers.sync(c.fake, [NS])
-    assert c.handlers.synced
+    for kind in WATCHED:
+        c.handlers.replace(kind, NS, await c.fake.list_objects(kind, NS))
     assert c.store.pods.get(NS, f"{NAME}-0") is not None
     assert c.store.services.get(NS, NAME) is not None
-    assert c.store.redis.get("other", "b") is None  # not a watched namespace
+    assert c.store.redis.get("other", "b") is None  # not the namespace listed
     assert await queued(c) == [KEY]
-    await c.handlers.sync(c.fake)  # all namespaces
+    c.handlers.replace(REDIS, None, await c.fake.list_objects(REDIS, None))
     assert sorted(await queued(c)) == [(NS, NAME), ("other", "b")]
 
 
-async def test_a_failed_listing_is_not_synced() -> None:
+async def test_a_listing_drops_what_went_while_nobody_watched() -> None:
     c = make_controller()
-    c.fake.fail(Verb.LIST, ChildKind.POD, TransportError("refused"))
-    with pytest.raises(TransportError):
-        await c.handlers.sync(c.fake)
-    assert not c.handlers.synced
+    c.fake.create_object(REDIS, NS, redis_body())
+    pod = c.fake.create_object(ChildKind.POD, NS, {"metadata": {"name": f"{NAME}-0"}})
+    c.fake.create_object(ChildKind.POD, "other", {"metadata": {"name": f"{NAME}-0"}})
+    c.deliver()
+    await queued(c)
+    c.own_writes.expectations(KEY).record(0.0, {(ChildKind.POD, f"{NAME}-0")}, {})
+    c.fake.delete_object(ChildKind.POD, NS, f"{NAME}-0", grace_period=0)
+    c.fake.delete_object(REDIS, NS, NAME)
+    assert c.fake.lose_events() == 2  # the watch never told
+    assert c.store.pods.get(NS, f"{NAME}-0") == pod
+
+    c.handlers.replace(ChildKind.POD, NS, await c.fake.list_objects(ChildKind.POD, NS))
+    assert c.store.pods.get(NS, f"{NAME}-0") is None  # the DELETED it missed, handled
+    assert not c.own_writes.expectations(KEY).creates
+    assert c.store.pods.get("other", f"{NAME}-0") is not None  # another scope: untouched
+    c.handlers.replace(REDIS, None, await c.fake.list_objects(REDIS, None))
+    assert c.store.redis.get(NS, NAME) is None
+    assert await queued(c) == [KEY]  # the pod's owner looked at once more: it is gone
+
+
+async def test_a_listing_replaces_an_object_recreated_under_the_same_name() -> None:
+    c = make_controller()
+    c.fake.create_object(REDIS, NS, redis_body())
+    c.fake.create_object(ChildKind.POD, NS, {"metadata": {"name": f"{NAME}-0"}})
+    c.deliver()
+    c.own_writes.expectations(KEY).record(0.0, {(ChildKind.POD, f"{NAME}-0")}, {})
+    c.fake.delete_object(ChildKind.POD, NS, f"{NAME}-0", grace_period=0)
+    again = c.fake.create_object(ChildKind.POD, NS, {"metadata": {"name": f"{NAME}-0"}})
+    c.fake.lose_events()
+    c.handlers.replace(ChildKind.POD, None, await c.fake.list_objects(ChildKind.POD, None))
+    assert c.store.pods.get(NS, f"{NAME}-0") == again
+    assert not c.own_writes.expectations(KEY).creates  # the old one's DELETED, handled
+
+
+async def test_a_listing_keeps_an_object_newer_than_itself() -> None:
+    """Our own create's answer is stored before its event; a listing taken just before it
+    lacks it, and the watch from that listing will bring it."""
+    c = make_controller()
+    taken = await c.fake.list_objects(ChildKind.POD, NS)
+    pod = c.fake.create_object(ChildKind.POD, NS, {"metadata": {"name": f"{NAME}-0"}})
+    c.store.pods.upsert(pod, answer=True)
+    c.handlers.replace(ChildKind.POD, NS, taken)
+    assert c.store.pods.get(NS, f"{NAME}-0") == pod
+
+
+async def test_a_namespace_listing_forgets_namespaces_that_went() -> None:
+    c = make_controller()
+    c.fake.create_object(NAMESPACE, "", {"metadata": {"name": NS}})
+    c.fake.create_object(NAMESPACE, "", {"metadata": {"name": "kept"}})
+    c.fake.terminate_namespace(NS)
+    c.fake.terminate_namespace("kept")
+    c.deliver()
+    c.store.terminating.refuse("refused-only", c.clock.now())
+    assert NS in c.store.terminating and "refused-only" in c.store.terminating
+    c.fake.remove_namespace(NS)
+    c.fake.lose_events()
+    c.handlers.replace(NAMESPACE, None, await c.fake.list_objects(NAMESPACE, None))
+    assert NS not in c.store.terminating and "refused-only" not in c.store.terminating
+    assert "kept" in c.store.terminating
 
 
 async def test_child_events_queue_the_redis_they_concern() -> None:
@@ -104,28 +154,35 @@ async def test_a_deleted_redis_is_forgotten() -> None:
     assert not c.own_writes.expectations(KEY).creates
 
 
-async def test_kopf_s_watch_events_reach_the_handlers() -> None:
+async def test_events_of_every_kind_reach_their_handler() -> None:
     c = make_controller()
-    registry = kopf.OperatorRegistry()
-    register(registry, c.handlers)
-    handlers: dict[Any, Any] = {
-        getattr(h.selector, "any_name", None): h.fn for h in registry._watching.get_all_handlers()
-    }
-    assert set(handlers) == {"redis", "pods", "services", "namespaces"}
     redis = c.fake.create_object(REDIS, NS, redis_body())
-    await handlers["redis"](event={"type": "ADDED", "object": redis})
+    c.handlers.event(REDIS, "ADDED", redis)
     pod = {"metadata": {"name": f"{NAME}-0", "namespace": NS, "uid": "p"}}
-    await handlers["pods"](event={"type": "ADDED", "object": pod})
+    c.handlers.event(ChildKind.POD, "ADDED", pod)
     service = {"metadata": {"name": NAME, "namespace": NS, "uid": "s"}}
-    await handlers["services"](event={"type": "MODIFIED", "object": service})
+    c.handlers.event(ChildKind.SERVICE, "MODIFIED", service)
     assert c.store.redis.get(NS, NAME) == redis
     assert c.store.pods.get(NS, f"{NAME}-0") == pod
     assert c.store.services.get(NS, NAME) == service
     assert await queued(c) == [KEY]
     namespace = {"metadata": {"name": NS, "deletionTimestamp": "2024-05-01T12:00:00Z"}}
-    await handlers["namespaces"](event={"type": "MODIFIED", "object": namespace})
+    c.handlers.event(NAMESPACE, "MODIFIED", namespace)
     assert NS in c.store.terminating
     assert await queued(c) == []  # a namespace's event queues no pass
+
+
+def test_one_informer_per_kind_and_namespace_and_one_for_namespaces() -> None:
+    c = make_controller()
+    built = informers(c.fake, c.handlers, ["a", "b"], (1.0,))
+    assert sorted((i.kind, i.namespace) for i in built if i.kind != NAMESPACE) == sorted(
+        (kind, ns) for kind in WATCHED for ns in ("a", "b")
+    )
+    assert [(i.kind, i.namespace) for i in built if i.kind == NAMESPACE] == [(NAMESPACE, None)]
+    assert {(i.kind, i.namespace) for i in informers(c.fake, c.handlers, [], (1.0,))} == {
+        *((kind, None) for kind in WATCHED),
+        (NAMESPACE, None),
+    }
 
 
 async def test_namespace_events_say_which_namespaces_are_being_deleted() -> None:

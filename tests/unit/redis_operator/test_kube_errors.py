@@ -8,7 +8,6 @@ import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from redis_operator.api import ChildKind
-from redis_operator.kube import client as kube_client
 from redis_operator.kube.client import JsonKubeApi
 from redis_operator.kube.errors import (
     ApiError,
@@ -118,18 +117,3 @@ async def test_the_client_raises_only_kube_errors() -> None:
     with pytest.raises(TransportError):
         await kube.delete(ChildKind.POD, "ns", "p", "uid")
     assert stub.calls[1][:2] == ("DELETE", "/api/v1/namespaces/ns/pods/p")
-
-
-async def test_lists_are_read_page_by_page(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kube_client, "LIST_PAGE_SIZE", 1)
-    stub = StubApiClient(
-        {"items": [{"n": 1}], "metadata": {"continue": "t1"}},
-        {"items": [{"n": 2}], "metadata": {"continue": ""}},
-    )
-    items = await JsonKubeApi(stub).list_redis(None)
-    assert items == [{"n": 1}, {"n": 2}]
-    assert [query for _, _, query in stub.calls] == [
-        [("limit", 1)],
-        [("limit", 1), ("continue", "t1")],
-    ]
-    assert stub.calls[0][1] == "/apis/myapp.tangx.in/v1/redis"

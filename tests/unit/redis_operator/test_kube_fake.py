@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from redis_operator.api import ChildKind
+from redis_operator.kube.client import NAMESPACE, REDIS
 from redis_operator.kube.errors import ApiError, TransportError, is_namespace_terminating
-from redis_operator.kube.fake import NAMESPACE, REDIS, FakeKubeApi, Verb, WatchEvent, merge_patch
+from redis_operator.kube.fake import FakeKubeApi, Verb, WatchEvent, merge_patch
 
 NS = "ns"
 POD = ChildKind.POD
@@ -233,8 +234,8 @@ async def test_the_operator_s_writes_are_logged_in_order_and_lists_are_not() -> 
     await fake.patch_redis(NS, "r", {"status": {"replicas": 1}}, status=True)
     await fake.patch_redis(NS, "r", {"metadata": {"labels": {"a": "b"}}}, status=False)
     await fake.delete(POD, NS, "p", pod["metadata"]["uid"])
-    assert [p["metadata"]["name"] for p in await fake.list_children(POD, None)] == ["p"]
-    assert len(await fake.list_redis(NS)) == 1
+    assert [p["metadata"]["name"] for p in (await fake.list_objects(POD, None)).items] == ["p"]
+    assert len((await fake.list_objects(REDIS, NS)).items) == 1
     assert [(w.verb, w.kind, w.name) for w in fake.writes] == [
         (Verb.CREATE, POD, "p"),
         (Verb.PATCH, POD, "p"),
@@ -256,8 +257,8 @@ async def test_scripted_failures() -> None:
     await fake.create(POD, NS, {"metadata": {"name": "q"}})  # another name: not scripted
     await fake.create(POD, NS, {"metadata": {"name": "p"}})  # used up
     with pytest.raises(TransportError):
-        await fake.list_children(SERVICE, NS)
-    assert await fake.list_children(SERVICE, NS) == []
+        await fake.list_objects(SERVICE, NS)
+    assert (await fake.list_objects(SERVICE, NS)).items == []
     assert [(w.name, w.error) for w in fake.writes] == [
         ("p", refused),
         ("p", refused),

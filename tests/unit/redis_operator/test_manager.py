@@ -168,13 +168,13 @@ async def test_kopf_runs_the_stop_sequence_in_its_cleanup_and_is_then_told_to_st
     built = manager(Settings(metrics_address=None))
     steps = Steps()
     built._workers = await started(passes(steps))
-    built._syncing = await started(asyncio.create_task(asyncio.Event().wait()))
+    built._informing = [await started(asyncio.create_task(asyncio.Event().wait()))]
     (cleanup,) = cleanup_handlers(built)
 
     await cleanup()
 
     assert steps.done == ["passes stopped"]
-    assert built._syncing.cancelled()
+    assert all(informer.cancelled() for informer in built._informing)
     with pytest.raises(ShutDown):
         await built.queue.get()
     with pytest.raises(RuntimeError, match="shut down"):

@@ -33,8 +33,9 @@ from redis_operator.children import (
     is_ready,
     pod_name,
 )
+from redis_operator.kube.client import REDIS, SECRET
 from redis_operator.kube.errors import ApiError, KubeError, TransportError
-from redis_operator.kube.fake import REDIS, SECRET, Verb, Write
+from redis_operator.kube.fake import Verb, Write
 from redis_operator.messages import EventKey
 from redis_operator.planning import (
     ALL_REPLICAS_READY,

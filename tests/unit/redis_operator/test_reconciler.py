@@ -15,9 +15,9 @@ from redis_operator.api import LEGACY_FINALIZER, ChildKind
 from redis_operator.auth import password_from_secret
 from redis_operator.controller.expectations import Expectations
 from redis_operator.controller.store import Store
-from redis_operator.kube.client import Obj
+from redis_operator.kube.client import NAMESPACE, REDIS, SECRET, Obj
 from redis_operator.kube.errors import ApiError, KubeError, TransportError
-from redis_operator.kube.fake import NAMESPACE, REDIS, SECRET, FakeKubeApi, Verb, Write
+from redis_operator.kube.fake import FakeKubeApi, Verb, Write
 from redis_operator.metrics import Outcome
 from redis_operator.planning import REPLICA_FAILURE
 from redis_operator.settings import ControllerSettings

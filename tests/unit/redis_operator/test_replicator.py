@@ -14,7 +14,7 @@ from redis_operator.api import ChildKind
 from redis_operator.auth import password_from_secret
 from redis_operator.children import ROLE_LABEL
 from redis_operator.controller.replicator import Replicator, memory
-from redis_operator.kube.fake import REDIS, SECRET
+from redis_operator.kube.client import REDIS, SECRET
 from redis_operator.replication.commands import Endpoint
 from redis_operator.replication.failover import Memory
 from redis_operator.replication.fake import FakeRedisServers
