@@ -137,7 +137,13 @@ def test_the_real_node_is_ready_on_the_bridge_and_kwok_nodes_are_tainted(
     assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://2.")
     addresses = {a["type"]: a["address"] for a in node["status"]["addresses"]}
     assert addresses["InternalIP"] == realnode.BRIDGE_IP
-    assert not node["spec"].get("taints")
+    # The node lifecycle controller taints a node not-ready when it registers and lifts the
+    # taints at its next look once the kubelet reports Ready (every 5 s): wait for that.
+    wait_for(
+        lambda: not real.kubectl.json("get", "node", realnode.NODE_NAME)["spec"].get("taints"),
+        "the real node without taints",
+        60,
+    )
     assert nodes["kwok-node-0"]["spec"]["taints"] == [realnode.KWOK_TAINT]
 
 
