@@ -57,12 +57,15 @@ class Write:
 
 
 def parse(line: bytes, user: str) -> Write | None:
-    """The write in one audit log line if ``user`` made it and it completed, else None."""
+    """The write in one audit log line if ``user`` (anyone, if empty) made it and it
+    completed, else None."""
     try:
         entry: dict[str, Any] = json.loads(line)
     except ValueError:
         return None
-    if entry.get("stage") != "ResponseComplete" or entry.get("user", {}).get("username") != user:
+    if entry.get("stage") != "ResponseComplete":
+        return None
+    if user and entry.get("user", {}).get("username") != user:
         return None
     ref = entry.get("objectRef") or {}
     status = entry.get("responseStatus") or {}

@@ -76,8 +76,6 @@ from redis_operator.messages import SOURCE_COMPONENT
 
 REPO = Path(__file__).resolve().parents[1]
 USER = f"system:serviceaccount:{NAMESPACE}:{NAME}"
-ADMIN_USER = "kubernetes-admin"
-"""Whom the soak itself and the simulated nodes (kwok) act as."""
 GROUPS = ("system:serviceaccounts", f"system:serviceaccounts:{NAMESPACE}")
 REDIS_PATH = f"/apis/{api.GROUP}/{api.VERSION}"
 
@@ -205,7 +203,7 @@ class Soak:
         self.ledger = EventLedger()
         self.report = Report()
         self.tail = AuditTail(cluster.layout.audit_log, USER)
-        self.admin_tail = AuditTail(cluster.layout.audit_log, ADMIN_USER)
+        self.everyone_tail = AuditTail(cluster.layout.audit_log, "")
         self.operator = OperatorProcess(cluster.issue_kubeconfig(USER, GROUPS), results)
         self.started = time.monotonic()
         self.outage_ended = -OUTAGE_GRACE_SECONDS
@@ -371,7 +369,7 @@ class Soak:
             operator_killed=any(isinstance(o, KillOperator) for o in operations),
             apiserver_stopped=any(isinstance(o, ApiserverOutage) for o in operations),
             refused_for=refused_redis(writes),
-            node_deleted_for=node_deleted_successors(writes, self.admin_tail.read()),
+            node_deleted_for=node_deleted_successors(self.everyone_tail.read()),
         )
         snapshot = self.snapshot()
         now = self.now()
@@ -427,7 +425,7 @@ class Soak:
         finally:
             self.operator.stop()
             self.tail.close()
-            self.admin_tail.close()
+            self.everyone_tail.close()
 
 
 def summary(soak: Soak, results: Path) -> int:

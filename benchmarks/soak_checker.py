@@ -336,29 +336,33 @@ KWOK_AGENT = "kwok/"
 """The start of the simulated nodes' User-Agent."""
 
 
-def node_deleted_successors(operator: Iterable[Write], admin: Iterable[Write]) -> frozenset[str]:
-    """The Redis whose pod a simulated node deleted right after the operator created it.
+def node_deleted_successors(writes: Iterable[Write]) -> frozenset[str]:
+    """The Redis whose pod a simulated node deleted right after it was created.
 
     kwok finishes a graceful pod deletion with a delete by name, without a uid precondition,
     and sometimes sends it twice: the second one can land after the operator has already
     created the pod's successor under the same name, and deletes that. The operator then
-    rightly records a PodRecreated nobody in the soak asked for. Found from the audit log: a
-    kwok delete (200) of a pod the operator created with no delete of it in between.
+    rightly records a PodRecreated nobody in the soak asked for. Found from everyone's writes
+    in the audit log: a kwok delete (200) of a pod created since anyone else last deleted it
+    (by name, or all of its namespace's).
     """
     fresh: set[tuple[str, str]] = set()
     hit: set[str] = set()
-    pods = (w for w in (*operator, *admin) if w.resource == "pods" and not w.refused)
+    pods = (w for w in writes if w.resource == "pods" and not w.refused)
     for write in sorted(pods, key=lambda w: w.time):
         pod = (write.namespace, write.name)
-        if write.verb == "create" and not write.agent.startswith(KWOK_AGENT):
+        by_node = write.agent.startswith(KWOK_AGENT)
+        if write.verb == "create":
             fresh.add(pod)
-        elif write.verb == "delete" and write.agent.startswith(KWOK_AGENT) and pod in fresh:
+        elif write.verb == "delete" and by_node and pod in fresh:
             key = redis_of_write(write)
             if key is not None:
                 hit.add(key)
             fresh.discard(pod)
         elif write.verb == "delete":
             fresh.discard(pod)
+        elif write.verb == "deletecollection":  # the namespace controller's
+            fresh = {p for p in fresh if p[0] != write.namespace}
     return frozenset(hit)
 
 

@@ -7,7 +7,7 @@ CEL rules) while the operator is down, and `deploy/crd.yaml` is generated from i
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -118,6 +118,220 @@ NAME_LENGTH_MESSAGE = (
 )
 
 
+# The grammar of a resource.Quantity, as controller-gen renders it for a CRD (anchored).
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]"
+    r"|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+QUANTITY_MAX_LENGTH = 64
+# Bounds that keep the CEL rules' cost estimate within the apiserver's budget; far beyond use.
+RESOURCE_NAMES_MAX = 16
+NODE_SELECTOR_MAX = 32
+TOLERATIONS_MAX = 32
+
+QUANTITY_SIGN_RULE = (
+    "!isQuantity(string(self)) || !quantity(string(self)).isLessThan(quantity('0'))"
+)
+QUANTITY_SIGN_MESSAGE = "must not be negative"
+# Extended resources are named <domain>/<name> outside kubernetes.io; they and hugepages cannot
+# be overcommitted, so the apiserver wants a limit equal to each of their requests.
+_EXTENDED = "(k.contains('/') && !k.contains('kubernetes.io/'))"
+RESOURCE_NAME_RULE = (
+    "self.all(k, k in ['cpu', 'memory', 'ephemeral-storage'] "
+    f"|| k.startsWith('hugepages-') || {_EXTENDED})"
+)
+RESOURCE_NAME_MESSAGE = (
+    "resource names are cpu, memory, ephemeral-storage, hugepages-<size> or an extended "
+    "resource <domain>/<name>"
+)
+
+
+def _quantity(expression: str) -> str:
+    return f"quantity(string({expression}))"
+
+
+def _request_within_limit(name: str) -> str:
+    request, limit = f"self.requests[{name}]", f"self.limits[{name}]"
+    return (
+        f"!({name} in self.limits) || !isQuantity(string({request})) "
+        f"|| !isQuantity(string({limit})) "
+        f"|| !{_quantity(request)}.isGreaterThan({_quantity(limit)})"
+    )
+
+
+REQUESTS_RULE = (
+    "!has(self.requests) || !has(self.limits) || "
+    f"self.requests.all(k, {_request_within_limit('k')})"
+)
+REQUESTS_MESSAGE = "every request must be at most its limit (spec.resources.limits)"
+NOT_OVERCOMMITTED_RULE = (
+    "!has(self.requests) || self.requests.all(k, "
+    f"!(k.startsWith('hugepages-') || {_EXTENDED}) || "
+    "(has(self.limits) && k in self.limits && isQuantity(string(self.requests[k])) "
+    "&& isQuantity(string(self.limits[k])) "
+    f"&& {_quantity('self.requests[k]')}.compareTo({_quantity('self.limits[k]')}) == 0))"
+)
+NOT_OVERCOMMITTED_MESSAGE = (
+    "a request of hugepages or of an extended resource needs a limit equal to it"
+)
+
+# A label key (a qualified name, with an optional DNS-subdomain prefix) and a label value, as
+# the apiserver validates them in nodeSelector and tolerations.
+LABEL_NAME = "[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+LABEL_PREFIX = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+LABEL_KEY_PATTERN = f"^({LABEL_PREFIX}/)?{LABEL_NAME}$"
+LABEL_VALUE_PATTERN = f"^({LABEL_NAME})?$"
+LABEL_PREFIX_MAX_LENGTH = 253
+LABEL_KEY_MAX_LENGTH = LABEL_PREFIX_MAX_LENGTH + 1 + DNS_LABEL_MAX_LENGTH
+
+
+def _is_label_key(expression: str) -> str:
+    return (
+        f"{expression}.matches(r'{LABEL_KEY_PATTERN}') && "
+        f"{expression}.indexOf('/') <= {LABEL_PREFIX_MAX_LENGTH}"
+    )
+
+
+LABEL_KEY_MESSAGE = (
+    "must be a label key: an optional DNS subdomain prefix and '/', then a name of at most 63 "
+    "alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric"
+)
+LABEL_VALUE_MESSAGE = (
+    "must be a label value: empty, or at most 63 alphanumerics, '-', '_' or '.', starting and "
+    "ending with an alphanumeric"
+)
+NODE_SELECTOR_KEYS_RULE = f"self.all(k, {_is_label_key('k')})"
+NODE_SELECTOR_KEYS_MESSAGE = f"every key {LABEL_KEY_MESSAGE}"
+LABEL_VALUE_RULE = f"self.matches(r'{LABEL_VALUE_PATTERN}')"
+TOLERATION_KEY_RULE = _is_label_key("self")
+
+TOLERATION_OPERATORS = ("Exists", "Equal")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+TOLERATION_EMPTY_KEY_RULE = (
+    "(has(self.key) && size(self.key) > 0) || (has(self.operator) && self.operator == 'Exists')"
+)
+TOLERATION_EMPTY_KEY_MESSAGE = (
+    "operator must be Exists when key is empty (which tolerates every taint)"
+)
+TOLERATION_EXISTS_RULE = (
+    "!(has(self.operator) && self.operator == 'Exists') "
+    "|| !has(self.value) || size(self.value) == 0"
+)
+TOLERATION_EXISTS_MESSAGE = "value must be empty when operator is Exists"
+TOLERATION_SECONDS_RULE = (
+    "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')"
+)
+TOLERATION_SECONDS_MESSAGE = "tolerationSeconds needs effect NoExecute"
+
+Quantity = int | str
+"""A resource quantity as written in the spec (`500m`, `1Gi`, `2`); the apiserver
+canonicalises it when it stores the pod."""
+
+
+def _expect(path: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError(f"{path}: expected {what}, got {value!r}")
+
+
+def _mapping(path: str, value: object) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{path}: expected an object, got {value!r}")
+    for key in value:
+        _expect(f"{path} key", key, str, "a string")
+    return value
+
+
+@dataclass(frozen=True)
+class Resources:
+    """A container's core/v1 ResourceRequirements: `requests` and `limits` by resource name."""
+
+    requests: Mapping[str, Quantity] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False
+    )
+    limits: Mapping[str, Quantity] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+
+    @classmethod
+    def from_object(cls, value: object, path: str = "spec.resources") -> Resources:
+        """Read a ResourceRequirements object; a value of the wrong type is a ValueError."""
+        obj = _mapping(path, value)
+        parts: dict[str, Mapping[str, Quantity]] = {}
+        for part in ("requests", "limits"):
+            amounts = _mapping(f"{path}.{part}", obj.get(part) or {})
+            for name, amount in amounts.items():
+                _expect(f"{path}.{part}.{name}", amount, (int, str), "a quantity")
+            parts[part] = MappingProxyType(dict(amounts))
+        return cls(**parts)
+
+    def to_object(self) -> dict[str, dict[str, Quantity]]:
+        """The ResourceRequirements JSON; an empty part is left out, as the apiserver does."""
+        parts = {"requests": self.requests, "limits": self.limits}
+        return {part: dict(amounts) for part, amounts in parts.items() if amounts}
+
+
+@dataclass(frozen=True)
+class Toleration:
+    """A core/v1 Toleration; an empty string is a field left out (`operator` "" is Equal)."""
+
+    key: str = ""
+    operator: str = ""
+    value: str = ""
+    effect: str = ""
+    toleration_seconds: int | None = None
+
+    @classmethod
+    def from_object(cls, value: object, path: str) -> Toleration:
+        """Read a Toleration object; a field of the wrong type is a ValueError."""
+        obj = _mapping(path, value)
+        strings: dict[str, str] = {}
+        for name in ("key", "operator", "value", "effect"):
+            text = obj.get(name, "")
+            _expect(f"{path}.{name}", text, str, "a string")
+            strings[name] = text
+        seconds = obj.get("tolerationSeconds")
+        if seconds is not None:
+            _expect(f"{path}.tolerationSeconds", seconds, int, "an integer")
+        return cls(**strings, toleration_seconds=seconds)
+
+    def to_object(self) -> dict[str, str | int]:
+        """The Toleration JSON, without the fields left out."""
+        obj: dict[str, str | int] = {
+            name: text
+            for name, text in (
+                ("key", self.key),
+                ("operator", self.operator),
+                ("value", self.value),
+                ("effect", self.effect),
+            )
+            if text
+        }
+        if self.toleration_seconds is not None:
+            obj["tolerationSeconds"] = self.toleration_seconds
+        return obj
+
+
+def _tolerations(value: object) -> tuple[Toleration, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ValueError(f"spec.tolerations: expected a list, got {value!r}")
+    return tuple(Toleration.from_object(t, f"spec.tolerations[{i}]") for i, t in enumerate(value))
+
+
+def _node_selector(value: object) -> Mapping[str, str]:
+    selector = _mapping("spec.nodeSelector", value)
+    for key, label in selector.items():
+        _expect(f"spec.nodeSelector.{key}", label, str, "a string")
+    return MappingProxyType(dict(selector))
+
+
+DEFAULT_RESOURCES = Resources(
+    requests=MappingProxyType({"cpu": "50m", "memory": "64Mi"}),
+    limits=MappingProxyType({"memory": "256Mi"}),
+)
+"""What a pod asks for when the spec has no `resources`: little CPU (Redis is one thread, mostly
+idle), memory for a small data set, and a memory limit so that one Redis cannot starve its node.
+It is the schema's default, so the apiserver writes it into each object: an operator upgrade
+that changes it restarts no existing Redis."""
+
+
 class Mode(StrEnum):
     """What the pods of a Redis are to each other."""
 
@@ -193,12 +407,18 @@ class RedisSpec:
     replicas: int = DEFAULT_REPLICAS
     port: int = DEFAULT_PORT
     image: str = DEFAULT_IMAGE
+    resources: Resources = DEFAULT_RESOURCES
+    node_selector: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False
+    )
+    tolerations: tuple[Toleration, ...] = ()
     auth: Auth = Auth()
     mode: Mode = Mode.STANDALONE
 
     @classmethod
     def from_object(cls, redis: Mapping[str, Any]) -> RedisSpec:
-        """Read `spec` from a Redis object dict; a field of the wrong type is a ValueError."""
+        """Read `spec` from a Redis object dict; a field of the wrong type is a ValueError
+        naming it."""
         spec: Mapping[str, Any] = redis.get("spec") or {}
         replicas = spec.get("replicas", DEFAULT_REPLICAS)
         port = spec.get("port", DEFAULT_PORT)
@@ -208,13 +428,21 @@ class RedisSpec:
             ("port", port, int),
             ("image", image, str),
         ):
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise ValueError(f"spec.{field_name}: expected {kind.__name__}, got {value!r}")
-        auth = Auth.from_object(spec.get("auth"))
+            _expect(f"spec.{field_name}", value, kind, kind.__name__)
+        resources = spec.get("resources")
         mode = spec.get("mode", Mode.STANDALONE.value)
         if mode not in {m.value for m in Mode}:
             raise ValueError(f"spec.mode: expected standalone or replication, got {mode!r}")
-        return cls(replicas=replicas, port=port, image=image, auth=auth, mode=Mode(mode))
+        return cls(
+            replicas=replicas,
+            port=port,
+            image=image,
+            resources=DEFAULT_RESOURCES if resources is None else Resources.from_object(resources),
+            node_selector=_node_selector(spec.get("nodeSelector") or {}),
+            tolerations=_tolerations(spec.get("tolerations") or ()),
+            auth=Auth.from_object(spec.get("auth")),
+            mode=Mode(mode),
+        )
 
 
 @dataclass(frozen=True)
@@ -248,6 +476,106 @@ class Redis:
             spec=RedisSpec.from_object(redis),
             status=MappingProxyType(copy.deepcopy(dict(redis.get("status") or {}))),
         )
+
+
+def _rule(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+    """A CEL rule; with `field_path`, a refusal names that field rather than the object."""
+    if field_path is None:
+        return {"rule": rule, "message": message}
+    return {"rule": rule, "message": message, "fieldPath": field_path}
+
+
+def _quantities_schema(part: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": f"{part} by resource name, as in a container's resources.{part}.",
+        "maxProperties": RESOURCE_NAMES_MAX,
+        "additionalProperties": {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "x-kubernetes-int-or-string": True,
+            "pattern": QUANTITY_PATTERN,
+            "maxLength": QUANTITY_MAX_LENGTH,
+            "x-kubernetes-validations": [_rule(QUANTITY_SIGN_RULE, QUANTITY_SIGN_MESSAGE)],
+        },
+        "x-kubernetes-validations": [_rule(RESOURCE_NAME_RULE, RESOURCE_NAME_MESSAGE)],
+    }
+
+
+def _resources_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": (
+            "The Redis container's resources (core/v1 ResourceRequirements). Absent: "
+            "the default below; {} asks for nothing. A change replaces the pods one at a time."
+        ),
+        "default": DEFAULT_RESOURCES.to_object(),
+        "properties": {
+            "requests": _quantities_schema("requests"),
+            "limits": _quantities_schema("limits"),
+        },
+        "x-kubernetes-validations": [
+            _rule(REQUESTS_RULE, REQUESTS_MESSAGE, ".requests"),
+            _rule(NOT_OVERCOMMITTED_RULE, NOT_OVERCOMMITTED_MESSAGE, ".requests"),
+        ],
+    }
+
+
+def _node_selector_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": (
+            "Labels a node must have to run the pods (the pods' nodeSelector). A change "
+            "replaces the pods one at a time."
+        ),
+        "maxProperties": NODE_SELECTOR_MAX,
+        "additionalProperties": {
+            "type": "string",
+            "maxLength": DNS_LABEL_MAX_LENGTH,
+            "x-kubernetes-validations": [_rule(LABEL_VALUE_RULE, LABEL_VALUE_MESSAGE)],
+        },
+        "x-kubernetes-validations": [
+            _rule(NODE_SELECTOR_KEYS_RULE, NODE_SELECTOR_KEYS_MESSAGE),
+        ],
+    }
+
+
+def _toleration_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "key": {
+                "type": "string",
+                "maxLength": LABEL_KEY_MAX_LENGTH,
+                "x-kubernetes-validations": [_rule(TOLERATION_KEY_RULE, LABEL_KEY_MESSAGE)],
+            },
+            "operator": {"type": "string", "enum": list(TOLERATION_OPERATORS)},
+            "value": {
+                "type": "string",
+                "maxLength": DNS_LABEL_MAX_LENGTH,
+                "x-kubernetes-validations": [_rule(LABEL_VALUE_RULE, LABEL_VALUE_MESSAGE)],
+            },
+            "effect": {"type": "string", "enum": list(TAINT_EFFECTS)},
+            "tolerationSeconds": {"type": "integer", "format": "int64"},
+        },
+        "x-kubernetes-validations": [
+            _rule(TOLERATION_EMPTY_KEY_RULE, TOLERATION_EMPTY_KEY_MESSAGE, ".operator"),
+            _rule(TOLERATION_EXISTS_RULE, TOLERATION_EXISTS_MESSAGE, ".value"),
+            _rule(TOLERATION_SECONDS_RULE, TOLERATION_SECONDS_MESSAGE, ".tolerationSeconds"),
+        ],
+    }
+
+
+def _tolerations_schema() -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": (
+            "Taints the pods tolerate (core/v1 Toleration). A change replaces the pods one "
+            "at a time."
+        ),
+        "maxItems": TOLERATIONS_MAX,
+        "items": _toleration_schema(),
+        "x-kubernetes-list-type": "atomic",
+    }
 
 
 def _auth_schema() -> dict[str, Any]:
@@ -321,6 +649,9 @@ def _spec_schema() -> dict[str, Any]:
                 "maxLength": IMAGE_MAX_LENGTH,
                 "x-kubernetes-validations": [{"rule": IMAGE_RULE, "message": IMAGE_MESSAGE}],
             },
+            "resources": _resources_schema(),
+            "nodeSelector": _node_selector_schema(),
+            "tolerations": _tolerations_schema(),
             "auth": _auth_schema(),
             "mode": {
                 "type": "string",

@@ -5,16 +5,20 @@ Everything here builds or inspects plain object dicts, from the typed `Redis` th
 parses once per pass; what to do with them is planning's job.
 Drift is detected by comparing the fields we set (image, port, command) directly with the live
 pod, rather than through a template hash: it also catches `kubectl set image` on a pod, and an
-operator upgrade that changes, say, the probe does not restart every Redis.
+operator upgrade that changes, say, the probe does not restart every Redis. Resources,
+nodeSelector and tolerations are compared through the pod's `SETTINGS_ANNOTATION` instead: the
+apiserver's admission plugins change them in the pod it stores (DefaultTolerationSeconds adds
+tolerations, LimitRanger adds requests and limits, a RuntimeClass adds both), so comparing the
+pod's own fields would find drift in every pod, forever.
 """
 
 from __future__ import annotations
 
-import copy
+import json
 from collections.abc import Mapping
 from typing import Any
 
-from redis_operator.api import API_VERSION, GROUP, KIND, Mode, Redis, is_being_deleted
+from redis_operator.api import API_VERSION, GROUP, KIND, Mode, Redis, RedisSpec, is_being_deleted
 
 CONTAINER_NAME = "redis"
 PORT_NAME = "redis"
@@ -23,6 +27,10 @@ MANAGED_BY = "redis-operator"
 NAME_LABEL = "app.kubernetes.io/name"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+
+SETTINGS_ANNOTATION = f"{GROUP}/resources-and-placement"
+"""On each pod: the spec's resources, nodeSelector and tolerations it was created from, as
+`pod_settings` writes them; a pod without it (or with another value) is replaced."""
 
 # Pods in these phases never run again (restartPolicy Always only ends there on eviction,
 # node shutdown and the like), yet keep their name until garbage-collected.
@@ -98,12 +106,18 @@ def _metadata(redis: Redis, name: str) -> dict[str, Any]:
     }
 
 
-#: What a pod asks for unless told otherwise: little CPU (Redis is one thread, mostly idle),
-#: memory for a small data set, and a memory limit so that one Redis cannot starve its node.
-DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
-    "requests": {"cpu": "50m", "memory": "64Mi"},
-    "limits": {"memory": "256Mi"},
-}
+def pod_settings(spec: RedisSpec) -> str:
+    """The spec's resources, nodeSelector and tolerations as one canonical JSON text.
+
+    Written as given (`0.5` and `500m` differ), so any change of these fields in the spec is a
+    change of the text.
+    """
+    settings = {
+        "resources": spec.resources.to_object(),
+        "nodeSelector": dict(spec.node_selector),
+        "tolerations": [t.to_object() for t in spec.tolerations],
+    }
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
 
 AUTH_VOLUME = "auth"
@@ -226,36 +240,35 @@ def redis_command(port: int) -> list[str]:
 def desired_pod(redis: Redis, ordinal: int) -> dict[str, Any]:
     """The pod with this ordinal as the Redis' spec wants it."""
     name = pod_name(redis.name, ordinal)
-    pod: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": _metadata(redis, name),
-        "spec": {
-            # With the headless Service as subdomain, each pod gets a stable DNS name
-            # <pod>.<redis>.<namespace>.svc.
-            "hostname": name,
-            "subdomain": redis.name,
-            "containers": [
-                {
-                    "name": CONTAINER_NAME,
-                    "image": redis.spec.image,
-                    "command": container_command(redis),
-                    "ports": [
-                        {"name": PORT_NAME, "containerPort": redis.spec.port, "protocol": "TCP"}
-                    ],
-                    "readinessProbe": _readiness_probe(redis),
-                    "resources": copy.deepcopy(DEFAULT_RESOURCES),
-                }
-            ],
-        },
+    spec = redis.spec
+    pod_spec: dict[str, Any] = {
+        # With the headless Service as subdomain, each pod gets a stable DNS name
+        # <pod>.<redis>.<namespace>.svc.
+        "hostname": name,
+        "subdomain": redis.name,
+        "containers": [
+            {
+                "name": CONTAINER_NAME,
+                "image": spec.image,
+                "command": container_command(redis),
+                "ports": [{"name": PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
+                "readinessProbe": _readiness_probe(redis),
+                "resources": spec.resources.to_object(),
+            }
+        ],
     }
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        pod_spec["tolerations"] = [t.to_object() for t in spec.tolerations]
     secret = auth_secret(redis)
     if secret is not None:
-        pod["spec"]["containers"][0]["volumeMounts"] = _auth_mounts()
-        pod["spec"]["volumes"] = _auth_volumes(secret)
-    if redis.spec.mode is Mode.REPLICATION:
-        pod["metadata"]["labels"][ROLE_LABEL] = REPLICA_ROLE
-    return pod
+        pod_spec["containers"][0]["volumeMounts"] = _auth_mounts()
+        pod_spec["volumes"] = _auth_volumes(secret)
+    metadata = _metadata(redis, name) | {"annotations": {SETTINGS_ANNOTATION: pod_settings(spec)}}
+    if spec.mode is Mode.REPLICATION:
+        metadata["labels"][ROLE_LABEL] = REPLICA_ROLE
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
 
 
 def _service_ports(port: int) -> list[dict[str, Any]]:
@@ -355,9 +368,13 @@ def _volume_secret(pod: Mapping[str, Any]) -> tuple[str, str] | None:
 
 
 def pod_matches_spec(pod: Mapping[str, Any], redis: Redis) -> bool:
-    """Whether the pod runs what the spec says: the image, Redis on the spec's port, and the
-    password from the spec's Secret (or none)."""
+    """Whether the pod runs what the spec says: the image, Redis on the spec's port, the
+    password from the spec's Secret (or none), and the resources and placement it was created
+    with (its `SETTINGS_ANNOTATION`)."""
     spec = redis.spec
+    annotations: Mapping[str, Any] = (pod.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(SETTINGS_ANNOTATION) != pod_settings(spec):
+        return False
     containers = (pod.get("spec") or {}).get("containers") or []
     container = next((c for c in containers if c.get("name") == CONTAINER_NAME), None)
     if container is None:

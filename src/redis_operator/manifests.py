@@ -295,6 +295,14 @@ def validating_webhook_configuration() -> dict[str, Any]:
     )
 
 
+#: Heads the sample: its image is the tutorial's, which a cluster without a registry cannot pull.
+SAMPLE_NOTE = (
+    "# The tutorial's Redis, unchanged. Its image comes from Docker Hub: where no registry is\n"
+    "# reachable (the dev cluster's real node), replace it with a local one, as scripts/demo\n"
+    "# does with the dev cluster's localhost/redis:<version>.\n"
+)
+
+
 def sample_redis() -> dict[str, Any]:
     """The tutorial's sample, unchanged."""
     return {
@@ -329,7 +337,7 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
-def _dump(*documents: dict[str, Any]) -> str:
+def _dump(*documents: dict[str, Any], note: str = "") -> str:
     # A wide line keeps CEL rules and patterns on one line, as written in the code.
     body = yaml.dump_all(
         documents,
@@ -339,7 +347,7 @@ def _dump(*documents: dict[str, Any]) -> str:
         allow_unicode=True,
         width=4096,
     )
-    return HEADER + body
+    return HEADER + note + body
 
 
 def render_manifests() -> dict[str, str]:
@@ -353,7 +361,7 @@ def render_manifests() -> dict[str, str]:
         "service.yaml": _dump(webhook_service(), metrics_service()),
         "webhook.yaml": _dump(validating_webhook_configuration()),
         "kustomization.yaml": _dump(kustomization()),
-        "samples/redis.yaml": _dump(sample_redis()),
+        "samples/redis.yaml": _dump(sample_redis(), note=SAMPLE_NOTE),
     }
 
 

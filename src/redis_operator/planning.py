@@ -255,7 +255,8 @@ def _pod_work(
     acknowledged: bool,
     known_conflicts: frozenset[str],
 ) -> _PodWork:
-    """Create missing ordinals, delete the excess, replace finished and stale pods.
+    """Create missing ordinals, delete the excess, replace finished and stale pods (image,
+    port, resources, nodeSelector or tolerations changed: `children.pod_matches_spec`).
 
     A missing pod is reported as deleted by someone else only if the spec has not changed,
     we did not delete it, and its name was not taken by a foreign pod (then ours never was).

@@ -78,6 +78,19 @@ def pod_processes(pod: dict[str, Any]) -> dict[int, str]:
     return found
 
 
+def container_cgroup(pod: dict[str, Any], hierarchy: str, pid: int) -> Path:
+    """The cgroup of the pod's process ``pid`` in a v1 hierarchy (``memory``, ``cpu``)."""
+    marker = f"pod{pod['metadata']['uid']}"
+    for cgroup in kubepods_cgroups():
+        if (
+            cgroup.is_relative_to(CGROUP_ROOT / hierarchy)
+            and marker in cgroup.parts
+            and str(pid) in (cgroup / "cgroup.procs").read_text().split()
+        ):
+            return cgroup
+    raise AssertionError(f"no {hierarchy} cgroup of {marker} holds pid {pid}")
+
+
 def redis_server_pid(pod: dict[str, Any]) -> int:
     (pid,) = [p for p, name in pod_processes(pod).items() if name == "redis-server"]
     return pid

@@ -341,6 +341,31 @@ async def test_similar_events_are_combined_from_the_tenth(
     assert singles == sorted(f"{REDIS_NAME} replicas set to {n}" for n in range(1, 10))
 
 
+@pytest.mark.parametrize("name", ["system:redis-e2e", "r" * 253], ids=["system", "253"])
+async def test_a_combined_event_is_named_like_client_go_even_when_no_dns_subdomain(
+    kubectl: Kubectl, default_events: str, start_broadcaster: StartBroadcaster, name: str
+) -> None:
+    """core/v1 Event names need only be a path segment: the API server takes ``<name>.<hex>``
+    for a ``system:`` ClusterRole or a 253-character name, create and PATCH alike."""
+    reason = default_events
+    role = ObjectReference(
+        kind="ClusterRole", api_version="rbac.authorization.k8s.io/v1", name=name
+    )
+    started = await start_broadcaster()
+    recorder = started.broadcaster.new_recorder(COMPONENT, HOST)
+    for replicas in range(11):
+        recorder.eventf(role, "Normal", reason, "replicas set to %d", replicas)
+    await started.broadcaster.flush()
+    started.assert_all_written(creates=10, patches=1)
+
+    events = stored_events(kubectl, "default", reason)
+    (combined,) = [event for event in events if event["message"].startswith("(combined")]
+    assert re.fullmatch(re.escape(name) + r"\.[0-9a-f]{16}", combined["metadata"]["name"])
+    assert combined["count"] == 2
+    assert combined["source"] == {"component": COMPONENT, "host": HOST}
+    assert combined.get("reportingComponent", "") == combined.get("reportingInstance", "") == ""
+
+
 async def test_event_on_a_node_reference_like_the_kubelet(
     kubectl: Kubectl, default_events: str, start_broadcaster: StartBroadcaster
 ) -> None:

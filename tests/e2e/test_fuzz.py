@@ -47,12 +47,68 @@ images = st.one_of(
     st.text(max_size=12),
 )
 
+# New fields come half valid, half not, so that some objects pass every rule. Valid amounts
+# stay small and a valid nodeSelector matches the kwok nodes: an accepted Redis gets Ready pods.
+_amounts = st.dictionaries(
+    st.sampled_from(["cpu", "memory"]), st.sampled_from(["0", "10m", "0.01", 0, "1Ki"]), max_size=2
+)
+resources = st.one_of(
+    st.fixed_dictionaries({}, optional={"requests": _amounts, "limits": _amounts}),
+    st.sampled_from(
+        [
+            {"requests": {"cpu": "-1"}},
+            {"limits": {"memory": "lots"}},
+            {"requests": {"cpu": 0.5}},
+            {"requests": {"storage": "1Gi"}},
+            {"requests": {"example.com/gpu": 1}},
+            {"requests": {"memory": "1Gi"}, "limits": {"memory": "1Ki"}},
+            {"requests": "1"},
+            [],
+            "1Gi",
+        ]
+    ),
+)
+node_selectors = st.sampled_from(
+    [{}, {"type": "kwok"}, {"kubernetes.io/os": "linux"}, {"type": "no label"}, {"a b": "x"}, []]
+)
+_tolerations = st.sampled_from(
+    [
+        {"key": "k", "operator": "Exists"},
+        {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "k", "value": "v", "effect": "NoExecute", "tolerationSeconds": 30},
+        {"operator": "Exists"},
+    ]
+)
+_bad_tolerations = st.sampled_from(
+    [
+        {"key": "k", "operator": "Bogus"},
+        {"key": "k", "operator": ""},
+        {"key": "bad key!"},
+        {"key": "k", "effect": "Never"},
+        {"key": "k", "operator": "Exists", "value": "v"},
+        {"value": "v"},
+        {"key": "k", "tolerationSeconds": "30"},
+        {"key": "k", "effect": "NoSchedule", "tolerationSeconds": 30},
+    ]
+)
+tolerations = st.one_of(
+    st.lists(_tolerations, max_size=2), st.lists(_bad_tolerations, min_size=1, max_size=1)
+)
+
 
 @st.composite
 def redis_objects(draw: st.DrawFn) -> dict[str, Any]:
     spec: dict[str, Any] = {}
-    for key, values in (("replicas", replicas), ("port", ports), ("image", images)):
-        if draw(st.booleans()):
+    fields = (
+        ("replicas", replicas),
+        ("port", ports),
+        ("image", images),
+        ("resources", resources),
+        ("nodeSelector", node_selectors),
+        ("tolerations", tolerations),
+    )
+    for key, values in fields:
+        if draw(st.booleans()) and (key in ("replicas", "port", "image") or draw(st.booleans())):
             spec[key] = draw(values)
     if draw(st.integers(min_value=0, max_value=9)) == 0:
         spec["unknownField"] = draw(st.integers())

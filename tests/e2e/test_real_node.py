@@ -32,6 +32,7 @@ from tests.e2e.operator import (
 )
 from tests.e2e.realnode import (
     PROBE_PROCESSES,
+    container_cgroup,
     in_pod_netns,
     pod_processes,
     redis_call,
@@ -321,6 +322,40 @@ def test_a_port_change_moves_the_listener(
     for pod in current.values():
         assert not serves(pod["status"]["podIP"], 8333, password)
         assert set(pod_processes(pod).values()) - PROBE_PROCESSES == {"pause", "redis-server"}
+
+
+def test_the_spec_resources_are_the_containers_cgroup_limits(
+    real: RealCluster, ns: str, operator: OperatorProcess
+) -> None:
+    resources = {
+        "requests": {"cpu": "250m", "memory": "64Mi"},
+        "limits": {"cpu": "500m", "memory": "128Mi"},
+    }
+    real.kubectl.apply(redis(replicas=1, image=real.redis_image, resources=resources), "-n", ns)
+    (pod,) = wait_ready_pods(real.kubectl, ns, ordinals(1)).values()
+    assert pod["spec"]["nodeName"] == realnode.NODE_NAME
+    pid = redis_server_pid(pod)
+    memory = container_cgroup(pod, "memory", pid)
+    assert int((memory / "memory.limit_in_bytes").read_text()) == 128 * 2**20
+    cpu = container_cgroup(pod, "cpu", pid)
+    period = int((cpu / "cpu.cfs_period_us").read_text())
+    assert int((cpu / "cpu.cfs_quota_us").read_text()) == period // 2  # 500m
+    assert int((cpu / "cpu.shares").read_text()) == 256  # 250m: 1024 shares a CPU
+
+
+def test_a_redis_that_tolerates_the_kwok_taint_is_simulated_on_kwok(
+    real: RealCluster, ns: str, operator: OperatorProcess
+) -> None:
+    """The fields a benchmark at scale uses: tolerate kwok's taint and select its nodes."""
+    placement: dict[str, Any] = {
+        "nodeSelector": {"type": "kwok"},
+        "tolerations": [{"key": realnode.KWOK_TAINT["key"], "operator": "Exists"}],
+    }
+    real.kubectl.apply(redis(replicas=2, image=real.redis_image, **placement), "-n", ns)
+    for pod in wait_ready_pods(real.kubectl, ns, ordinals(2)).values():
+        assert pod["spec"]["nodeName"] == "kwok-node-0"
+        assert pod["status"]["podIP"].startswith("127.")
+        assert not pod_processes(pod)
 
 
 def _cmdlines(pod: dict[str, Any]) -> list[str]:

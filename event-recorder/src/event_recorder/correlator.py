@@ -14,6 +14,7 @@ from typing import Any
 from event_recorder.event import (
     EventDraft,
     NameTimes,
+    combined_event_name,
     core_event,
     core_patch,
     event_name,
@@ -127,7 +128,8 @@ class Correlator:
 
         seen = self._seen.get(key)
         if seen is None:
-            name = event_name(ref.name, self._name_times.next(now_ns))
+            naming = combined_event_name if aggregated else event_name
+            name = naming(ref.name, self._name_times.next(now_ns))
             seen = _Observation(name=name, first_ns=now_ns, count=1)
             self._seen.put(key, seen)
         else:
@@ -144,6 +146,7 @@ class Correlator:
             first_ns=seen.first_ns,
             last_ns=now_ns,
             annotations=None if aggregated else draft.annotations,
+            combined=aggregated,
         )
         namespace = event_namespace(ref)
         if seen.count == 1:

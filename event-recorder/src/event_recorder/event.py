@@ -59,6 +59,23 @@ def event_name(object_name: str, now_ns: int) -> str:
     return name if is_dns_subdomain(name) else str(uuid.uuid4())
 
 
+def is_path_segment_name(name: str) -> bool:
+    """Whether the API server takes ``name`` for a core/v1 Event.
+
+    core/v1 Events are spared the DNS-subdomain rule: their names need only be a URL path
+    segment (not ``.`` or ``..``, no ``/`` or ``%``), of any length.
+    """
+    return name not in (".", "..") and "/" not in name and "%" not in name
+
+
+def combined_event_name(object_name: str, now_ns: int) -> str:
+    """The name of a combined Event: ``<object name>.<hex unix nanos>`` even where that is
+    not a DNS subdomain (a ``system:`` ClusterRole, a 253-character name), as client-go names
+    it; a random UUID only where the API server would refuse it."""
+    name = f"{object_name}.{now_ns:x}"
+    return name if is_path_segment_name(name) else str(uuid.uuid4())
+
+
 class NameTimes:
     """Strictly increasing nanoseconds for Event names.
 
@@ -136,8 +153,13 @@ def core_event(
     first_ns: int,
     last_ns: int,
     annotations: Mapping[str, str] | None,
+    combined: bool = False,
 ) -> dict[str, Any]:
-    """The core/v1 Event body client-go's recorder would create (no ``eventTime``)."""
+    """The core/v1 Event body client-go's recorder would create (no ``eventTime``).
+
+    A ``combined`` Event is built afresh by client-go's aggregator, which copies the source
+    but not the reporting fields: they stay empty.
+    """
     metadata: dict[str, Any] = {"name": name, "namespace": event_namespace(draft.ref)}
     if annotations:
         metadata["annotations"] = dict(annotations)
@@ -156,8 +178,8 @@ def core_event(
         "lastTimestamp": rfc3339(last_ns),
         "count": count,
         "type": draft.type,
-        "reportingComponent": draft.controller,
-        "reportingInstance": draft.instance,
+        "reportingComponent": "" if combined else draft.controller,
+        "reportingInstance": "" if combined else draft.instance,
     }
 
 

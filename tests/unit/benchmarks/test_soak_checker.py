@@ -269,20 +269,21 @@ def at(w: Write, time: str, agent: str = "") -> Write:
 
 def test_a_successor_kwok_deleted_by_name_explains_a_recreate() -> None:
     kwok = "kwok/v0.8.0 (linux/amd64)"
-    operator = [
-        at(write("delete", "pods", "r001-4", 200), "825000"),
-        at(write("create", "pods", "r001-4", 201), "856100"),
-        at(write("create", "pods", "r001-4", 201), "891000"),
-        at(write("create", "pods", "r002-0", 201), "900000"),
-    ]
-    admin = [
+    writes = [
+        at(write("delete", "pods", "r001-4", 200), "825000", "operator"),
         at(write("delete", "pods", "r001-4", 200), "835000", kwok),  # finishing the delete
+        at(write("create", "pods", "r001-4", 201), "856100", "operator"),
         at(write("delete", "pods", "r001-4", 200), "856900", kwok),  # again: the successor
-        at(write("delete", "pods", "r002-0", 200), "950000", "python"),  # the soak's own
-        at(write("delete", "pods", "r003-0", 200), "960000", kwok),  # the soak's, finished
+        at(write("create", "pods", "r001-4", 201), "891000", "operator"),
+        at(write("create", "pods", "r002-0", 201), "900000", "operator"),
+        at(write("delete", "pods", "r002-0", 200), "950000", ""),  # the soak's own delete
+        at(write("delete", "pods", "r002-0", 200), "960000", kwok),
+        at(write("create", "pods", "r003-0", 201), "970000", "operator"),
+        at(write("deletecollection", "pods", "", 200), "980000", "namespace-controller"),
+        at(write("delete", "pods", "r003-0", 200), "990000", kwok),
     ]
-    assert node_deleted_successors(operator, admin) == frozenset({f"{NS}/r001"})
-    assert node_deleted_successors(operator, admin[:1] + admin[2:]) == frozenset()
+    assert node_deleted_successors(writes) == frozenset({f"{NS}/r001"})
+    assert node_deleted_successors(writes[:3] + writes[4:]) == frozenset()
 
     rec = record()
     events = [

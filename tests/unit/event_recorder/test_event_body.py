@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,8 +20,10 @@ from event_recorder import (
     Verb,
 )
 from event_recorder.event import (
+    combined_event_name,
     event_name,
     is_dns_subdomain,
+    is_path_segment_name,
     parse_time,
     rfc3339,
     rfc3339_micro,
@@ -154,6 +159,63 @@ def test_dns_subdomain_rules() -> None:
     assert not is_dns_subdomain("UPPER")
     assert not is_dns_subdomain("trailing-.x")
     assert not is_dns_subdomain("")
+
+
+async def _plain_and_combined(
+    broadcaster: EventBroadcaster, sink: InMemorySink, obj: object
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The bodies of the first Event about ``obj`` and of its combined Event (the tenth)."""
+    recorder = broadcaster.new_recorder("RedisOperator", "my-host")
+    for replicas in range(10):
+        recorder.eventf(obj, "Normal", "ScalingUp", "replicas set to %d", replicas)
+    await broadcaster.flush()
+    creates = sink.writes(Verb.CREATE)
+    assert len(creates) == 10
+    return creates[0].body, creates[-1].body
+
+
+async def test_a_combined_event_leaves_the_reporting_fields_empty_like_client_go(
+    broadcaster: EventBroadcaster, sink: InMemorySink
+) -> None:
+    plain, combined = await _plain_and_combined(broadcaster, sink, redis())
+
+    assert combined["message"] == COMBINED_PREFIX + "replicas set to 9"
+    assert (
+        combined["source"] == plain["source"] == {"component": "RedisOperator", "host": "my-host"}
+    )
+    assert (plain["reportingComponent"], plain["reportingInstance"]) == ("RedisOperator", "my-host")
+    assert (combined["reportingComponent"], combined["reportingInstance"]) == ("", "")
+
+
+@pytest.mark.parametrize("name", ["system:controller:redis", "r" * 253], ids=["system", "253"])
+async def test_a_combined_event_keeps_a_name_a_plain_one_trades_for_a_uuid(
+    broadcaster: EventBroadcaster, sink: InMemorySink, name: str
+) -> None:
+    """client-go checks the DNS-subdomain rule for a plain Event's name only."""
+    role = ObjectReference(
+        kind="ClusterRole", api_version="rbac.authorization.k8s.io/v1", name=name
+    )
+    plain, combined = await _plain_and_combined(broadcaster, sink, role)
+
+    assert uuid.UUID(plain["metadata"]["name"]).version == 4
+    assert re.fullmatch(re.escape(name) + r"\.[0-9a-f]{16}", combined["metadata"]["name"])
+
+
+def test_a_combined_event_name_the_api_server_would_refuse_is_a_uuid() -> None:
+    assert (
+        combined_event_name("system:redis", 0x17979CFE362A0000) == "system:redis.17979cfe362a0000"
+    )
+    assert uuid.UUID(combined_event_name("a/b", START_NS)).version == 4
+    assert uuid.UUID(combined_event_name("50%", START_NS)).version == 4
+
+
+def test_path_segment_rules() -> None:
+    assert is_path_segment_name("system:controller:redis." + "f" * 16)
+    assert is_path_segment_name("x" * 1000)
+    assert not is_path_segment_name(".")
+    assert not is_path_segment_name("..")
+    assert not is_path_segment_name("a/b")
+    assert not is_path_segment_name("a%2Fb")
 
 
 def test_timestamps_are_rfc3339_utc_whole_seconds_and_micro_time_has_six_digits() -> None:

@@ -126,13 +126,140 @@ def test_status_schema_is_strict() -> None:
 
 def test_every_object_in_the_schema_is_structural() -> None:
     def check(node: dict[str, Any], path: str) -> None:
-        assert "type" in node, path
+        if node.get("x-kubernetes-int-or-string"):
+            assert node["anyOf"] == [{"type": "integer"}, {"type": "string"}], path
+        else:
+            assert "type" in node, path
         for name, child in (node.get("properties") or {}).items():
             check(child, f"{path}.{name}")
         if "items" in node:
             check(node["items"], f"{path}[]")
+        if "additionalProperties" in node:
+            check(node["additionalProperties"], f"{path}[*]")
 
     check(_schema(), "")
+
+
+def _spec_property(name: str) -> dict[str, Any]:
+    node: dict[str, Any] = _schema()["properties"]["spec"]["properties"][name]
+    return node
+
+
+def _rules(node: dict[str, Any]) -> list[str]:
+    return [r["rule"] for r in node.get("x-kubernetes-validations", [])]
+
+
+def test_resources_schema() -> None:
+    resources = _spec_property("resources")
+    assert resources["default"] == {
+        "requests": {"cpu": "50m", "memory": "64Mi"},
+        "limits": {"memory": "256Mi"},
+    }
+    assert resources["x-kubernetes-validations"] == [
+        {"rule": api.REQUESTS_RULE, "message": api.REQUESTS_MESSAGE, "fieldPath": ".requests"},
+        {
+            "rule": api.NOT_OVERCOMMITTED_RULE,
+            "message": api.NOT_OVERCOMMITTED_MESSAGE,
+            "fieldPath": ".requests",
+        },
+    ]
+    assert set(resources["properties"]) == {"requests", "limits"}
+    for part in resources["properties"].values():
+        assert part["maxProperties"] == api.RESOURCE_NAMES_MAX
+        assert _rules(part) == [api.RESOURCE_NAME_RULE]
+        quantity = part["additionalProperties"]
+        assert quantity["x-kubernetes-int-or-string"] is True
+        assert quantity["pattern"] == api.QUANTITY_PATTERN
+        assert _rules(quantity) == [api.QUANTITY_SIGN_RULE]
+
+
+@pytest.mark.parametrize("quantity", ["1", "500m", "0.5", ".5", "1Gi", "64Mi", "1e3", "+2", "-1"])
+def test_quantity_pattern_accepts_quantities(quantity: str) -> None:
+    assert re.fullmatch(api.QUANTITY_PATTERN, quantity)
+
+
+@pytest.mark.parametrize("quantity", ["", "abc", "1 Gi", "1GB", "1gi", "Mi", "1.2.3", "0x10"])
+def test_quantity_pattern_rejects_non_quantities(quantity: str) -> None:
+    assert not re.fullmatch(api.QUANTITY_PATTERN, quantity)
+
+
+def test_requests_rule_compares_every_request_with_its_limit() -> None:
+    # The rule's semantics are the apiserver's (tests/e2e/test_pod_settings.py); here, that it
+    # looks at each request that has a limit, by quantity rather than by text.
+    assert "self.requests.all(k" in api.REQUESTS_RULE
+    assert "k in self.limits" in api.REQUESTS_RULE
+    assert "quantity(string(self.requests[k])).isGreaterThan(" in api.REQUESTS_RULE
+
+
+def test_node_selector_schema() -> None:
+    selector = _spec_property("nodeSelector")
+    assert selector["type"] == "object" and selector["maxProperties"] == api.NODE_SELECTOR_MAX
+    assert _rules(selector) == [api.NODE_SELECTOR_KEYS_RULE]
+    value = selector["additionalProperties"]
+    assert (value["type"], value["maxLength"]) == ("string", 63)
+    assert _rules(value) == [api.LABEL_VALUE_RULE]
+
+
+def test_tolerations_schema() -> None:
+    tolerations = _spec_property("tolerations")
+    assert tolerations["type"] == "array" and tolerations["maxItems"] == api.TOLERATIONS_MAX
+    assert tolerations["x-kubernetes-list-type"] == "atomic"
+    item = tolerations["items"]
+    properties = item["properties"]
+    assert set(properties) == {"key", "operator", "value", "effect", "tolerationSeconds"}
+    assert properties["operator"]["enum"] == ["Exists", "Equal"]
+    assert properties["effect"]["enum"] == ["NoSchedule", "PreferNoSchedule", "NoExecute"]
+    assert properties["tolerationSeconds"] == {"type": "integer", "format": "int64"}
+    assert _rules(properties["key"]) == [api.TOLERATION_KEY_RULE]
+    assert _rules(properties["value"]) == [api.LABEL_VALUE_RULE]
+    paths = {r["rule"]: r["fieldPath"] for r in item["x-kubernetes-validations"]}
+    assert paths == {
+        api.TOLERATION_EMPTY_KEY_RULE: ".operator",
+        api.TOLERATION_EXISTS_RULE: ".value",
+        api.TOLERATION_SECONDS_RULE: ".tolerationSeconds",
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "valid"),
+    [
+        ("type", True),
+        ("kubernetes.io/hostname", True),
+        ("kwok.x-k8s.io/node", True),
+        ("a_b.c-d", True),
+        ("x" * 63, True),
+        ("x" * 64, False),
+        ("", False),
+        ("-a", False),
+        ("a/", False),
+        ("Example.com/a", False),
+        ("a b", False),
+    ],
+)
+def test_label_key_pattern(key: str, valid: bool) -> None:
+    assert bool(re.fullmatch(api.LABEL_KEY_PATTERN, key)) is valid
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("", True),
+        ("kwok", True),
+        ("A.b-c_d", True),
+        ("x" * 63, True),
+        ("-x", False),
+        ("a b", False),
+    ],
+)
+def test_label_value_pattern(value: str, valid: bool) -> None:
+    assert bool(re.fullmatch(api.LABEL_VALUE_PATTERN, value)) is valid
+
+
+def test_the_default_resources_satisfy_the_schema() -> None:
+    for amounts in api.DEFAULT_RESOURCES.to_object().values():
+        for name, amount in amounts.items():
+            assert name in ("cpu", "memory")
+            assert re.fullmatch(api.QUANTITY_PATTERN, str(amount))
 
 
 def test_root_rules_on_the_name() -> None:
@@ -208,6 +335,61 @@ def test_redis_spec_defaults_and_types() -> None:
     for bad in ({"replicas": "2"}, {"port": True}, {"image": 5}):
         with pytest.raises(ValueError, match="spec"):
             RedisSpec.from_object({"spec": bad})
+
+
+def test_redis_spec_resources_and_placement() -> None:
+    spec = RedisSpec.from_object(
+        {
+            "spec": {
+                "resources": {"requests": {"cpu": 1}, "limits": {"memory": "1Gi"}},
+                "nodeSelector": {"type": "kwok"},
+                "tolerations": [
+                    {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"},
+                    {"key": "k", "value": "v", "effect": "NoExecute", "tolerationSeconds": 0},
+                ],
+            }
+        }
+    )
+    assert spec.resources == api.Resources(requests={"cpu": 1}, limits={"memory": "1Gi"})
+    assert spec.resources.to_object() == {"requests": {"cpu": 1}, "limits": {"memory": "1Gi"}}
+    assert spec.node_selector == {"type": "kwok"}
+    assert spec.tolerations == (
+        api.Toleration(key="kwok.x-k8s.io/node", operator="Exists", effect="NoSchedule"),
+        api.Toleration(key="k", value="v", effect="NoExecute", toleration_seconds=0),
+    )
+    assert [t.to_object() for t in spec.tolerations] == [
+        {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "k", "value": "v", "effect": "NoExecute", "tolerationSeconds": 0},
+    ]
+    hash(spec)  # a Redis is hashable, its spec with it
+
+
+def test_absent_resources_are_the_defaults_and_empty_ones_ask_for_nothing() -> None:
+    assert RedisSpec.from_object({"spec": {}}).resources == api.DEFAULT_RESOURCES
+    assert RedisSpec.from_object({"spec": {"resources": None}}).resources == api.DEFAULT_RESOURCES
+    assert RedisSpec.from_object({"spec": {"resources": {}}}).resources.to_object() == {}
+    assert RedisSpec().node_selector == {} and RedisSpec().tolerations == ()
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"resources": []}, "spec.resources"),
+        ({"resources": {"requests": "1"}}, "spec.resources.requests"),
+        ({"resources": {"limits": {"cpu": 0.5}}}, "spec.resources.limits.cpu"),
+        ({"resources": {"limits": {"cpu": True}}}, "spec.resources.limits.cpu"),
+        ({"nodeSelector": ["type"]}, "spec.nodeSelector"),
+        ({"nodeSelector": {"type": 1}}, "spec.nodeSelector.type"),
+        ({"tolerations": {"key": "k"}}, "spec.tolerations"),
+        ({"tolerations": "k"}, "spec.tolerations"),
+        ({"tolerations": ["k"]}, r"spec.tolerations\[0\]"),
+        ({"tolerations": [{}, {"key": 1}]}, r"spec.tolerations\[1\].key"),
+        ({"tolerations": [{"tolerationSeconds": "5"}]}, r"spec.tolerations\[0\].tolerationSeconds"),
+    ],
+)
+def test_a_malformed_field_is_an_error_naming_it(spec: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValueError, match=f"^{field}: expected"):
+        RedisSpec.from_object({"spec": spec})
 
 
 def test_redis_view() -> None:

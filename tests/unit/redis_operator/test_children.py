@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from redis_operator import children
 from redis_operator.api import Auth, Redis, RedisSpec
 from redis_operator.children import (
+    SETTINGS_ANNOTATION,
     desired_pod,
     desired_service,
     is_being_deleted,
@@ -21,6 +23,7 @@ from redis_operator.children import (
     ordinal_of,
     pod_matches_spec,
     pod_name,
+    pod_settings,
     selector_labels,
     selector_string,
     service_patch,
@@ -80,6 +83,7 @@ def test_desired_pod() -> None:
         "namespace": "ns",
         "labels": labels("my-op-redis"),
         "ownerReferences": [OWNER],
+        "annotations": {SETTINGS_ANNOTATION: pod_settings(REDIS.spec)},
     }
     assert pod["spec"]["hostname"] == "my-op-redis-1"
     assert pod["spec"]["subdomain"] == "my-op-redis"
@@ -95,6 +99,98 @@ def test_desired_pod() -> None:
         "requests": {"cpu": "50m", "memory": "64Mi"},
         "limits": {"memory": "256Mi"},
     }
+    assert "nodeSelector" not in pod["spec"] and "tolerations" not in pod["spec"]
+
+
+KWOK_PLACEMENT: dict[str, Any] = {
+    "resources": {"requests": {"cpu": 1, "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+    "nodeSelector": {"type": "kwok"},
+    "tolerations": [
+        {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "dedicated", "value": "redis", "effect": "NoExecute", "tolerationSeconds": 30},
+    ],
+}
+
+
+def _with_spec(**spec: Any) -> Redis:
+    obj = copy.deepcopy(REDIS_OBJECT)
+    obj["spec"] |= spec
+    return Redis.from_object(obj)
+
+
+def test_desired_pod_carries_the_resources_and_placement_of_the_spec() -> None:
+    pod = desired_pod(_with_spec(**KWOK_PLACEMENT), 0)
+    (container,) = pod["spec"]["containers"]
+    assert container["resources"] == KWOK_PLACEMENT["resources"]
+    assert pod["spec"]["nodeSelector"] == {"type": "kwok"}
+    assert pod["spec"]["tolerations"] == KWOK_PLACEMENT["tolerations"]
+    settings = json.loads(pod["metadata"]["annotations"][SETTINGS_ANNOTATION])
+    assert settings == KWOK_PLACEMENT
+
+
+def test_empty_resources_ask_for_nothing() -> None:
+    (container,) = desired_pod(_with_spec(resources={}), 0)["spec"]["containers"]
+    assert container["resources"] == {}
+
+
+def test_pod_settings_are_canonical_and_follow_the_text_of_the_spec() -> None:
+    reordered = dict(reversed(list(KWOK_PLACEMENT.items())))
+    assert pod_settings(_with_spec(**KWOK_PLACEMENT).spec) == (
+        pod_settings(_with_spec(**reordered).spec)
+    )
+    assert " " not in pod_settings(_with_spec(**KWOK_PLACEMENT).spec)
+    half = _with_spec(resources={"requests": {"cpu": "0.5"}}).spec
+    milli = _with_spec(resources={"requests": {"cpu": "500m"}}).spec
+    assert pod_settings(half) != pod_settings(milli)
+
+
+def _admitted(pod: dict[str, Any]) -> dict[str, Any]:
+    """The pod as the apiserver stores it: admission plugins add tolerations (DefaultToleration-
+    Seconds) and requests and limits (LimitRanger), and quantities are canonical."""
+    stored = copy.deepcopy(pod)
+    spec = stored["spec"]
+    spec["tolerations"] = [
+        *spec.get("tolerations", []),
+        {
+            "key": "node.kubernetes.io/not-ready",
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": 300,
+        },
+    ]
+    spec["containers"][0]["resources"] = {
+        "requests": {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "1Gi"},
+        "limits": {"cpu": "2", "memory": "2Gi"},
+    }
+    spec["nodeName"] = "kwok-node-0"
+    return stored
+
+
+def test_a_pod_changed_by_admission_still_matches_its_spec() -> None:
+    redis = _with_spec(**KWOK_PLACEMENT)
+    assert pod_matches_spec(_admitted(desired_pod(redis, 0)), redis)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"resources": {"requests": {"cpu": 2, "memory": "1Gi"}, "limits": {"memory": "2Gi"}}},
+        {"resources": {}},
+        {"nodeSelector": {"type": "real"}},
+        {"nodeSelector": {}},
+        {"tolerations": KWOK_PLACEMENT["tolerations"][:1]},
+        {"tolerations": list(reversed(KWOK_PLACEMENT["tolerations"]))},
+    ],
+)
+def test_a_change_of_resources_or_placement_makes_the_pod_stale(change: dict[str, Any]) -> None:
+    pod = _admitted(desired_pod(_with_spec(**KWOK_PLACEMENT), 0))
+    assert not pod_matches_spec(pod, _with_spec(**KWOK_PLACEMENT | change))
+
+
+def test_a_pod_without_the_settings_annotation_is_stale() -> None:
+    pod = desired_pod(REDIS, 0)
+    del pod["metadata"]["annotations"]
+    assert not pod_matches_spec(pod, REDIS)
 
 
 def test_desired_pod_uses_defaults_for_a_missing_spec() -> None:

@@ -514,7 +514,16 @@ def unavailable(world: World) -> int:
     )
 
 
-@pytest.mark.parametrize("change", [{"image": "redis:6-alpine"}, {"port": 7000}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"image": "redis:6-alpine"},
+        {"port": 7000},
+        {"resources": {"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}}},
+        {"nodeSelector": {"type": "kwok"}},
+        {"tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists"}]},
+    ],
+)
 async def test_stale_pods_are_replaced_one_at_a_time(change: dict[str, Any]) -> None:
     world = await converged_world(replicas=3)
     world.edit_spec(**change)
@@ -825,6 +834,13 @@ def test_times_are_utc() -> None:
 
 # -- convergence from any history ---------------------------------------------------------------
 
+#: Merge patches of the spec's resources and placement (so they also combine).
+PLACEMENTS: list[dict[str, Any]] = [
+    {"resources": {"requests": {"cpu": "1"}}},
+    {"nodeSelector": {"type": "kwok"}, "tolerations": [{"operator": "Exists"}]},
+    {"resources": {"limits": {"memory": "1Gi"}}, "nodeSelector": {"type": None}},
+]
+
 ACTIONS = st.one_of(
     st.tuples(st.just("reconcile"), st.just(0)),
     st.tuples(st.just("fail"), st.integers(0, len(FAILURES) - 1)),
@@ -834,6 +850,7 @@ ACTIONS = st.one_of(
     st.tuples(st.just("scale"), st.integers(0, 5)),
     st.tuples(st.just("image"), st.integers(0, 2)),
     st.tuples(st.just("port"), st.integers(0, 2)),
+    st.tuples(st.just("placement"), st.integers(0, 2)),
     st.tuples(st.just("delete"), st.integers(0, 5)),
     st.tuples(st.just("evict"), st.integers(0, 5)),
     st.tuples(st.just("squat"), st.integers(0, 5)),
@@ -861,6 +878,8 @@ async def play(world: World, history: list[tuple[str, int]]) -> None:
             world.edit_spec(image=["redis:5-alpine", "redis:6-alpine", "redis:7-alpine"][n])
         elif action == "port":
             world.edit_spec(port=[6379, 7000, 8333][n])
+        elif action == "placement":
+            world.edit_spec(**PLACEMENTS[n])
         elif action == "delete":
             world.delete_pod(name)
         elif action == "evict" and name in pods and not is_foreign(pods[name]):
