@@ -24,6 +24,7 @@ where it arises:
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from typing import Any
 from audit_log import Write
 from soak_world import CHECKED_REASONS, EventCount, RedisRecord, World
 
-from redis_operator.api import RedisSpec, is_being_deleted
+from redis_operator.api import Redis, RedisSpec, is_being_deleted
 from redis_operator.children import (
     INSTANCE_LABEL,
     MANAGED_BY,
@@ -206,7 +207,8 @@ def _redis_violations(
             f"pods {sorted(names)}, want {sorted(wanted)}"
             + (f" ({len(owned) - len(live)} terminating or finished)" if owned != live else "")
         )
-    stale = sorted(_name(p) for p in live if not pod_matches_spec(p, want))
+    wanted_redis = dataclasses.replace(Redis.from_object(redis), spec=want)
+    stale = sorted(_name(p) for p in live if not pod_matches_spec(p, wanted_redis))
     if stale:
         problems.append(f"pods not matching the spec: {stale}")
     not_ready = sorted(names - {_name(p) for p in ready})

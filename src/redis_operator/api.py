@@ -332,6 +332,70 @@ It is the schema's default, so the apiserver writes it into each object: an oper
 that changes it restarts no existing Redis."""
 
 
+class Mode(StrEnum):
+    """What the pods of a Redis are to each other."""
+
+    STANDALONE = "standalone"
+    """Independent servers (the tutorial's behaviour; also what an absent `spec.mode` means)."""
+
+    REPLICATION = "replication"
+    """One primary and replicas following it, with automatic failover (docs/replication.md)."""
+
+
+MODE_RULE = (
+    "(has(oldSelf.mode) ? oldSelf.mode : 'standalone') == "
+    "(has(self.mode) ? self.mode : 'standalone')"
+)
+MODE_MESSAGE = (
+    "spec.mode cannot be changed on an existing Redis: delete it and create it anew "
+    "(the servers' data would not survive the change)"
+)
+
+DEFAULT_AUTH_KEY = "password"
+"""The key of the password in the generated Secret, and the default key of a user's Secret."""
+
+SECRET_KEY_PATTERN = "^[-._a-zA-Z0-9]+$"
+SECRET_NAME_MAX_LENGTH = 253  # a DNS-1123 subdomain
+SECRET_KEY_MAX_LENGTH = 253
+AUTH_EXCLUSIVE_RULE = "!(has(self.secretRef) && has(self.disabled) && self.disabled)"
+AUTH_EXCLUSIVE_MESSAGE = (
+    "spec.auth: give secretRef (your own Secret) or disabled: true (no password), not both"
+)
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Where the Redis password comes from: a Secret the operator generates (the default, no
+    `spec.auth`), the user's own (`secret_name`, `key`), or nowhere (`disabled`)."""
+
+    disabled: bool = False
+    secret_name: str | None = None
+    key: str = DEFAULT_AUTH_KEY
+
+    @classmethod
+    def from_object(cls, value: object) -> Auth:
+        """Read `spec.auth`; a field of the wrong type is a ValueError naming it."""
+        if value is None:
+            return cls()
+        if not isinstance(value, Mapping):
+            raise ValueError(f"spec.auth: expected object, got {value!r}")
+        disabled = value.get("disabled", False)
+        if not isinstance(disabled, bool):
+            raise ValueError(f"spec.auth.disabled: expected bool, got {disabled!r}")
+        ref = value.get("secretRef")
+        if ref is None:
+            return cls(disabled=disabled)
+        if disabled:
+            raise ValueError(AUTH_EXCLUSIVE_MESSAGE)
+        if not isinstance(ref, Mapping):
+            raise ValueError(f"spec.auth.secretRef: expected object, got {ref!r}")
+        name, key = ref.get("name"), ref.get("key", DEFAULT_AUTH_KEY)
+        for path, item in (("name", name), ("key", key)):
+            if not isinstance(item, str) or not item:
+                raise ValueError(f"spec.auth.secretRef.{path}: expected a name, got {item!r}")
+        return cls(secret_name=name, key=key)
+
+
 @dataclass(frozen=True)
 class RedisSpec:
     """The desired state, with the CRD's defaults filled in for fields the object lacks.
@@ -348,6 +412,8 @@ class RedisSpec:
         default_factory=lambda: MappingProxyType({}), hash=False
     )
     tolerations: tuple[Toleration, ...] = ()
+    auth: Auth = Auth()
+    mode: Mode = Mode.STANDALONE
 
     @classmethod
     def from_object(cls, redis: Mapping[str, Any]) -> RedisSpec:
@@ -364,6 +430,9 @@ class RedisSpec:
         ):
             _expect(f"spec.{field_name}", value, kind, kind.__name__)
         resources = spec.get("resources")
+        mode = spec.get("mode", Mode.STANDALONE.value)
+        if mode not in {m.value for m in Mode}:
+            raise ValueError(f"spec.mode: expected standalone or replication, got {mode!r}")
         return cls(
             replicas=replicas,
             port=port,
@@ -371,6 +440,8 @@ class RedisSpec:
             resources=DEFAULT_RESOURCES if resources is None else Resources.from_object(resources),
             node_selector=_node_selector(spec.get("nodeSelector") or {}),
             tolerations=_tolerations(spec.get("tolerations") or ()),
+            auth=Auth.from_object(spec.get("auth")),
+            mode=Mode(mode),
         )
 
 
@@ -507,6 +578,44 @@ def _tolerations_schema() -> dict[str, Any]:
     }
 
 
+def _auth_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": (
+            "The Redis password. Absent: the operator generates one into the Secret "
+            "<name>-auth (key password) and the pods require it."
+        ),
+        "properties": {
+            "secretRef": {
+                "type": "object",
+                "description": "Your own Secret, in the Redis' namespace, holding the password.",
+                "required": ["name"],
+                "properties": {
+                    "name": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": SECRET_NAME_MAX_LENGTH,
+                    },
+                    "key": {
+                        "type": "string",
+                        "default": DEFAULT_AUTH_KEY,
+                        "minLength": 1,
+                        "maxLength": SECRET_KEY_MAX_LENGTH,
+                        "pattern": SECRET_KEY_PATTERN,
+                    },
+                },
+            },
+            "disabled": {
+                "type": "boolean",
+                "description": "true: no password at all (any client on the network may connect).",
+            },
+        },
+        "x-kubernetes-validations": [
+            {"rule": AUTH_EXCLUSIVE_RULE, "message": AUTH_EXCLUSIVE_MESSAGE}
+        ],
+    }
+
+
 def _spec_schema() -> dict[str, Any]:
     return {
         "type": "object",
@@ -543,7 +652,19 @@ def _spec_schema() -> dict[str, Any]:
             "resources": _resources_schema(),
             "nodeSelector": _node_selector_schema(),
             "tolerations": _tolerations_schema(),
+            "auth": _auth_schema(),
+            "mode": {
+                "type": "string",
+                "description": (
+                    "standalone (absent: the same): independent servers; replication: one "
+                    "primary, replicas following it, automatic failover. Fixed at creation."
+                ),
+                "enum": [m.value for m in Mode],
+            },
         },
+        "x-kubernetes-validations": [
+            {"rule": MODE_RULE, "message": MODE_MESSAGE, "fieldPath": ".mode"}
+        ],
     }
 
 
@@ -599,6 +720,38 @@ def _status_schema() -> dict[str, Any]:
                     "spec.replicas as of observedGeneration: the count the operator last acted "
                     "on, so that a change is announced once as a scale-up or a scale-down."
                 )
+            },
+            "primary": {
+                "type": "string",
+                "description": "Replication mode: the pod labelled primary.",
+            },
+            "lastFailoverTime": {
+                "type": "string",
+                "format": "date-time",
+                "description": "Replication mode: when a replica was last promoted.",
+            },
+            "primaryLostSince": {
+                "type": "string",
+                "format": "date-time",
+                "description": (
+                    "Replication mode: since when the primary has not answered (the failover "
+                    "clock, kept here so that a restarted operator resumes it)."
+                ),
+            },
+            "replication": {
+                "type": "array",
+                "description": "Replication mode: each replica's link to the primary.",
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["pod"],
+                "items": {
+                    "type": "object",
+                    "required": ["pod", "link"],
+                    "properties": {
+                        "pod": {"type": "string"},
+                        "link": {"type": "string", "enum": ["up", "down", "unknown"]},
+                        "lagBytes": {"type": "integer", "format": "int64", "minimum": 0},
+                    },
+                },
             },
             "conditions": {
                 "type": "array",
@@ -681,6 +834,7 @@ def crd() -> dict[str, Any]:
                         {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
                         {"name": "Image", "type": "string", "jsonPath": ".spec.image"},
                         {"name": "Port", "type": "integer", "jsonPath": ".spec.port"},
+                        {"name": "Primary", "type": "string", "jsonPath": ".status.primary"},
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                     ],
                 }

@@ -1,4 +1,5 @@
-"""The children of a Redis: its pods `<name>-<ordinal>` and its headless Service `<name>`.
+"""The children of a Redis: its pods `<name>-<ordinal>`, its headless Service `<name>`, and
+the Secret `<name>-auth` of a generated password (its body is `auth.generated_secret`'s).
 
 Everything here builds or inspects plain object dicts, from the typed `Redis` the reconciler
 parses once per pass; what to do with them is planning's job.
@@ -17,7 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from redis_operator.api import API_VERSION, GROUP, KIND, Redis, RedisSpec, is_being_deleted
+from redis_operator.api import API_VERSION, GROUP, KIND, Mode, Redis, RedisSpec, is_being_deleted
 
 CONTAINER_NAME = "redis"
 PORT_NAME = "redis"
@@ -119,6 +120,114 @@ def pod_settings(spec: RedisSpec) -> str:
     return json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
 
+AUTH_VOLUME = "auth"
+AUTH_DIR = "/etc/redis-auth"
+AUTH_FILE = "password"
+CONFIG_VOLUME = "config"
+CONFIG_DIR = "/run/redis"
+SECRET_MODE = 0o400
+
+ROLE_LABEL = f"{GROUP}/role"
+"""Replication mode: `primary` on the one pod the operator made primary, `replica` on the
+others (docs/replication.md); the operator keeps it current."""
+PRIMARY_ROLE = "primary"
+REPLICA_ROLE = "replica"
+
+NO_PRIMARY = ("127.0.0.1", "1")
+"""Replication mode: every Redis starts as a replica of this address, where nothing listens,
+so a pod that (re)starts never serves as a second primary; the operator points it at the
+primary, or promotes it."""
+
+# The container writes its redis.conf from the mounted password with shell builtins only
+# (`read`, `printf`: no child process, so no argv anywhere holds it) and execs redis-server on
+# that file; $1 is the port, $2 an extra line (replication mode: `replicaof ...`). See
+# docs/replication.md#how-the-password-reaches-redis-server.
+SERVER_SCRIPT = (
+    f'set -e; read -r password < {AUTH_DIR}/{AUTH_FILE} || [ -n "$password" ]; umask 077; '
+    """printf 'port %s\nrequirepass "%s"\nmasterauth "%s"\n%s\n' """
+    '"$1" "$password" "$password" "$2" '
+    f"> {CONFIG_DIR}/redis.conf; exec redis-server {CONFIG_DIR}/redis.conf"
+)
+# The readiness probe hands the password to redis-cli in REDISCLI_AUTH (`-a` would put it on
+# argv); $1 is the port.
+PROBE_SCRIPT = (
+    f"set -e; read -r REDISCLI_AUTH < {AUTH_DIR}/{AUTH_FILE} || "
+    '[ -n "$REDISCLI_AUTH" ]; export REDISCLI_AUTH; [ "$(redis-cli -p "$1" PING)" = PONG ]'
+)
+# Replication mode: Ready when serving as the primary or linked to one (a pod starts as a
+# replica of NO_PRIMARY, so it is Ready only once the operator promoted or attached it); the
+# password, when mounted, in REDISCLI_AUTH.
+REPLICATION_PROBE_SCRIPT = (
+    f"if [ -e {AUTH_DIR}/{AUTH_FILE} ]; then read -r REDISCLI_AUTH < {AUTH_DIR}/{AUTH_FILE} "
+    '|| [ -n "$REDISCLI_AUTH" ]; export REDISCLI_AUTH; fi; '
+    'info="$(redis-cli -p "$1" INFO replication)" || exit 1; '
+    'case "$info" in *role:master*|*master_link_status:up*) exit 0;; esac; exit 1'
+)
+
+
+def auth_secret_name(redis_name: str) -> str:
+    """The name of the Secret the operator generates for a Redis without `spec.auth`."""
+    return f"{redis_name}-auth"
+
+
+def auth_secret(redis: Redis) -> tuple[str, str] | None:
+    """The Secret and key holding the Redis' password, or None when auth is disabled."""
+    auth = redis.spec.auth
+    if auth.disabled:
+        return None
+    if auth.secret_name is None:
+        return auth_secret_name(redis.name), auth.key
+    return auth.secret_name, auth.key
+
+
+def _auth_volumes(secret: tuple[str, str]) -> list[dict[str, Any]]:
+    name, key = secret
+    return [
+        {
+            "name": AUTH_VOLUME,
+            "secret": {
+                "secretName": name,
+                "items": [{"key": key, "path": AUTH_FILE}],
+                "defaultMode": SECRET_MODE,
+            },
+        },
+        {"name": CONFIG_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+    ]
+
+
+def _auth_mounts() -> list[dict[str, Any]]:
+    return [
+        {"name": AUTH_VOLUME, "mountPath": AUTH_DIR, "readOnly": True},
+        {"name": CONFIG_VOLUME, "mountPath": CONFIG_DIR},
+    ]
+
+
+def container_command(redis: Redis) -> list[str]:
+    """The container command: `redis_command` without a password, else the script that
+    writes redis.conf from the mounted Secret; in replication mode starting as a replica of
+    `NO_PRIMARY`."""
+    port = str(redis.spec.port)
+    replicating = redis.spec.mode is Mode.REPLICATION
+    if auth_secret(redis) is None:
+        extra = ["--replicaof", *NO_PRIMARY] if replicating else []
+        return [*redis_command(redis.spec.port), *extra]
+    extra_line = [f"replicaof {' '.join(NO_PRIMARY)}"] if replicating else []
+    return ["sh", "-c", SERVER_SCRIPT, "redis-server", port, *extra_line]
+
+
+def _readiness_probe(redis: Redis) -> dict[str, Any]:
+    port = str(redis.spec.port)
+    if redis.spec.mode is Mode.REPLICATION:
+        command = ["sh", "-c", REPLICATION_PROBE_SCRIPT, "probe", port]
+    elif auth_secret(redis) is None:
+        return {"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 5}
+    else:
+        command = ["sh", "-c", PROBE_SCRIPT, "probe", port]
+    # Every second in replication mode: readiness is what moves a Service after a failover.
+    period = 1 if redis.spec.mode is Mode.REPLICATION else 5
+    return {"exec": {"command": command}, "periodSeconds": period, "timeoutSeconds": 2}
+
+
 def redis_command(port: int) -> list[str]:
     """The container command: without `--port`, Redis would listen on 6379 whatever the spec.
 
@@ -141,9 +250,9 @@ def desired_pod(redis: Redis, ordinal: int) -> dict[str, Any]:
             {
                 "name": CONTAINER_NAME,
                 "image": spec.image,
-                "command": redis_command(spec.port),
+                "command": container_command(redis),
                 "ports": [{"name": PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
-                "readinessProbe": {"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 5},
+                "readinessProbe": _readiness_probe(redis),
                 "resources": spec.resources.to_object(),
             }
         ],
@@ -152,7 +261,13 @@ def desired_pod(redis: Redis, ordinal: int) -> dict[str, Any]:
         pod_spec["nodeSelector"] = dict(spec.node_selector)
     if spec.tolerations:
         pod_spec["tolerations"] = [t.to_object() for t in spec.tolerations]
+    secret = auth_secret(redis)
+    if secret is not None:
+        pod_spec["containers"][0]["volumeMounts"] = _auth_mounts()
+        pod_spec["volumes"] = _auth_volumes(secret)
     metadata = _metadata(redis, name) | {"annotations": {SETTINGS_ANNOTATION: pod_settings(spec)}}
+    if spec.mode is Mode.REPLICATION:
+        metadata["labels"][ROLE_LABEL] = REPLICA_ROLE
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
 
 
@@ -241,9 +356,22 @@ def is_ready(pod: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def pod_matches_spec(pod: Mapping[str, Any], spec: RedisSpec) -> bool:
-    """Whether the pod runs what the spec says: the image, Redis on the spec's port, and the
-    resources and placement it was created with (its `SETTINGS_ANNOTATION`)."""
+def _volume_secret(pod: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The Secret and key the pod's auth volume mounts, or None."""
+    volumes = (pod.get("spec") or {}).get("volumes") or []
+    volume = next((v for v in volumes if v.get("name") == AUTH_VOLUME), None)
+    source = None if volume is None else volume.get("secret")
+    if not source:
+        return None
+    items = source.get("items") or [{}]
+    return str(source.get("secretName", "")), str(items[0].get("key", ""))
+
+
+def pod_matches_spec(pod: Mapping[str, Any], redis: Redis) -> bool:
+    """Whether the pod runs what the spec says: the image, Redis on the spec's port, the
+    password from the spec's Secret (or none), and the resources and placement it was created
+    with (its `SETTINGS_ANNOTATION`)."""
+    spec = redis.spec
     annotations: Mapping[str, Any] = (pod.get("metadata") or {}).get("annotations") or {}
     if annotations.get(SETTINGS_ANNOTATION) != pod_settings(spec):
         return False
@@ -256,6 +384,7 @@ def pod_matches_spec(pod: Mapping[str, Any], spec: RedisSpec) -> bool:
     ]
     return (
         container.get("image") == spec.image
-        and container.get("command") == redis_command(spec.port)
+        and container.get("command") == container_command(redis)
         and ports == [spec.port]
+        and _volume_secret(pod) == auth_secret(redis)
     )

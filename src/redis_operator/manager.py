@@ -21,6 +21,7 @@ from event_recorder import EventBroadcaster
 from redis_operator.controller.expectations import OwnWrites
 from redis_operator.controller.handlers import WatchHandlers, informers
 from redis_operator.controller.reconciler import Reconciler, SystemClock
+from redis_operator.controller.replicator import Replicator
 from redis_operator.controller.store import Key, Store
 from redis_operator.controller.workqueue import Backoff, WorkQueue
 from redis_operator.kube.client import JsonKubeApi, new_api_client
@@ -34,6 +35,7 @@ from redis_operator.leaderelection.lease_lock import KubernetesLeaseLock
 from redis_operator.messages import SOURCE_COMPONENT
 from redis_operator.metrics import OperatorMetrics, process_registry
 from redis_operator.monitoring import MonitoringServer
+from redis_operator.replication.commands import RedisPyCommands
 from redis_operator.settings import Settings
 from redis_operator.webhook import handler as webhook_handler
 from redis_operator.webhook.lookup import ApiChildLookup
@@ -167,6 +169,11 @@ class Manager:
             settings=controller,
             metrics=metrics,
             clock=SystemClock(),
+            replicator=Replicator(
+                self.kube,
+                RedisPyCommands(settings.replication.command_timeout_seconds),
+                settings.replication,
+            ),
         )
         self.webhook = WebhookServing(settings.webhook) if settings.webhook else None
         self.elector: LeaderElector | None = None

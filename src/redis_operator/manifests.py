@@ -77,12 +77,16 @@ def cluster_role() -> dict[str, Any]:
         # Children carry blockOwnerDeletion: true, which the OwnerReferencesPermissionEnforcement
         # admission plugin allows only to those who may update the owner's finalizers.
         _rule(api.GROUP, [f"{api.PLURAL}/finalizers"], ["update"]),
-        # list also serves the admission webhook's metadata-only read of a namespace's pods.
-        _rule("", ["pods"], ["list", "watch", "create", "delete"]),
+        # list also serves the admission webhook's metadata-only read of a namespace's pods;
+        # patch: the role label of replication mode.
+        _rule("", ["pods"], ["list", "watch", "create", "delete", "patch"]),
         # patch: a Service whose port or selector drifted is patched back; get: the admission
         # webhook checks whether a new Redis' Service name is taken. No delete: the garbage
         # collector deletes a Service with its Redis.
         _rule("", ["services"], ["get", "list", "watch", "create", "patch"]),
+        # The generated password: its Secret <name>-auth is read until seen, and created once.
+        # No list or watch: the operator never holds the cluster's Secrets.
+        _rule("", ["secrets"], ["get", "create"]),
         # kopf's watch of the namespaces, cluster-scoped whichever namespaces are served: one
         # being deleted gets no create, status or Event (controller/namespaces.py).
         _rule("", ["namespaces"], ["list", "watch"]),

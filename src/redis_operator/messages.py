@@ -17,6 +17,10 @@ from redis_operator.api import ChildKind
 SOURCE_COMPONENT = "RedisOperator"
 """The Events' `source.component` (`From` in `kubectl describe`), as in the tutorial."""
 
+SECRET_KIND = "secret"
+"""The `kind` argument of an Event about the generated password's Secret (not a ChildKind: the
+operator creates it but does not watch Secrets)."""
+
 MAX_ERROR_LENGTH = 300
 """Errors are cut to this many characters: an Event says what failed, the log has the rest."""
 
@@ -47,11 +51,17 @@ class EventKey(StrEnum):
     POD_FINISHED = "PodFinished"
     NAME_CONFLICT = "NameConflict"
     DELETING = "Deleting"
+    PRIMARY_ELECTED = "PrimaryElected"
+    REPLICA_ATTACHED = "ReplicaAttached"
+    PRIMARY_LOST = "PrimaryLost"
+    FAILOVER_COMPLETED = "FailoverCompleted"
+    REPLICATION_BROKEN = "ReplicationBroken"
+    SWITCHOVER = "Switchover"
 
 
 _KIND_NAMES: dict[Language, dict[str, str]] = {
-    Language.EN: {ChildKind.POD: "pod", ChildKind.SERVICE: "service"},
-    Language.ZH: {ChildKind.POD: "Pod", ChildKind.SERVICE: "Service"},
+    Language.EN: {ChildKind.POD: "pod", ChildKind.SERVICE: "service", SECRET_KIND: "secret"},
+    Language.ZH: {ChildKind.POD: "Pod", ChildKind.SERVICE: "Service", SECRET_KIND: "Secret"},
 }
 
 
@@ -64,7 +74,8 @@ class _Entry:
 
 
 # Arguments: name = the Redis, replicas, pods = a count, kind (ChildKind), child = a child's
-# name, pod = a pod's name, phase, error, children = a list of `kind/name`.
+# name, pod = a pod's name, phase, error, children = a list of `kind/name`, primary = the
+# primary pod's name, offset = a replication offset, seconds = a duration.
 _CATALOG: dict[EventKey, _Entry] = {
     EventKey.SCALING_UP: _Entry(
         EventType.NORMAL,
@@ -135,6 +146,42 @@ _CATALOG: dict[EventKey, _Entry] = {
         "Deleting {name}: the garbage collector removes its {pods} pods and its Service",
         "删除 {name}",
     ),
+    EventKey.PRIMARY_ELECTED: _Entry(
+        EventType.NORMAL,
+        "选举主节点",
+        "{pod} is the primary of {name}",
+        "{pod} 成为 {name} 的主节点",
+    ),
+    EventKey.REPLICA_ATTACHED: _Entry(
+        EventType.NORMAL,
+        "副本已连接",
+        "{pod} replicates from {primary}",
+        "{pod} 正在从 {primary} 复制",
+    ),
+    EventKey.PRIMARY_LOST: _Entry(
+        EventType.WARNING,
+        "主节点丢失",
+        "Primary {pod} is unavailable; failing over unless it returns within {seconds}s",
+        "主节点 {pod} 不可用，{seconds} 秒内未恢复将进行故障转移",
+    ),
+    EventKey.FAILOVER_COMPLETED: _Entry(
+        EventType.NORMAL,
+        "故障转移完成",
+        "Promoted {pod} at offset {offset}",
+        "已将 {pod} 提升为主节点，复制偏移量 {offset}",
+    ),
+    EventKey.REPLICATION_BROKEN: _Entry(
+        EventType.WARNING,
+        "复制中断",
+        "{name} has no primary and no replica answers to promote",
+        "{name} 没有主节点，也没有可提升的副本",
+    ),
+    EventKey.SWITCHOVER: _Entry(
+        EventType.NORMAL,
+        "主从切换",
+        "Switching the primary from {primary} to {pod} at offset {offset}: {primary} is going",
+        "主节点由 {primary} 切换到 {pod}，复制偏移量 {offset}：{primary} 即将删除",
+    ),
 }
 
 
@@ -170,7 +217,7 @@ def render(key: EventKey | str, language: Language | str, **args: str | int) -> 
     entry = _CATALOG[key]
     values: dict[str, str | int] = dict(args)
     if "kind" in values:
-        values["kind"] = _KIND_NAMES[language][ChildKind(str(values["kind"]))]
+        values["kind"] = _KIND_NAMES[language][str(values["kind"])]
     if "error" in values:
         values["error"] = _short(str(values["error"]))
     template, reason = (

@@ -36,8 +36,9 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from redis_operator.api import LEGACY_FINALIZER, ChildKind, Redis, is_being_deleted
+from redis_operator.api import LEGACY_FINALIZER, Auth, ChildKind, Redis, is_being_deleted
 from redis_operator.children import (
+    auth_secret_name,
     desired_pod,
     desired_service,
     is_finished,
@@ -49,7 +50,7 @@ from redis_operator.children import (
     selector_string,
     service_patch,
 )
-from redis_operator.messages import Event, EventKey
+from redis_operator.messages import SECRET_KIND, Event, EventKey
 
 READY = "Ready"
 REPLICA_FAILURE = "ReplicaFailure"
@@ -66,6 +67,11 @@ ALL_REPLICAS_READY = "AllReplicasReady"
 CONFLICT_MESSAGE_PREFIX = "Names taken by objects this Redis does not control: "
 
 _MAX_CONDITION_MESSAGE = 1024
+
+_PLANNED_STATUS = frozenset(
+    {"replicas", "readyReplicas", "selector", "observedGeneration", "targetReplicas", "conditions"}
+)
+"""The status fields the planner computes; it keeps the others as it found them."""
 
 ORPHAN_FINALIZER = "orphan"
 """The garbage collector's finalizer on an object deleted with propagation `Orphan`."""
@@ -105,9 +111,10 @@ class Plan:
     Actions: `create_pods` (full bodies, lowest ordinal first); `delete_pods` (scale-down and
     stray owned pods, highest ordinal first); `replace_pods` (delete now, recreated under the
     same name by a later pass once gone); `create_service` (full body); `patch_service` (a JSON
-    merge patch for the owned Service). `status` is the new status, None when unchanged;
-    `events` are recorded on the Redis; `requeue` asks for another pass, and says why, when
-    something is awaited that may produce no watch event.
+    merge patch for the owned Service); `create_auth_secret` (the generated password's Secret,
+    whose body, with its random password, the controller builds). `status` is the new status,
+    None when unchanged; `events` are recorded on the Redis; `requeue` asks for another pass,
+    and says why, when something is awaited that may produce no watch event.
     """
 
     create_pods: tuple[dict[str, Any], ...] = ()
@@ -115,6 +122,7 @@ class Plan:
     replace_pods: tuple[ChildRef, ...] = ()
     create_service: dict[str, Any] | None = None
     patch_service: dict[str, Any] | None = None
+    create_auth_secret: bool = False
     status: dict[str, Any] | None = None
     events: tuple[Event, ...] = ()
     requeue: Requeue | None = None
@@ -128,6 +136,7 @@ class Plan:
             or self.replace_pods
             or self.create_service is not None
             or self.patch_service is not None
+            or self.create_auth_secret
         )
 
     @property
@@ -292,7 +301,7 @@ def _pod_work(
             work.deletes.append(ChildRef.of(pod))
     work.deletes += sorted(strays, key=lambda ref: ref.name)
 
-    work.stale = [o for o, pod in work.active.items() if not pod_matches_spec(pod, redis.spec)]
+    work.stale = [o for o, pod in work.active.items() if not pod_matches_spec(pod, redis)]
     if work.stale:
         work.waiting = True
         busy = work.creates or work.replaces or any(is_being_deleted(pod) for pod in owned)
@@ -311,11 +320,14 @@ def plan(
     deleted_by_us: frozenset[str] = frozenset(),
     *,
     now: datetime,
+    auth_secret: Mapping[str, Any] | None = None,
 ) -> Plan:
     """Plan one reconcile pass of a Redis that is not being deleted.
 
     `pods`: the pods of the Redis' namespace named like its children or labelled with its
-    instance; `service`: the Service named like the Redis, if any; `now`: for condition times.
+    instance; `service`: the Service named like the Redis, if any; `now`: for condition times;
+    `auth_secret`: the Secret `<name>-auth` as read, if any (looked at only when the Redis'
+    password is generated).
     A Redis being deleted gets an empty plan: the garbage collector deletes its children, and
     nothing is recreated for it.
     """
@@ -340,6 +352,12 @@ def plan(
     else:
         patch_service = service_patch(service, redis)
     service_pending = service is None or patch_service is not None or is_being_deleted(service)
+    create_auth_secret = False
+    if redis.spec.auth == Auth():
+        if auth_secret is None:
+            create_auth_secret = True
+        elif not is_owned_by(auth_secret, redis.uid):
+            work.conflicts.append(f"{SECRET_KIND}/{auth_secret_name(redis.name)}")
 
     conflict_message = CONFLICT_MESSAGE_PREFIX + ", ".join(work.conflicts)
     new_conflicts = [c for c in work.conflicts if c not in known_conflicts]
@@ -383,14 +401,21 @@ def plan(
     ]
 
     has_actions = bool(work.creates or work.deletes or work.replaces) or (
-        create_service is not None or patch_service is not None
+        create_service is not None or patch_service is not None or create_auth_secret
     )
     # A failure reported by an earlier pass stands until a pass that acts succeeds (see
     # `status_after`); a pass with nothing to do has nothing left failing.
     old_failure = _find_condition(current, REPLICA_FAILURE)
     if old_failure is not None and has_actions:
         conditions.append(dict(old_failure))
-    status = {
+    # What the replication step writes (controller/replicator.py) stays as it is.
+    conditions += [
+        dict(c)
+        for c in current.get("conditions") or []
+        if c.get("type") not in (READY, REPLICA_FAILURE)
+    ]
+    kept = {k: v for k, v in current.items() if k not in _PLANNED_STATUS}
+    status = kept | {
         "replicas": len(live),
         "readyReplicas": ready_count,
         "selector": selector_string(redis.name),
@@ -410,6 +435,7 @@ def plan(
         replace_pods=tuple(work.replaces),
         create_service=create_service,
         patch_service=patch_service,
+        create_auth_secret=create_auth_secret,
         status=None if status == dict(current) else status,
         events=tuple(events),
         requeue=requeue,

@@ -72,6 +72,22 @@ class ControllerSettings:
     a pass at once."""
 
 
+@dataclass(frozen=True)
+class ReplicationSettings:
+    """How Redis in replication mode is watched over and failed over (docs/replication.md)."""
+
+    failover_after_seconds: float = 10.0
+    """Promote a replica once the primary has not answered for this long (default 10 s); a
+    primary pod that is gone or being deleted is failed over at once."""
+
+    check_seconds: float = 5.0
+    """Look at every Redis in replication mode this often (default 5 s): a Redis' own
+    replication changes give no watch event."""
+
+    command_timeout_seconds: float = 2.0
+    """Connect and reply timeout of each Redis command the operator sends (default 2 s)."""
+
+
 EVENT_OPTIONS = RecorderOptions(write_concurrency=1, queue_size=5000, shutdown_timeout=10.0)
 """The recorder's options: client-go's, but one Event write in flight (client-go's own choice)
 so that while many Redis converge Event writes trail the pod and Service writes instead of
@@ -146,6 +162,10 @@ class Settings:
 
     events: RecorderOptions = EVENT_OPTIONS
     """The Event recorder's options (default :data:`EVENT_OPTIONS`)."""
+
+    replication: ReplicationSettings = field(default_factory=ReplicationSettings)
+    """Failover threshold, check period and Redis command timeout (defaults:
+    :class:`ReplicationSettings`)."""
 
     watch: WatchSettings = field(default_factory=WatchSettings)
     """The watches' timeouts and reconnection backoff (defaults: :class:`WatchSettings`)."""

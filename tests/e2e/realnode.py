@@ -10,7 +10,7 @@ import ipaddress
 import socket
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from devcluster.realnode import POD_SUBNET
 from devcluster.teardown import CGROUP_ROOT, kubepods_cgroups
@@ -24,27 +24,43 @@ def _encode(*args: str) -> bytes:
     return b"".join(parts)
 
 
-def redis_call(host: str, port: int, *args: str, timeout: float = 3.0) -> str:
-    """One Redis command, answered as RESP's first line (``+PONG``, ``$1`` + value, ...)."""
+def _reply(replies: BinaryIO) -> str:
+    """One RESP reply: a bulk string's value, else its first line (``+OK``, ``-NOAUTH ...``)."""
+    line = replies.readline().decode().rstrip("\r\n")
+    if line.startswith("$") and line != "$-1":
+        return replies.read(int(line[1:]) + 2)[:-2].decode()
+    return line
+
+
+def redis_call(
+    host: str, port: int, *args: str, password: str | None = None, timeout: float = 3.0
+) -> str:
+    """One Redis command, after `AUTH password` if given, answered as `_reply` reads it (an
+    AUTH refused answers its error instead)."""
     if ipaddress.ip_address(host) not in ipaddress.ip_network(POD_SUBNET):
         raise AssertionError(f"{host} is not a pod address on the project's bridge")
-    with socket.create_connection((host, port), timeout=timeout) as conn:
+    with (
+        socket.create_connection((host, port), timeout=timeout) as conn,
+        conn.makefile("rb") as replies,
+    ):
+        if password is not None:
+            conn.sendall(_encode("AUTH", password))
+            answer = _reply(replies)
+            if answer != "+OK":
+                return answer
         conn.sendall(_encode(*args))
-        reply = b""
-        while not reply.endswith(b"\r\n") or (reply.startswith(b"$") and reply.count(b"\r\n") < 2):
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
-    lines = reply.decode().split("\r\n")
-    return lines[1] if lines[0].startswith("$") and lines[0] != "$-1" else lines[0]
+        return _reply(replies)
 
 
-def serves(host: str, port: int) -> bool:
+def serves(host: str, port: int, password: str | None = None) -> bool:
     try:
-        return redis_call(host, port, "PING") == "+PONG"
+        return redis_call(host, port, "PING", password=password) == "+PONG"
     except OSError:
         return False
+
+
+PROBE_PROCESSES = frozenset({"sh", "redis-cli"})
+"""What the exec readiness probe runs in a pod now and then, beside pause and redis-server."""
 
 
 def pod_processes(pod: dict[str, Any]) -> dict[int, str]:

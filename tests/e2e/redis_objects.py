@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from tests.support.kube import EventRow, Kubectl, describe_events, wait_for
@@ -14,6 +15,12 @@ def redis(name: str = "my-op-redis", replicas: int = 2, **spec: Any) -> dict[str
         "metadata": {"name": name},
         "spec": {"replicas": replicas, "image": "redis:5-alpine", "port": 8333, **spec},
     }
+
+
+def auth_password(kubectl: Kubectl, namespace: str, name: str = "my-op-redis") -> str:
+    """The password the operator generated into the Secret `<name>-auth`."""
+    secret = kubectl.json("get", "secret", f"{name}-auth", "-n", namespace)
+    return base64.b64decode(secret["data"]["password"]).decode()
 
 
 def pods(kubectl: Kubectl, namespace: str) -> dict[str, dict[str, Any]]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from redis_operator.children import SERVER_SCRIPT
 from tests.e2e.operator import Start
 from tests.e2e.redis_objects import (
     events,
@@ -49,7 +50,7 @@ def test_tutorial_manifest(kubectl: Kubectl, namespace: str, start_operator: Sta
         (container,) = pod["spec"]["containers"]
         assert container["name"] == "redis"
         assert container["image"] == "redis:5-alpine"
-        assert container["command"] == ["redis-server", "--port", "8333", "--protected-mode", "no"]
+        assert container["command"] == ["sh", "-c", SERVER_SCRIPT, "redis-server", "8333"]
         assert container["ports"][0]["containerPort"] == 8333
         assert container["ports"][0]["name"] == "redis"
         assert container["readinessProbe"]
@@ -69,8 +70,11 @@ def test_tutorial_manifest(kubectl: Kubectl, namespace: str, start_operator: Sta
     assert re.match(r"^[A-Z][A-Za-z]+$", ready["reason"])
 
     table = kubectl("get", "redis", "-n", namespace).splitlines()
-    assert table[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "IMAGE", "PORT", "AGE"]
+    header = ["NAME", "DESIRED", "CURRENT", "READY", "IMAGE", "PORT", "PRIMARY", "AGE"]
+    assert table[0].split() == header
+    # Standalone: the Primary column is empty, so the row goes from Port to Age.
     assert table[1].split()[:6] == ["my-op-redis", "2", "2", "2", "redis:5-alpine", "8333"]
+    assert len(table[1].split()) == len(header) - 1
 
 
 def _scale_story(kubectl: Kubectl, namespace: str) -> None:
@@ -299,10 +303,7 @@ def test_port_change_updates_the_service_and_replaces_pods(
             [p["port"] for p in service["spec"]["ports"]] == [9000]
             and set(current) == ordinals(2)
             and all(is_ready(p) for p in current.values())
-            and all(
-                p["spec"]["containers"][0]["command"][:3] == ["redis-server", "--port", "9000"]
-                for p in current.values()
-            )
+            and all(p["spec"]["containers"][0]["command"][-1] == "9000" for p in current.values())
         )
 
     wait_for(converged, "the Service and pods on port 9000", 90)

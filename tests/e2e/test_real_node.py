@@ -42,6 +42,7 @@ from tests.e2e.operator import (
     install_deploy,
 )
 from tests.e2e.realnode import (
+    PROBE_PROCESSES,
     container_cgroup,
     in_pod_netns,
     pod_processes,
@@ -49,7 +50,16 @@ from tests.e2e.realnode import (
     redis_server_pid,
     serves,
 )
-from tests.e2e.redis_objects import is_ready, ordinals, pods, redis, wait_ready_pods
+from tests.e2e.redis_objects import (
+    auth_password,
+    events,
+    find,
+    is_ready,
+    ordinals,
+    pods,
+    redis,
+    wait_ready_pods,
+)
 from tests.support.kube import Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -139,7 +149,13 @@ def test_the_real_node_is_ready_on_the_bridge_and_kwok_nodes_are_tainted(
     assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://2.")
     addresses = {a["type"]: a["address"] for a in node["status"]["addresses"]}
     assert addresses["InternalIP"] == realnode.BRIDGE_IP
-    assert not node["spec"].get("taints")
+    # The node lifecycle controller taints a node not-ready when it registers and lifts the
+    # taints at its next look once the kubelet reports Ready (every 5 s): wait for that.
+    wait_for(
+        lambda: not real.kubectl.json("get", "node", realnode.NODE_NAME)["spec"].get("taints"),
+        "the real node without taints",
+        60,
+    )
     assert nodes["kwok-node-0"]["spec"]["taints"] == [realnode.KWOK_TAINT]
 
 
@@ -238,18 +254,21 @@ def test_every_redis_pod_answers_on_spec_port(
     for name, pod in current.items():
         assert pod["spec"]["nodeName"] == realnode.NODE_NAME
         ip = pod["status"]["podIP"]
-        assert redis_call(ip, 8333, "PING") == "+PONG"
-        assert redis_call(ip, 8333, "SET", "owner", name) == "+OK"
-        assert redis_call(ip, 8333, "GET", "owner") == name
+        password = auth_password(real.kubectl, ns)
+        assert redis_call(ip, 8333, "PING", password=password) == "+PONG"
+        assert redis_call(ip, 8333, "SET", "owner", name, password=password) == "+OK"
+        assert redis_call(ip, 8333, "GET", "owner", password=password) == name
 
 
 def _serving_pods(
     kubectl: Kubectl, ns: str, names: set[str], port: int, check: Callable[[dict[str, Any]], bool]
 ) -> dict[str, dict[str, Any]]:
+    password = auth_password(kubectl, ns)
+
     def ready() -> dict[str, dict[str, Any]] | None:
         current = pods(kubectl, ns)
         ok = set(current) == names and all(
-            is_ready(p) and check(p) and serves(p["status"]["podIP"], port)
+            is_ready(p) and check(p) and serves(p["status"]["podIP"], port, password)
             for p in current.values()
         )
         return current if ok else None
@@ -342,9 +361,10 @@ def test_a_port_change_moves_the_listener(
         9000,
         lambda p: p["spec"]["containers"][0]["ports"][0]["containerPort"] == 9000,
     )
+    password = auth_password(real.kubectl, ns)
     for pod in current.values():
-        assert not serves(pod["status"]["podIP"], 8333)
-        assert set(pod_processes(pod).values()) == {"pause", "redis-server"}
+        assert not serves(pod["status"]["podIP"], 8333, password)
+        assert set(pod_processes(pod).values()) - PROBE_PROCESSES == {"pause", "redis-server"}
 
 
 def test_the_spec_resources_are_the_containers_cgroup_limits(
@@ -587,3 +607,133 @@ def _container_log(real: RealCluster, pod: str) -> str:
     logs = realnode.NodeFiles(real.cluster.layout.node).pod_logs
     (directory,) = logs.glob(f"{manifests.NAMESPACE}_{pod}_*")
     return "".join(f.read_text(errors="replace") for f in sorted(directory.rglob("*.log")))
+
+
+def _cmdlines(pod: dict[str, Any]) -> list[str]:
+    """The argv of every process of the pod, as `ps` would show it."""
+    found = []
+    for pid in pod_processes(pod):
+        try:
+            found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return found
+
+
+def test_a_password_is_required_and_shown_nowhere(
+    real: RealCluster, ns: str, operator: OperatorProcess
+) -> None:
+    """The tutorial's manifest, secure by default: NOAUTH without the generated password,
+    refused with a wrong one; the Secret's works; it is in no argv, pod spec, status or Event."""
+    real.kubectl.apply(redis(replicas=1, image=real.redis_image), "-n", ns)
+    (pod,) = wait_ready_pods(real.kubectl, ns, ordinals(1)).values()  # the probe authenticates
+    ip = pod["status"]["podIP"]
+    password = auth_password(real.kubectl, ns)
+    assert redis_call(ip, 8333, "PING").startswith("-NOAUTH")
+    assert redis_call(ip, 8333, "PING", password="not-" + password).startswith("-WRONGPASS")
+    assert redis_call(ip, 8333, "PING", password=password) == "+PONG"
+    assert redis_call(ip, 8333, "SET", "k", "v", password=password) == "+OK"
+    assert redis_call(ip, 8333, "GET", "k", password=password) == "v"
+    shown = [
+        *_cmdlines(pod),
+        real.kubectl("get", "pod", "my-op-redis-0", "-n", ns, "-o", "json"),
+        real.kubectl("get", "redis", "my-op-redis", "-n", ns, "-o", "json"),
+        real.kubectl("describe", "redis", "my-op-redis", "-n", ns),
+        real.kubectl("get", "events", "-n", ns, "-o", "json"),
+        operator.log(),
+    ]
+    assert not [text for text in shown if password in text]
+    environ = Path(f"/proc/{redis_server_pid(pod)}/environ").read_bytes().decode(errors="replace")
+    assert password not in environ
+
+
+def test_a_user_secret_is_the_password(
+    real: RealCluster, ns: str, operator: OperatorProcess
+) -> None:
+    real.kubectl(
+        "create", "secret", "generic", "mine", "-n", ns, "--from-literal=pw=user-chosen-pass"
+    )
+    auth = {"secretRef": {"name": "mine", "key": "pw"}}
+    real.kubectl.apply(redis(replicas=1, image=real.redis_image, auth=auth), "-n", ns)
+    (pod,) = wait_ready_pods(real.kubectl, ns, ordinals(1)).values()
+    ip = pod["status"]["podIP"]
+    assert redis_call(ip, 8333, "PING").startswith("-NOAUTH")
+    assert redis_call(ip, 8333, "PING", password="user-chosen-pass") == "+PONG"
+    secrets = real.kubectl.json("get", "secrets", "-n", ns)["items"]
+    assert [s["metadata"]["name"] for s in secrets] == ["mine"]
+
+
+def test_auth_disabled_serves_without_a_password(
+    real: RealCluster, ns: str, operator: OperatorProcess
+) -> None:
+    spec = {"image": real.redis_image, "auth": {"disabled": True}}
+    real.kubectl.apply(redis(replicas=1, **spec), "-n", ns)
+    (pod,) = wait_ready_pods(real.kubectl, ns, ordinals(1)).values()
+    assert serves(pod["status"]["podIP"], 8333)
+
+
+def _primary(kubectl: Kubectl, ns: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The one pod labelled primary once status names it and every pod is Ready."""
+
+    def settled() -> tuple[str, dict[str, dict[str, Any]]] | None:
+        current = pods(kubectl, ns)
+        labelled = [n for n, p in current.items() if p["metadata"]["labels"].get(ROLE) == "primary"]
+        assert len(labelled) <= 1, labelled
+        status = kubectl.json("get", "redis", "my-op-redis", "-n", ns).get("status") or {}
+        ready = len(current) == 3 and all(is_ready(p) for p in current.values())
+        if labelled and status.get("primary") == labelled[0] and ready:
+            return labelled[0], current
+        return None
+
+    found: tuple[str, dict[str, dict[str, Any]]] = wait_for(settled, "one primary, 3 Ready", 120)
+    return found
+
+
+ROLE = "myapp.tangx.in/role"
+
+
+def test_replication_a_write_to_the_primary_is_read_on_every_replica_and_survives_failover(
+    real: RealCluster, ns: str, operator: OperatorProcess
+) -> None:
+    manifest = redis(replicas=3, image=real.redis_image, mode="replication")
+    real.kubectl.apply(manifest, "-n", ns)
+    primary, current = _primary(real.kubectl, ns)
+    assert primary == "my-op-redis-0"
+    password = auth_password(real.kubectl, ns)
+    primary_ip = current[primary]["status"]["podIP"]
+    assert redis_call(primary_ip, 8333, "SET", "k", "v1", password=password) == "+OK"
+    assert redis_call(primary_ip, 8333, "WAIT", "2", "2000", password=password) == ":2"
+    for name, pod in current.items():
+        ip = pod["status"]["podIP"]
+        assert redis_call(ip, 8333, "GET", "k", password=password) == "v1", name
+        if name != primary:
+            answer = redis_call(ip, 8333, "SET", "k", "x", password=password)
+            assert answer.startswith("-READONLY"), answer
+    rows = events(real.kubectl, ns)
+    assert find(rows, "PrimaryElected", "my-op-redis-0 is the primary of my-op-redis")
+    assert find(rows, "ReplicaAttached", "my-op-redis-1 replicates from my-op-redis-0")
+
+    # The primary's pod is deleted: a replica is promoted, the key is there, one label.
+    real.kubectl("delete", "pod", primary, "-n", ns, "--wait=false")
+    wait_for(
+        lambda: (
+            (real.kubectl.json("get", "redis", "my-op-redis", "-n", ns).get("status") or {}).get(
+                "primary"
+            )
+            not in (None, primary)
+        ),
+        "a new primary",
+        60,
+    )
+    new_primary, current = _primary(real.kubectl, ns)
+    assert new_primary != primary
+    ip = current[new_primary]["status"]["podIP"]
+    assert redis_call(ip, 8333, "GET", "k", password=password) == "v1"
+    assert redis_call(ip, 8333, "SET", "k", "v2", password=password) == "+OK"
+    returned = current[primary]["status"]["podIP"]  # recreated, now a replica
+    wait_for(
+        lambda: redis_call(returned, 8333, "GET", "k", password=password) == "v2",
+        "the recreated pod to follow the new primary",
+        30,
+    )
+    assert any(r.reason == "FailoverCompleted" for r in events(real.kubectl, ns))

@@ -41,8 +41,11 @@ from typing import Any, Protocol
 
 from event_recorder import EventRecorder
 from redis_operator import planning
-from redis_operator.api import LEGACY_FINALIZER, ChildKind, Redis, is_being_deleted
+from redis_operator.api import LEGACY_FINALIZER, Auth, ChildKind, Mode, Redis, is_being_deleted
+from redis_operator.auth import generated_secret, new_password
+from redis_operator.children import auth_secret_name, is_owned_by
 from redis_operator.controller.expectations import OwnWrites
+from redis_operator.controller.replicator import Replicator
 from redis_operator.controller.store import ChildKey, Key, Obj, Store, key_of
 from redis_operator.controller.workqueue import ShutDown, WorkQueue
 from redis_operator.kube.client import KubeApi
@@ -53,7 +56,7 @@ from redis_operator.kube.errors import (
     error_text,
     is_namespace_terminating,
 )
-from redis_operator.messages import Event, EventKey, Language
+from redis_operator.messages import SECRET_KIND, Event, EventKey, Language
 from redis_operator.metrics import ErrorReason, OperatorMetrics, Outcome
 from redis_operator.planning import ChildRef, Failure, Plan, Requeue
 from redis_operator.settings import ControllerSettings
@@ -104,6 +107,7 @@ class Reconciler:
         settings: ControllerSettings,
         metrics: OperatorMetrics,
         clock: Clock,
+        replicator: Replicator | None = None,
     ) -> None:
         self.kube = kube
         self.recorder = recorder
@@ -114,6 +118,8 @@ class Reconciler:
         self.metrics = metrics
         self.clock = clock
         self._writes = asyncio.Semaphore(settings.max_concurrent_writes)
+        self._auth_secrets: dict[Key, Obj] = {}
+        self.replicator = replicator
 
     # -- workers -------------------------------------------------------------------------
 
@@ -211,10 +217,12 @@ class Reconciler:
         service = self.store.services.get(namespace, name)
         view = Redis.from_object(redis)  # once per pass; a malformed spec raises ValueError
         deleted = self.own_writes.deleted_by_us(key)
-        plan = planning.plan(view, pods, service, deleted, now=self.clock.now())
+        secret = await self._auth_secret(key, view)
+        plan = planning.plan(view, pods, service, deleted, now=self.clock.now(), auth_secret=secret)
         if plan.is_empty:
             self.queue.forget(key)
-            return Outcome.ACTED if acted else Outcome.NOOP
+            replicated = await self._replicate(key, view)
+            return Outcome.ACTED if acted or replicated else Outcome.NOOP
         result = await self._carry_out(key, redis, plan)
         expectations.record(self.clock.monotonic(), result.created, result.deleted)
         if result.namespace_terminating:
@@ -237,7 +245,48 @@ class Reconciler:
         self.queue.forget(key)
         if plan.requeue is not None:
             self.queue.add_after(key, self._requeue_seconds(plan.requeue))
+        await self._replicate(key, view)
         return Outcome.ACTED
+
+    async def _replicate(self, key: Key, view: Redis) -> bool:
+        """The replication step of a Redis in replication mode (controller/replicator.py), on
+        the store as this pass left it; whether it wrote or commanded anything. Another look
+        is always queued: a Redis' own replication changes give no watch event."""
+        if self.replicator is None or view.spec.mode is not Mode.REPLICATION:
+            return False
+        redis = self.store.redis.get(*key)
+        if redis is None:
+            return False
+        current = Redis.from_object(redis)
+        pods = self.store.candidate_pods(*key)
+        step = await self.replicator.step(current, pods, now=self.clock.now())
+        for event in step.events:
+            self._record(redis, event)
+        if step.status is not None:
+            await self._write_status(redis, step.status)
+        if step.requeue_after is not None:
+            self.queue.add_after(key, step.requeue_after)
+        return step.acted or step.status is not None or bool(step.events)
+
+    async def _auth_secret(self, key: Key, view: Redis) -> Obj | None:
+        """The metadata of the Secret `<name>-auth` when the Redis' password is generated.
+
+        Secrets are not watched (the operator would hold every Secret of the cluster): it is
+        read until it is seen owned by this Redis, then remembered, metadata only, so a pass
+        with nothing to do still calls no API and no password stays in memory.
+        """
+        if view.spec.auth != Auth():
+            return None
+        known = self._auth_secrets.get(key)
+        if known is not None and is_owned_by(known, view.uid):
+            return known
+        secret = await self.kube.read_secret(key[0], auth_secret_name(view.name))
+        if secret is None:
+            return None
+        metadata = {"metadata": dict(secret.get("metadata") or {})}
+        if is_owned_by(metadata, view.uid):
+            self._auth_secrets[key] = metadata
+        return metadata
 
     def _tell_deletion(self, key: Key, redis: Obj) -> bool:
         """Record the ``Deleting`` Event, once per Redis; whether this pass recorded it."""
@@ -271,6 +320,9 @@ class Reconciler:
     async def _carry_out(self, key: Key, redis: Obj, plan: Plan) -> _PassResult:
         namespace, _ = key
         result = _PassResult(untold=list(plan.events))
+        if plan.create_auth_secret:
+            # First: the pods mount it, and wait in ContainerCreating until it exists.
+            await self._create_auth_secret(key, redis, result)
         # Removals before creations (a replaced pod's name is free only once it is gone); the
         # rest at once: creating a Redis' children takes one round trip, not one per child.
         removals = [*plan.delete_pods, *plan.replace_pods]
@@ -368,6 +420,27 @@ class Reconciler:
         result.created.add((kind, child))
         self.metrics.child_created(kind)
         self._tell(redis, result, Event(EventKey.SUCCESSFUL_CREATE, {"kind": kind, "child": child}))
+
+    async def _create_auth_secret(self, key: Key, redis: Obj, result: _PassResult) -> None:
+        """Create `<name>-auth` with a fresh random password (never logged or told)."""
+        view = Redis.from_object(redis)
+        body = generated_secret(view, new_password())
+        child = body["metadata"]["name"]
+        try:
+            created = await self.kube.create_secret(key[0], body)
+        except KubeError as exc:
+            if is_namespace_terminating(exc):
+                self.store.terminating.refuse(key[0], self.clock.now())
+                result.namespace_terminating = True
+            elif isinstance(exc, ApiError) and exc.status == 409:
+                result.requeue_soon = True  # created since we read: read it again
+            else:
+                self._fail(redis, result, EventKey.FAILED_CREATE, SECRET_KIND, child, exc)
+            return
+        self._auth_secrets[key] = {"metadata": dict(created.get("metadata") or {})}
+        self._tell(
+            redis, result, Event(EventKey.SUCCESSFUL_CREATE, {"kind": SECRET_KIND, "child": child})
+        )
 
     async def _delete_pod(self, key: Key, redis: Obj, ref: ChildRef, result: _PassResult) -> None:
         try:

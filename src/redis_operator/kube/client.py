@@ -19,7 +19,7 @@ from kubernetes_asyncio import client, config
 
 from redis_operator import api
 from redis_operator.api import ChildKind
-from redis_operator.kube.errors import CLIENT_ERRORS, translate
+from redis_operator.kube.errors import CLIENT_ERRORS, ApiError, translate
 
 Obj = dict[str, Any]
 """An API object as JSON decodes it."""
@@ -34,11 +34,18 @@ REDIS: Final = "redis"
 """The kind of the Redis objects, beside :class:`~redis_operator.api.ChildKind`'s."""
 NAMESPACE: Final = "namespace"
 """The kind of the Namespace objects (cluster-scoped)."""
+SECRET: Final = "secret"
+"""The kind of a password's Secret: read by name and created, never listed or watched."""
 
-Kind = ChildKind | Literal["redis", "namespace"]
-"""What the operator reads: its children, its Redis objects, the namespaces."""
+Kind = ChildKind | Literal["redis", "namespace", "secret"]
+"""What the operator reads: its children, its Redis objects, the namespaces, a Secret."""
 
-_RESOURCES = {ChildKind.POD: "pods", ChildKind.SERVICE: "services", NAMESPACE: "namespaces"}
+_RESOURCES = {
+    ChildKind.POD: "pods",
+    ChildKind.SERVICE: "services",
+    NAMESPACE: "namespaces",
+    SECRET: "secrets",
+}
 
 
 def in_cluster(kubeconfig: str | None) -> bool:
@@ -96,6 +103,14 @@ class KubeApi(Protocol):
         """Merge-patch a Redis' metadata, or its status through the status subresource."""
         ...
 
+    async def read_secret(self, namespace: str, name: str) -> Obj | None:
+        """The Secret, or None if there is none of that name (the operator watches none)."""
+        ...
+
+    async def create_secret(self, namespace: str, body: Obj) -> Obj:
+        """Create a Secret; answers it as stored."""
+        ...
+
 
 class JsonKubeApi:
     """:class:`KubeApi` on a kubernetes_asyncio ``ApiClient``, in plain JSON."""
@@ -117,6 +132,17 @@ class JsonKubeApi:
     async def patch_redis(self, namespace: str, name: str, patch: Obj, *, status: bool) -> Obj:
         path = collection_path(REDIS, namespace, name) + ("/status" if status else "")
         return await call(self._client, "PATCH", path, patch, content_type=MERGE_PATCH)
+
+    async def read_secret(self, namespace: str, name: str) -> Obj | None:
+        try:
+            return await call(self._client, "GET", collection_path(SECRET, namespace, name))
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def create_secret(self, namespace: str, body: Obj) -> Obj:
+        return await call(self._client, "POST", collection_path(SECRET, namespace), body)
 
 
 async def call(

@@ -47,7 +47,7 @@ from typing import Any, Literal, TypeVar
 
 from redis_operator import api
 from redis_operator.api import ChildKind
-from redis_operator.kube.client import NAMESPACE, REDIS, Kind, Obj
+from redis_operator.kube.client import NAMESPACE, REDIS, SECRET, Kind, Obj
 from redis_operator.kube.errors import ApiError, TransportError
 from redis_operator.kube.watch import GONE, Event, Listing
 
@@ -58,6 +58,7 @@ _RESOURCES: dict[str, str] = {
     ChildKind.SERVICE: "services",
     REDIS: f"{api.PLURAL}.{api.GROUP}",
     NAMESPACE: "namespaces",
+    SECRET: "secrets",
 }
 
 #: The finalizers the apiserver adds for the garbage collector, by propagation policy.
@@ -86,6 +87,7 @@ class Verb(StrEnum):
     PATCH_STATUS = "patch_status"
     LIST = "list"
     WATCH = "watch"
+    GET = "get"
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,23 @@ class FakeKubeApi:
             name,
             patch,
             lambda: self.patch_object(kind, namespace, name, patch),
+        )
+
+    async def read_secret(self, namespace: str, name: str) -> Obj | None:
+        await asyncio.sleep(0)
+        self._raise_scripted(Verb.GET, SECRET, name)
+        return self.get(SECRET, namespace, name)
+
+    async def create_secret(self, namespace: str, body: Obj) -> Obj:
+        name = str(body["metadata"]["name"])
+        await asyncio.sleep(0)
+        return self._logged(
+            Verb.CREATE,
+            SECRET,
+            namespace,
+            name,
+            body,
+            lambda: self.create_object(SECRET, namespace, body),
         )
 
     async def patch_redis(self, namespace: str, name: str, patch: Obj, *, status: bool) -> Obj:
@@ -528,7 +547,7 @@ class FakeKubeApi:
         obj["metadata"]["resourceVersion"] = str(self._revision)
         meta = obj["metadata"]
         self._objects[(kind, meta.get("namespace", ""), meta["name"])] = obj
-        if emit:
+        if emit and kind != SECRET:  # the operator watches no Secret
             self._emit(WatchEvent(event, kind, copy.deepcopy(obj)))
         return copy.deepcopy(obj)
 
@@ -543,7 +562,8 @@ class FakeKubeApi:
         self._revision += 1
         gone = copy.deepcopy(obj)
         gone["metadata"]["resourceVersion"] = str(self._revision)
-        self._emit(WatchEvent("DELETED", kind, gone))
+        if kind != SECRET:
+            self._emit(WatchEvent("DELETED", kind, gone))
 
 
 def _revision(obj: Obj) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from redis_operator import api
-from redis_operator.api import Redis, RedisSpec, crd
+from redis_operator.api import Auth, Mode, Redis, RedisSpec, crd
 
 
 def _version() -> dict[str, Any]:
@@ -72,6 +72,7 @@ def test_printer_columns() -> None:
         ("Ready", "integer", ".status.readyReplicas"),
         ("Image", "string", ".spec.image"),
         ("Port", "integer", ".spec.port"),
+        ("Primary", "string", ".status.primary"),
         ("Age", "date", ".metadata.creationTimestamp"),
     ]
 
@@ -109,6 +110,10 @@ def test_status_schema_is_strict() -> None:
         "observedGeneration",
         "targetReplicas",
         "conditions",
+        "primary",
+        "lastFailoverTime",
+        "primaryLostSince",
+        "replication",
     }
     conditions = status["conditions"]
     assert conditions["x-kubernetes-list-type"] == "map"
@@ -412,3 +417,68 @@ def test_redis_view_holds_a_read_only_copy_of_the_status() -> None:
     with pytest.raises(TypeError):
         redis.status["replicas"] = 1  # type: ignore[index]
     assert hash(redis) == hash(Redis.from_object({"metadata": {"name": "r"}}))  # not in the hash
+
+
+def test_auth_defaults_to_a_generated_secret() -> None:
+    assert RedisSpec.from_object({}).auth == Auth()
+    assert Auth() == Auth(disabled=False, secret_name=None, key="password")
+
+
+@pytest.mark.parametrize(
+    ("auth", "want"),
+    [
+        ({}, Auth()),
+        ({"disabled": True}, Auth(disabled=True)),
+        ({"disabled": False}, Auth()),
+        ({"secretRef": {"name": "mine"}}, Auth(secret_name="mine")),
+        ({"secretRef": {"name": "mine", "key": "pw"}}, Auth(secret_name="mine", key="pw")),
+        ({"secretRef": {"name": "mine"}, "disabled": False}, Auth(secret_name="mine")),
+    ],
+)
+def test_auth_is_read(auth: dict[str, Any], want: Auth) -> None:
+    assert RedisSpec.from_object({"spec": {"auth": auth}}).auth == want
+
+
+@pytest.mark.parametrize(
+    ("auth", "message"),
+    [
+        ("yes", "spec.auth: expected object"),
+        ({"disabled": "true"}, "spec.auth.disabled"),
+        ({"secretRef": "mine"}, "spec.auth.secretRef"),
+        ({"secretRef": {}}, "spec.auth.secretRef.name"),
+        ({"secretRef": {"name": "mine", "key": ""}}, "spec.auth.secretRef.key"),
+        ({"secretRef": {"name": "mine"}, "disabled": True}, "not both"),
+    ],
+)
+def test_malformed_auth_names_the_field(auth: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        RedisSpec.from_object({"spec": {"auth": auth}})
+
+
+def test_auth_schema() -> None:
+    auth = _schema()["properties"]["spec"]["properties"]["auth"]
+    assert auth["x-kubernetes-validations"] == [
+        {"rule": api.AUTH_EXCLUSIVE_RULE, "message": api.AUTH_EXCLUSIVE_MESSAGE}
+    ]
+    ref = auth["properties"]["secretRef"]
+    assert ref["required"] == ["name"]
+    assert ref["properties"]["key"]["default"] == "password"
+    assert auth["properties"]["disabled"]["type"] == "boolean"
+    assert "default" not in auth
+
+
+def test_mode_is_read_and_absent_means_standalone() -> None:
+    assert RedisSpec.from_object({}).mode is Mode.STANDALONE
+    assert RedisSpec.from_object({"spec": {"mode": "replication"}}).mode is Mode.REPLICATION
+    with pytest.raises(ValueError, match=r"spec\.mode"):
+        RedisSpec.from_object({"spec": {"mode": "cluster"}})
+
+
+def test_mode_schema_has_no_default_and_refuses_a_change() -> None:
+    spec = _schema()["properties"]["spec"]
+    assert spec["properties"]["mode"]["enum"] == ["standalone", "replication"]
+    assert "default" not in spec["properties"]["mode"]
+    assert spec["x-kubernetes-validations"] == [
+        {"rule": api.MODE_RULE, "message": api.MODE_MESSAGE, "fieldPath": ".mode"}
+    ]
+    assert "spec.mode cannot be changed" in api.MODE_MESSAGE

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
 from redis_operator import children
-from redis_operator.api import Redis, RedisSpec
+from redis_operator.api import Auth, Redis, RedisSpec
 from redis_operator.children import (
     SETTINGS_ANNOTATION,
     desired_pod,
@@ -89,9 +90,11 @@ def test_desired_pod() -> None:
     (container,) = pod["spec"]["containers"]
     assert container["name"] == "redis"
     assert container["image"] == "redis:5-alpine"
-    assert container["command"] == ["redis-server", "--port", "8333", "--protected-mode", "no"]
+    assert container["command"] == ["sh", "-c", children.SERVER_SCRIPT, "redis-server", "8333"]
     assert container["ports"] == [{"name": "redis", "containerPort": 8333, "protocol": "TCP"}]
-    assert container["readinessProbe"]["tcpSocket"] == {"port": "redis"}
+    assert container["readinessProbe"]["exec"] == {
+        "command": ["sh", "-c", children.PROBE_SCRIPT, "probe", "8333"]
+    }
     assert container["resources"] == {
         "requests": {"cpu": "50m", "memory": "64Mi"},
         "limits": {"memory": "256Mi"},
@@ -165,7 +168,7 @@ def _admitted(pod: dict[str, Any]) -> dict[str, Any]:
 
 def test_a_pod_changed_by_admission_still_matches_its_spec() -> None:
     redis = _with_spec(**KWOK_PLACEMENT)
-    assert pod_matches_spec(_admitted(desired_pod(redis, 0)), redis.spec)
+    assert pod_matches_spec(_admitted(desired_pod(redis, 0)), redis)
 
 
 @pytest.mark.parametrize(
@@ -181,13 +184,13 @@ def test_a_pod_changed_by_admission_still_matches_its_spec() -> None:
 )
 def test_a_change_of_resources_or_placement_makes_the_pod_stale(change: dict[str, Any]) -> None:
     pod = _admitted(desired_pod(_with_spec(**KWOK_PLACEMENT), 0))
-    assert not pod_matches_spec(pod, _with_spec(**KWOK_PLACEMENT | change).spec)
+    assert not pod_matches_spec(pod, _with_spec(**KWOK_PLACEMENT | change))
 
 
 def test_a_pod_without_the_settings_annotation_is_stale() -> None:
     pod = desired_pod(REDIS, 0)
     del pod["metadata"]["annotations"]
-    assert not pod_matches_spec(pod, REDIS.spec)
+    assert not pod_matches_spec(pod, REDIS)
 
 
 def test_desired_pod_uses_defaults_for_a_missing_spec() -> None:
@@ -195,7 +198,55 @@ def test_desired_pod_uses_defaults_for_a_missing_spec() -> None:
     del redis["spec"]
     (container,) = desired_pod(Redis.from_object(redis), 0)["spec"]["containers"]
     assert container["image"] == "redis:7-alpine"
-    assert container["command"] == ["redis-server", "--port", "6379", "--protected-mode", "no"]
+    assert container["command"][-1] == "6379"
+
+
+def test_without_auth_the_pod_runs_redis_as_the_tutorial_did() -> None:
+    redis = copy.deepcopy(REDIS_OBJECT)
+    redis["spec"]["auth"] = {"disabled": True}
+    pod = desired_pod(Redis.from_object(redis), 0)
+    (container,) = pod["spec"]["containers"]
+    assert container["command"] == ["redis-server", "--port", "8333", "--protected-mode", "no"]
+    assert container["readinessProbe"]["tcpSocket"] == {"port": "redis"}
+    assert "volumes" not in pod["spec"] and "volumeMounts" not in container
+
+
+def test_the_generated_secret_is_mounted_read_only_and_nowhere_in_clear() -> None:
+    pod = desired_pod(REDIS, 0)
+    (container,) = pod["spec"]["containers"]
+    auth, config = pod["spec"]["volumes"]
+    assert auth == {
+        "name": "auth",
+        "secret": {
+            "secretName": "my-op-redis-auth",
+            "items": [{"key": "password", "path": "password"}],
+            "defaultMode": 0o400,
+        },
+    }
+    assert config["emptyDir"]["medium"] == "Memory"
+    assert {"name": "auth", "mountPath": "/etc/redis-auth", "readOnly": True} in container[
+        "volumeMounts"
+    ]
+    assert "env" not in container
+
+
+def test_a_user_secret_is_mounted_by_name_and_key() -> None:
+    redis = copy.deepcopy(REDIS_OBJECT)
+    redis["spec"]["auth"] = {"secretRef": {"name": "mine", "key": "pw"}}
+    pod = desired_pod(Redis.from_object(redis), 0)
+    assert pod["spec"]["volumes"][0]["secret"]["secretName"] == "mine"
+    assert pod["spec"]["volumes"][0]["secret"]["items"] == [{"key": "pw", "path": "password"}]
+
+
+def test_a_change_of_auth_is_drift() -> None:
+    pod = desired_pod(REDIS, 0)
+    disabled = _with(dataclasses.replace(REDIS.spec, auth=Auth(disabled=True)))
+    mine = _with(dataclasses.replace(REDIS.spec, auth=Auth(secret_name="mine")))
+    assert pod_matches_spec(pod, REDIS)
+    assert not pod_matches_spec(pod, disabled)
+    assert not pod_matches_spec(pod, mine)
+    assert pod_matches_spec(desired_pod(mine, 0), mine)
+    assert pod_matches_spec(desired_pod(disabled, 0), disabled)
 
 
 def test_desired_service_is_headless_and_selects_the_pods() -> None:
@@ -247,12 +298,18 @@ def test_readiness_termination_and_phases() -> None:
     assert is_finished({"status": {"phase": "Succeeded"}})
 
 
+def _with(spec: RedisSpec) -> Redis:
+    return dataclasses.replace(REDIS, spec=spec)
+
+
 def test_pod_matches_spec() -> None:
-    spec = RedisSpec(replicas=2, port=8333, image="redis:5-alpine")
+    spec = _with(RedisSpec(replicas=2, port=8333, image="redis:5-alpine"))
     pod = desired_pod(REDIS, 0)
     assert pod_matches_spec(pod, spec)
-    assert not pod_matches_spec(pod, RedisSpec(replicas=2, port=8333, image="redis:6"))
-    assert not pod_matches_spec(pod, RedisSpec(replicas=2, port=8334, image="redis:5-alpine"))
+    assert not pod_matches_spec(pod, _with(RedisSpec(replicas=2, port=8333, image="redis:6")))
+    assert not pod_matches_spec(
+        pod, _with(RedisSpec(replicas=2, port=8334, image="redis:5-alpine"))
+    )
     # The tutorial's pods: a container named after the Redis, no command.
     tutorial = copy.deepcopy(pod)
     tutorial["spec"]["containers"][0]["name"] = "my-op-redis"

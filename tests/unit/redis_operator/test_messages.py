@@ -24,6 +24,9 @@ ARGS: dict[str, str | int] = {
     "phase": "Failed",
     "error": "pods is forbidden: exceeded quota",
     "children": "pod/my-op-redis-1, service/my-op-redis",
+    "primary": "my-op-redis-0",
+    "offset": 18230,
+    "seconds": 10,
 }
 
 

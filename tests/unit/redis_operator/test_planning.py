@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from redis_operator.api import LEGACY_FINALIZER, ChildKind, Redis
 from redis_operator.children import (
+    auth_secret_name,
     desired_pod,
     desired_service,
     is_finished,
@@ -32,7 +33,7 @@ from redis_operator.children import (
     is_ready,
     pod_name,
 )
-from redis_operator.kube.client import REDIS
+from redis_operator.kube.client import REDIS, SECRET
 from redis_operator.kube.errors import ApiError, KubeError, TransportError
 from redis_operator.kube.fake import Verb, Write
 from redis_operator.messages import EventKey
@@ -174,6 +175,7 @@ class World:
             store.services.get(NS, NAME),
             self.controller.own_writes.deleted_by_us(KEY),
             now=self.clock,
+            auth_secret=self.fake.get(SECRET, NS, auth_secret_name(NAME)),
         )
 
     async def reconcile(
@@ -196,7 +198,8 @@ class World:
             return p
         assert all(w.error is None for w in writes), writes
         children = [(w.verb, w.kind, w.name) for w in writes if w.kind != REDIS]
-        expected = [(Verb.DELETE, POD, ref.name) for ref in p.delete_pods + p.replace_pods]
+        expected = [(Verb.CREATE, SECRET, f"{NAME}-auth")] if p.create_auth_secret else []
+        expected += [(Verb.DELETE, POD, ref.name) for ref in p.delete_pods + p.replace_pods]
         expected += [(Verb.CREATE, POD, body["metadata"]["name"]) for body in p.create_pods]
         if p.create_service is not None:
             expected.append((Verb.CREATE, SERVICE, NAME))

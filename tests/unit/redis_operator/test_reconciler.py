@@ -5,15 +5,17 @@ expectations), deleted_by_us, status only on change, the error boundary, workers
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
 import pytest
 
 from redis_operator.api import LEGACY_FINALIZER, ChildKind
+from redis_operator.auth import password_from_secret
 from redis_operator.controller.expectations import Expectations
 from redis_operator.controller.store import Store
-from redis_operator.kube.client import NAMESPACE, REDIS, Obj
+from redis_operator.kube.client import NAMESPACE, REDIS, SECRET, Obj
 from redis_operator.kube.errors import ApiError, KubeError, TransportError
 from redis_operator.kube.fake import FakeKubeApi, Verb, Write
 from redis_operator.metrics import Outcome
@@ -103,6 +105,7 @@ async def test_first_pass_creates_and_writes_status_and_adds_no_finalizer() -> N
     create_redis(c, replicas=2)
     writes = await c.reconcile()
     assert calls(writes) == [
+        ("create", SECRET, f"{NAME}-auth"),
         ("create", POD, f"{NAME}-0"),
         ("create", POD, f"{NAME}-1"),
         ("create", SERVICE, NAME),
@@ -110,7 +113,7 @@ async def test_first_pass_creates_and_writes_status_and_adds_no_finalizer() -> N
     ]
     redis = c.fake.get(REDIS, NS, NAME)
     assert redis is not None and "finalizers" not in redis["metadata"]
-    assert reasons(c) == ["ScalingUp", "SuccessfulCreate", "SuccessfulCreate", "SuccessfulCreate"]
+    assert reasons(c) == ["ScalingUp", *["SuccessfulCreate"] * 4]
 
 
 async def test_the_legacy_finalizer_is_released_once_then_nothing_is_written() -> None:
@@ -463,8 +466,9 @@ async def test_a_pass_tells_its_events_as_soon_as_a_write_is_answered() -> None:
     c.fake.fail(Verb.CREATE, POD, RuntimeError("the process dies"), name=f"{NAME}-1")
     with pytest.raises(RuntimeError):
         await c.reconcile()
-    assert c.recorder.events[:2] == [
+    assert c.recorder.events[:3] == [
         f"Normal ScalingUp {NAME} replicas set to 3",
+        f"Normal SuccessfulCreate Created secret: {NAME}-auth",
         f"Normal SuccessfulCreate Created pod: {NAME}-0",
     ]
 
@@ -693,7 +697,7 @@ async def test_passes_and_children_are_counted() -> None:
     assert c.metric("redis_operator_pods_deleted_total") == 1
     await c.reconcile()
     assert passes(c)["waiting"] == 1
-    assert len([w for w in c.fake.writes if w.verb is Verb.CREATE]) == 4
+    assert len([w for w in c.fake.writes if w.verb is Verb.CREATE and w.kind != SECRET]) == 4
 
 
 async def test_failed_writes_and_errors_are_counted() -> None:
@@ -750,3 +754,67 @@ async def test_a_redis_found_gone_by_its_own_write_is_forgotten() -> None:
     c.deliver()  # the Service it created for the ghost: the garbage collector removes it
     assert await c.reconcile() == []
     assert c.metric("redis_operator_reconcile_errors_total", reason="api_error") == 0
+
+
+# -- the password's Secret ------------------------------------------------------------------------
+
+
+async def test_the_generated_password_is_created_once_and_never_told(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    c = await converged(replicas=2)
+    (secret,) = c.fake.objects(SECRET, NS)
+    assert secret["metadata"]["name"] == f"{NAME}-auth"
+    assert secret["metadata"]["ownerReferences"][0]["kind"] == "Redis"
+    password = password_from_secret(secret, "password").reveal()
+    assert len(password) >= 43
+    # Converged: another pass reads nothing and writes nothing (the Secret is remembered).
+    c.fake.fail(Verb.GET, SECRET, api_error(500), times=1000)
+    assert await c.reconcile() == []
+    assert len([w for w in c.fake.writes if w.kind == SECRET]) == 1
+    redis = c.fake.get(REDIS, NS, NAME)
+    told = [*c.recorder.events, caplog.text, json.dumps(redis), json.dumps(c.fake.objects(POD))]
+    assert not [text for text in told if password in text]
+
+
+async def test_a_secret_taken_by_someone_else_is_a_name_conflict() -> None:
+    c = make_controller()
+    c.fake.create_object(SECRET, NS, {"metadata": {"name": f"{NAME}-auth"}, "data": {}})
+    create_redis(c, replicas=1)
+    await c.reconcile()
+    assert not [w for w in c.fake.writes if w.kind == SECRET]
+    assert f"secret/{NAME}-auth" in " ".join(c.recorder.events)
+    redis = c.fake.get(REDIS, NS, NAME)
+    assert redis is not None
+    (ready,) = [x for x in redis["status"]["conditions"] if x["type"] == "Ready"]
+    assert ready["reason"] == "NameConflict" and f"secret/{NAME}-auth" in ready["message"]
+
+
+@pytest.mark.parametrize("auth", [{"disabled": True}, {"secretRef": {"name": "mine"}}])
+async def test_no_secret_is_created_unless_the_password_is_generated(auth: Any) -> None:
+    c = make_controller()
+    body = redis_body(replicas=1)
+    body["spec"]["auth"] = auth
+    c.fake.create_object(REDIS, NS, body)
+    c.deliver()
+    await c.reconcile()
+    assert c.fake.objects(SECRET, NS) == []
+    (pod,) = c.fake.objects(POD, NS)
+    volumes = pod["spec"].get("volumes") or []
+    assert [v["secret"]["secretName"] for v in volumes if "secret" in v] == (
+        [] if "disabled" in auth else ["mine"]
+    )
+
+
+async def test_a_failed_secret_create_is_a_warning_and_retried() -> None:
+    c = make_controller()
+    create_redis(c, replicas=1)
+    c.fake.fail(Verb.CREATE, SECRET, api_error(403, "Forbidden"))
+    await c.reconcile()
+    assert any(
+        e.startswith(f"Warning FailedCreate Error creating secret {NAME}-auth")
+        for e in c.recorder.events
+    )
+    await c.reconcile()
+    assert len(c.fake.objects(SECRET, NS)) == 1

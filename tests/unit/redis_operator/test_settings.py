@@ -26,6 +26,7 @@ def _fields_and_docs(cls: type) -> list[tuple[str, bool, str | None]]:
 
 SETTINGS_TYPES = [
     settings.ControllerSettings,
+    settings.ReplicationSettings,
     settings.WatchSettings,
     settings.WebhookSettings,
     settings.Settings,
