@@ -26,12 +26,14 @@ import sys
 import tempfile
 import time
 import tomllib
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.markers import default_environment
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from devcluster.build import (
     BUILDKIT_VERSION,
@@ -111,27 +113,80 @@ def python_tag(python_version: str) -> str:
     return ".".join(python_version.split(".")[:2])
 
 
-def download_wheels(requirements: list[str], python: str) -> Path:
-    """A wheelhouse with every requirement as a wheel for ``python`` on linux/amd64, cached by
-    the requirement list (pip picks the newest versions when the list changes)."""
-    key = hashlib.sha256(json.dumps([python, requirements]).encode()).hexdigest()[:16]
+def download_wheels(requirements: list[str], python_version: str) -> Path:
+    """A wheelhouse with every requirement as a wheel for the base's Python
+    (``python_version``, e.g. ``3.11.2``) on linux/amd64, cached by the requirement list (pip
+    picks the newest versions when the list changes).
+
+    pip download chooses wheels for ``--python-version`` but evaluates the dependencies'
+    environment markers for the Python running it: a dependency only an older Python needs
+    (redis-py's ``async-timeout; python_full_version < "3.11.3"`` on bookworm's 3.11.2) is left
+    out. So the wheels' own requirements are read back and evaluated for the target, and what
+    is missing is downloaded too, until nothing is.
+    """
+    python = python_tag(python_version)
+    key = hashlib.sha256(json.dumps([python_version, requirements]).encode()).hexdigest()[:16]
     target = component_dir("wheels", key)
     if (target / ".complete").exists():
         return target
-    log(f"downloading {len(requirements)} requirements as wheels for Python {python} ...")
+    log(f"downloading {len(requirements)} requirements as wheels for Python {python_version} ...")
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     platforms = [arg for p in WHEEL_PLATFORMS for arg in ("--platform", p)]
     abi = "cp" + python.replace(".", "")
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(target)]
-    cmd += ["--only-binary=:all:", "--python-version", python, "--implementation", "cp"]
-    cmd += ["--abi", abi, "--abi", "abi3", "--abi", "none", *platforms, *requirements]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
-        raise BuildError(f"pip download of the image's wheels failed:\n{tail}")
+    wanted = list(requirements)
+    while wanted:
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(target)]
+        cmd += ["--only-binary=:all:", "--python-version", python_version]
+        cmd += ["--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none"]
+        proc = subprocess.run([*cmd, *platforms, *wanted], capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
+            raise BuildError(f"pip download of the image's wheels failed:\n{tail}")
+        wanted = missing_for(target, target_environment(python_version))
     (target / ".complete").write_text(json.dumps(requirements) + "\n")
     return target
+
+
+def target_environment(python_version: str) -> dict[str, str]:
+    """The marker environment of the image's CPython ``python_version`` on linux/amd64."""
+    environment = {key: str(value) for key, value in default_environment().items()}
+    environment.update(
+        python_full_version=python_version,
+        python_version=python_tag(python_version),
+        implementation_name="cpython",
+        implementation_version=python_version,
+        platform_python_implementation="CPython",
+        sys_platform="linux",
+        platform_system="Linux",
+        platform_machine="x86_64",
+        os_name="posix",
+    )
+    return environment
+
+
+def missing_for(wheelhouse: Path, environment: dict[str, str]) -> list[str]:
+    """Requirements of the wheels in ``wheelhouse`` that hold in ``environment`` and that no
+    wheel there provides (their markers dropped: they were evaluated here)."""
+    wheels = sorted(wheelhouse.glob("*.whl"))
+    have = {canonicalize_name(parse_wheel_filename(w.name)[0]) for w in wheels}
+    missing: dict[str, str] = {}
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as archive:
+            name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+            metadata = archive.read(name).decode()
+        for line in metadata.splitlines():
+            if not line.startswith("Requires-Dist:"):
+                continue
+            requirement = Requirement(line.partition(":")[2].strip())
+            held = requirement.marker is None or requirement.marker.evaluate(
+                {**environment, "extra": ""}
+            )
+            project = canonicalize_name(requirement.name)
+            if held and project not in have:
+                requirement.marker = None
+                missing.setdefault(project, str(requirement))
+    return sorted(missing.values())
 
 
 @dataclass(frozen=True)
@@ -379,8 +434,9 @@ def build_operator_image(node: NodeBinaries, context: Path) -> Image:
         raise BuildError(f"no Dockerfile in {context}: pass the operator's source tree")
     buildkit = build_buildkit()
     base = build_python_image()
-    python = python_tag(base.name.rsplit(":", 1)[1])
-    wheels = download_wheels(third_party_requirements(project.pyprojects()), python)
+    wheels = download_wheels(
+        third_party_requirements(project.pyprojects()), base.name.rsplit(":", 1)[1]
+    )
     name = f"{IMAGE_REPOSITORY}:{project.version}"
     target = component_dir("image-operator", project.version)
     target.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 from devcluster import imagebuild
@@ -82,3 +83,27 @@ def test_the_dockerfile_keeps_the_public_base_for_docker_users() -> None:
     # Without a value: unset, pip uses its index (Docker users); the test bed sets both.
     assert {"ARG PIP_NO_INDEX", "ARG PIP_FIND_LINKS"} <= set(lines)
     assert not [line for line in lines if line.startswith("# syntax=")]  # no frontend pulled
+
+
+def _wheel(directory: Path, name: str, *requires: str) -> None:
+    requirements = "".join(f"Requires-Dist: {r}\n" for r in requires)
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n{requirements}"
+    with zipfile.ZipFile(directory / f"{name}-1.0-py3-none-any.whl", "w") as archive:
+        archive.writestr(f"{name}-1.0.dist-info/METADATA", metadata)
+
+
+def test_requirements_are_evaluated_for_the_image_s_python_not_the_host_s(
+    tmp_path: Path,
+) -> None:
+    _wheel(
+        tmp_path,
+        "redis",
+        'async-timeout>=4.0.3; python_full_version < "3.11.3"',
+        'cryptography>=36; extra == "ocsp"',
+        "present",
+        'pywin32; sys_platform == "win32"',
+    )
+    _wheel(tmp_path, "present")
+    bookworm = imagebuild.target_environment("3.11.2")
+    assert imagebuild.missing_for(tmp_path, bookworm) == ["async-timeout>=4.0.3"]
+    assert imagebuild.missing_for(tmp_path, imagebuild.target_environment("3.11.7")) == []
