@@ -25,6 +25,9 @@ from tests.support.kube import AuditLog, Kubectl, wait_for
 pytestmark = pytest.mark.e2e
 
 OUTAGE_SECONDS = 20
+#: After an earlier test's outage the controller-manager's watches reconnect with their own
+#: backoff; its ServiceAccount controller may take a while to serve a new namespace.
+NAMESPACE_TIMEOUT = 180.0
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,7 @@ def _time(stamp: str) -> dt.datetime:
 def test_apiserver_outage_mid_scale(outage_cluster: DevCluster, tmp_path: Path) -> None:
     kubectl = install(outage_cluster)
     namespace = "outage"
-    kubectl.create_namespace(namespace)
+    kubectl.create_namespace(namespace, NAMESPACE_TIMEOUT)
     operator = OperatorProcess(
         outage_cluster.issue_kubeconfig(OPERATOR_USER, OPERATOR_GROUPS),
         tmp_path / "operator.log",
@@ -119,7 +122,7 @@ def test_operator_started_while_the_apiserver_is_down(
     before (a repeat continues them: x2, not a second row) and converges."""
     kubectl = install(outage_cluster)
     namespace = "startup"
-    kubectl.create_namespace(namespace)
+    kubectl.create_namespace(namespace, NAMESPACE_TIMEOUT)
     kubeconfig = outage_cluster.issue_kubeconfig(OPERATOR_USER, OPERATOR_GROUPS)
     first = OperatorProcess(kubeconfig, tmp_path / "first.log", f"--namespace={namespace}")
     first.start()
@@ -165,7 +168,7 @@ def test_what_went_while_the_watch_was_down_is_seen_when_it_resumes(
     informer's listing drops what it no longer finds."""
     kubectl = install(outage_cluster)
     namespace = "vanished"
-    kubectl.create_namespace(namespace)
+    kubectl.create_namespace(namespace, NAMESPACE_TIMEOUT)
     operator = OperatorProcess(
         outage_cluster.issue_kubeconfig(OPERATOR_USER, OPERATOR_GROUPS),
         tmp_path / "operator.log",

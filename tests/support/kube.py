@@ -45,7 +45,7 @@ class Kubectl:
         text = manifest if isinstance(manifest, str) else json.dumps(manifest)
         return self("apply", "-f", "-", *args, stdin=text)
 
-    def create_namespace(self, name: str) -> None:
+    def create_namespace(self, name: str, timeout: float = 60.0) -> None:
         """Create it and wait for its default ServiceAccount: pods are refused until then."""
         self("create", "namespace", name)
         wait_for(
@@ -54,6 +54,7 @@ class Kubectl:
                 == 0
             ),
             f"the default ServiceAccount in {name}",
+            timeout,
         )
 
 
