@@ -29,7 +29,12 @@ def _ready(obj: dict[str, Any]) -> bool:
 
 
 def test_fake_nodes_are_ready(kubectl: Kubectl) -> None:
-    nodes = kubectl.json("get", "nodes")["items"]
+    def addressed() -> list[dict[str, Any]] | None:
+        # kwok may write the Ready condition before the node's addresses.
+        items: list[dict[str, Any]] = kubectl.json("get", "nodes")["items"]
+        return items if all(n["status"].get("addresses") for n in items) else None
+
+    nodes = wait_for(addressed, "the kwok nodes' addresses", 60)
     assert len(nodes) == 2
     assert all(_ready(n) for n in nodes)
     for node in nodes:
