@@ -31,6 +31,7 @@ from prometheus_client import CollectorRegistry
 
 from devcluster.build import cache_root
 from event_recorder import EventAPI, EventBroadcaster, ObjectReference, RecorderOptions
+from tests.support.kube import AuditLog
 
 SOURCE_DIR = Path(__file__).resolve().parents[1] / "clientgo"
 SOURCES = ("go.mod", "go.sum", "main.go")
@@ -230,24 +231,13 @@ def _record(recorder: Any, step: Step, events_mode: bool) -> None:
 
 def audit_writes(audit_log: Path, since: int, user_agent: str) -> list[dict[str, Any]]:
     """Completed Event writes (create, patch, update) sent with ``user_agent`` after ``since``."""
-    with audit_log.open("rb") as log:
-        log.seek(since)
-        lines = log.read().splitlines()
-    found = []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        ref = entry.get("objectRef") or {}
-        if (
-            entry.get("stage") == "ResponseComplete"
-            and entry.get("userAgent") == user_agent
-            and ref.get("resource") == "events"
-            and entry.get("verb") in ("create", "patch", "update")
-        ):
-            found.append(entry)
-    return found
+    return [
+        entry
+        for entry in AuditLog(audit_log).completed(since)
+        if entry.get("userAgent") == user_agent
+        and (entry.get("objectRef") or {}).get("resource") == "events"
+        and entry.get("verb") in ("create", "patch", "update")
+    ]
 
 
 if __name__ == "__main__":

@@ -117,8 +117,8 @@ class AuditLog:
     def offset(self) -> int:
         return self.path.stat().st_size
 
-    def writes(self, user: str, since: int = 0) -> list[dict[str, Any]]:
-        """Completed write requests made by ``user`` after byte offset ``since``."""
+    def completed(self, since: int = 0) -> list[dict[str, Any]]:
+        """Every completed write request after byte offset ``since``."""
         with self.path.open("rb") as log:
             log.seek(since)
             lines = log.read().splitlines()
@@ -128,6 +128,10 @@ class AuditLog:
                 entry = json.loads(line)
             except ValueError:
                 continue  # a line still being written
-            if entry.get("stage") == "ResponseComplete" and entry["user"]["username"] == user:
+            if entry.get("stage") == "ResponseComplete":
                 found.append(entry)
         return found
+
+    def writes(self, user: str, since: int = 0) -> list[dict[str, Any]]:
+        """Completed write requests made by ``user`` after byte offset ``since``."""
+        return [e for e in self.completed(since) if e["user"]["username"] == user]

@@ -15,7 +15,15 @@ from redis_operator.api import ChildKind
 from redis_operator.children import controller_name, redis_name_of
 from redis_operator.controller.expectations import OwnWrites
 from redis_operator.controller.informer import Informer
-from redis_operator.controller.store import Bucket, Key, Obj, Store, key_of
+from redis_operator.controller.store import (
+    Bucket,
+    Key,
+    Obj,
+    Store,
+    key_of,
+    resource_version,
+    version_number,
+)
 from redis_operator.controller.workqueue import WorkQueue
 from redis_operator.kube.client import NAMESPACE, REDIS, Kind
 from redis_operator.kube.watch import Listing, ListWatch
@@ -94,7 +102,7 @@ class WatchHandlers:
             current = listed.get(key_of(held))
             if current is not None and _uid(current) == _uid(held):
                 continue
-            if current is None and _newer(held, listing.resource_version):
+            if current is None and _newer(held, listing):
                 continue
             self.event(kind, "DELETED", held)
         for obj in listing.items:
@@ -115,11 +123,9 @@ def _uid(obj: Obj) -> str | None:
     return uid
 
 
-def _newer(obj: Obj, resource_version: str) -> bool:
-    try:
-        return int(obj["metadata"]["resourceVersion"]) > int(resource_version)
-    except (KeyError, TypeError, ValueError):
-        return False
+def _newer(obj: Obj, listing: Listing) -> bool:
+    held, listed = resource_version(obj), version_number(listing.resource_version)
+    return held is not None and listed is not None and held > listed
 
 
 def informers(

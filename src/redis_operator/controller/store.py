@@ -25,11 +25,18 @@ Key = tuple[str, str]
 ChildKey = tuple[str, str]
 
 
-def _rv(obj: Obj) -> int | None:
+def version_number(value: object) -> int | None:
+    """A resourceVersion as a number (None if it is none): the operator's objects all come
+    from one apiserver, whose versions are etcd revisions."""
     try:
-        return int(obj["metadata"]["resourceVersion"])
-    except (KeyError, TypeError, ValueError):
+        return int(str(value))
+    except ValueError:
         return None
+
+
+def resource_version(obj: Obj) -> int | None:
+    """An object's resourceVersion as a number (None if it has none)."""
+    return version_number((obj.get("metadata") or {}).get("resourceVersion"))
 
 
 def key_of(obj: Obj) -> Key:
@@ -52,7 +59,7 @@ class Bucket:
         objects = self.by_namespace.setdefault(namespace, {})
         current = objects.get(name)
         if current is not None and current["metadata"].get("uid") == obj["metadata"].get("uid"):
-            old, new = _rv(current), _rv(obj)
+            old, new = resource_version(current), resource_version(obj)
             if old is not None and new is not None and (new < old or (new == old and not answer)):
                 return obj  # a late event: we already hold this version or a newer one
         objects[name] = obj

@@ -116,17 +116,27 @@ def translate(exc: BaseException) -> KubeError:
 
 def _api_error(exc: ApiException) -> ApiError:
     body = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else exc.body
-    status: Any = None
-    if body:
-        try:
-            status = json.loads(body)
-        except ValueError:
-            status = None
-    http_reason = str(exc.reason or "")
-    if not isinstance(status, dict):
-        return ApiError(int(exc.status or 0), http_reason, str(body or ""))
+    return refusal(int(exc.status or 0), body or "", str(exc.reason or ""))
+
+
+def refusal(status: int, body: str | bytes, http_reason: str = "") -> ApiError:
+    """The ApiError of an answer with HTTP ``status`` whose body is (usually) a Status."""
+    try:
+        decoded: Any = json.loads(body) if body else None
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, dict):
+        text = body.decode(errors="replace") if isinstance(body, bytes) else body
+        return ApiError(status, http_reason, text)
+    return from_status(decoded, status or None, http_reason)
+
+
+def from_status(
+    status: Mapping[str, Any], http_status: int | None = None, http_reason: str = ""
+) -> ApiError:
+    """The ApiError a Status object stands for (an answer's body, or a watch ``ERROR`` event)."""
     return ApiError(
-        int(exc.status or status.get("code") or 0),
+        int(http_status or status.get("code") or 0),
         str(status.get("reason") or http_reason),
         str(status.get("message") or ""),
         status.get("details") or {},

@@ -25,7 +25,13 @@ from redis_operator.kube.client import (
     call,
     collection_path,
 )
-from redis_operator.kube.errors import CLIENT_ERRORS, ApiError, TransportError, translate
+from redis_operator.kube.errors import (
+    CLIENT_ERRORS,
+    TransportError,
+    from_status,
+    refusal,
+    translate,
+)
 
 #: Page size of listings (client-go's informers list 500 at a time).
 LIST_PAGE_SIZE = 500
@@ -128,7 +134,7 @@ class JsonListWatch:
             raise translate(exc) from exc
         try:
             if response.status != 200:
-                raise _refusal(response.status, await _body(response))
+                raise refusal(response.status, await _body(response))
             while True:
                 try:
                     line = await response.content.readline()
@@ -152,7 +158,7 @@ def _event(line: bytes) -> Event:
         raise TransportError(f"watch stream: undecodable event: {exc}") from exc
     kind, obj = decoded.get("type"), decoded.get("object") or {}
     if kind == "ERROR":
-        raise _status_error(obj)
+        raise from_status(obj)
     return Event(str(kind), obj)
 
 
@@ -161,24 +167,3 @@ async def _body(response: aiohttp.ClientResponse) -> bytes:
         return await response.read()
     except CLIENT_ERRORS:
         return b""
-
-
-def _refusal(status: int, body: bytes) -> ApiError:
-    try:
-        decoded = json.loads(body)
-    except ValueError:
-        decoded = None
-    if isinstance(decoded, dict):
-        error = _status_error(decoded)
-        return ApiError(status, error.reason, error.message, error.details)
-    return ApiError(status, "", body.decode(errors="replace")[:200])
-
-
-def _status_error(status: Obj) -> ApiError:
-    """The ApiError a Status object stands for."""
-    return ApiError(
-        int(status.get("code") or 0),
-        str(status.get("reason") or ""),
-        str(status.get("message") or ""),
-        status.get("details") or {},
-    )
