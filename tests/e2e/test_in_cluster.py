@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import shlex
 import subprocess
 import urllib.request
 import uuid
@@ -43,6 +42,7 @@ from tests.e2e.in_cluster import (
     wait_leader,
 )
 from tests.e2e.operator import OPERATOR_USER, assert_log_clean
+from tests.e2e.realnode import nat_rules
 from tests.e2e.redis_objects import (
     events,
     find,
@@ -339,13 +339,6 @@ def test_a_rolling_update_to_a_new_tag_keeps_one_leader_and_loses_no_event(
     assert writers, "no write of the in-cluster operator in the audit log"
 
 
-def _nat_rules() -> list[list[str]]:
-    saved = subprocess.run(
-        ["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True
-    ).stdout
-    return [shlex.split(line)[1:] for line in saved.splitlines() if line.startswith("-A ")]
-
-
 def test_kube_proxy_marks_only_hairpin_packets_and_can_snat_only_to_the_bridge_address(
     deployed: Deployed,
 ) -> None:
@@ -353,7 +346,7 @@ def test_kube_proxy_marks_only_hairpin_packets_and_can_snat_only_to_the_bridge_a
     the ``kubernetes`` one programmed, every mark is in an endpoint chain for packets from
     that endpoint's own address (a hairpin), which is on the bridge, where the route to it
     leads, with the bridge's address as its source: the only address MASQUERADE can pick."""
-    rules = _nat_rules()
+    rules = nat_rules()
     chains: dict[str, list[list[str]]] = {}
     for rule in rules:
         chains.setdefault(rule[0], []).append(rule)
