@@ -5,7 +5,8 @@ Run as root from the repository's root with ``python -m benchmarks.bench_in_clus
 cluster of its own with the real node, builds the operator's image (BuildKit's cache: warm
 after the first) and imports it, then times:
 
-- install: deploy/ applied -> both replicas Ready by the kubelet's probes (``rollout status``);
+- install: ``kubectl apply -k deploy/dev`` -> both replicas Ready by the kubelet's probes
+  (``rollout status``);
 - failover: the leader pod deleted (SIGTERM: it releases the Lease) -> the other replica holds
   the Lease, and -> its first pass has created the pod of a scale made right after the delete;
 - rollout: ``kubectl set image`` to a second local tag -> both new replicas Ready, old ones gone.
@@ -16,9 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from tests.e2e.in_cluster import (
     DEPLOYMENT,
@@ -44,7 +43,7 @@ def _poll(condition: object, what: str, timeout: float = 120) -> None:
     wait_for(condition, what, timeout, interval=0.05)
 
 
-def one_run(directory: Path) -> dict[str, float]:
+def one_run() -> dict[str, float]:
     figures: dict[str, float] = {}
     with real_cluster(os.getpid()) as cluster:
         kubectl = kubectl_of(cluster)
@@ -53,7 +52,7 @@ def one_run(directory: Path) -> dict[str, float]:
         figures["image build (warm) + import"] = time.monotonic() - started
 
         started = time.monotonic()
-        install(cluster, kubectl, image, directory)
+        install(kubectl)
         rolled_out(kubectl)
         figures["apply -> both replicas Ready"] = time.monotonic() - started
         leader = wait_leader(kubectl, set(operator_pods(kubectl)))
@@ -104,8 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     runs: list[dict[str, float]] = []
     for run in range(args.runs):
-        with tempfile.TemporaryDirectory(prefix="bench-in-cluster-") as directory:
-            figures = one_run(Path(directory))
+        figures = one_run()
         runs.append(figures)
         print(f"run {run + 1}: " + ", ".join(f"{k} {v:.2f}s" for k, v in figures.items()))
     for what in runs[0]:

@@ -7,8 +7,6 @@ never ``kubectl logs`` or ``exec``.
 
 from __future__ import annotations
 
-import base64
-import json
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -18,17 +16,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from devcluster import imagebuild, pki, realnode
+from devcluster import imagebuild, realnode
 from devcluster.build import ensure_node_binaries
 from devcluster.cluster import DevCluster
 from devcluster.layout import Settings
 from redis_operator import manifests
 from redis_operator.leaderelection.election import DEFAULT_LEASE_NAME
-from tests.e2e.operator import REPO, install_deploy
+from tests.e2e.operator import REPO
 from tests.support.kube import Kubectl, wait_for
 
 SELECTOR = ",".join(f"{k}={v}" for k, v in manifests.LABELS.items())
 DEPLOYMENT = f"deployment/{manifests.NAME}"
+DEV_OVERLAY = REPO / "deploy" / "dev"
 
 
 @contextmanager
@@ -73,55 +72,10 @@ def tag_image(cluster: DevCluster, source: str, target: str) -> None:
     )
 
 
-def _webhook_secret(cluster: DevCluster, kubectl: Kubectl, directory: Path) -> Path:
-    """The serving certificate for the webhook Service's name, signed by the cluster's CA."""
-    layout = cluster.layout
-    service = f"{manifests.WEBHOOK_SERVICE}.{manifests.NAMESPACE}.svc"
-    pair = pki.issue(
-        pki.KeyPair(layout.pki / "ca.crt", layout.pki / "ca.key"),
-        directory,
-        "webhook",
-        service,
-        server_names=[service],
-        client=False,
-    )
-    kubectl.run(
-        "delete", "secret", manifests.WEBHOOK_SECRET, "-n", manifests.NAMESPACE, check=False
-    )
-    kubectl(
-        "create",
-        "secret",
-        "tls",
-        manifests.WEBHOOK_SECRET,
-        "-n",
-        manifests.NAMESPACE,
-        f"--cert={pair.cert}",
-        f"--key={pair.key}",
-    )
-    return layout.pki / "ca.crt"
-
-
-def install(cluster: DevCluster, kubectl: Kubectl, image: str, directory: Path) -> None:
-    """deploy/ with the local image: namespace, CRD, RBAC, the Deployment and its PDB, the
-    Services and the ValidatingWebhookConfiguration (its caBundle: the cluster's CA, which
-    signed the serving certificate in the Secret the Deployment mounts)."""
-    install_deploy(kubectl)
-    ca = _webhook_secret(cluster, kubectl, directory)
-    deployment = manifests.deployment()
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    container["image"] = image
-    webhook = manifests.validating_webhook_configuration()
-    webhook["metadata"].pop("annotations", None)
-    for hook in webhook["webhooks"]:
-        hook["clientConfig"]["caBundle"] = base64.b64encode(ca.read_bytes()).decode()
-    objects = [
-        deployment,
-        manifests.pod_disruption_budget(),
-        manifests.webhook_service(),
-        manifests.metrics_service(),
-        webhook,
-    ]
-    kubectl.apply(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+def install(kubectl: Kubectl) -> None:
+    """``kubectl apply -k deploy/dev``: deploy/ with the local image's name, as a user would
+    apply it (the operator issues its webhook certificate and keeps the caBundle itself)."""
+    kubectl("apply", "-k", str(DEV_OVERLAY))
 
 
 def rolled_out(kubectl: Kubectl, timeout: int = 180) -> None:

@@ -74,11 +74,11 @@ class Deployed:
 
 
 @pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+def deployed() -> Iterator[Deployed]:
     with real_cluster(os.getpid()) as cluster:
         kubectl = kubectl_of(cluster)
         image = operator_image(cluster)
-        install(cluster, kubectl, image, tmp_path_factory.mktemp("webhook"))
+        install(kubectl)
         rolled_out(kubectl)
         yield Deployed(cluster, kubectl, image, redis_image(cluster), Logs(cluster))
 
