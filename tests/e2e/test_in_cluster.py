@@ -257,9 +257,17 @@ def test_an_invalid_image_is_refused_by_the_webhook_through_its_service(
         "patch", DEPLOYMENT, "-n", manifests.NAMESPACE, "--type=json", "-p", json.dumps([allow])
     )
     rolled_out(kubectl)
-    refused = kubectl.run(
-        "apply", "-n", ns, "-f", "-", stdin=json.dumps(redis(image=DISALLOWED)), check=False
-    )
+    manifest = json.dumps(redis(image=DISALLOWED))
+
+    def dry_run_refused() -> bool:
+        # The apiserver picks the configuration and its caBundle up from a watch.
+        probe = kubectl.run(
+            "create", "--dry-run=server", "-n", ns, "-f", "-", stdin=manifest, check=False
+        )
+        return probe.returncode != 0 and "not from an allowed registry" in probe.stderr
+
+    wait_for(dry_run_refused, "the webhook to refuse a disallowed image", 60)
+    refused = kubectl.run("apply", "-n", ns, "-f", "-", stdin=manifest, check=False)
     assert refused.returncode != 0
     assert 'admission webhook "validate.redis.myapp.tangx.in" denied the request' in (
         refused.stderr
