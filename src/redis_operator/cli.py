@@ -286,6 +286,11 @@ def _certificate_options(args: argparse.Namespace) -> WebhookCertificateSettings
             "--webhook-certificate-secret (a managed certificate) and --webhook-cert-file "
             "(a certificate from files) exclude each other"
         )
+    if args.webhook_config_out is not None:
+        raise ValueError(
+            "--webhook-config-out is for a self-signed local webhook, not "
+            "--webhook-certificate-secret (whose configuration is --webhook-configuration)"
+        )
     if not args.webhook_service:
         raise ValueError("--webhook-certificate-secret needs --webhook-service (its DNS names)")
     return WebhookCertificateSettings(

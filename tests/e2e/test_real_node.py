@@ -7,6 +7,7 @@ it is up only while these tests run.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import os
@@ -22,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
-from devcluster import pki, realnode
+from devcluster import realnode
 from devcluster.cluster import DevCluster
 from devcluster.components import NODE_IP, POD_CIDR
 from devcluster.layout import Settings
@@ -31,6 +33,7 @@ from devcluster.supervisor import pid_alive
 from redis_operator import manifests
 from redis_operator.leaderelection.election import DEFAULT_LEASE_NAME
 from redis_operator.metrics import PREFIX
+from redis_operator.webhook import renewal
 from tests.e2e import in_cluster
 from tests.e2e.in_cluster import container_log, tag_image
 from tests.e2e.operator import (
@@ -434,43 +437,74 @@ def _kubernetes_version(real: RealCluster) -> str:
     return version
 
 
-def _webhook_secret(real: RealCluster, directory: Path) -> None:
-    """The serving certificate cert-manager would issue (deploy/'s Deployment mounts it)."""
-    layout = real.cluster.layout
-    service = f"{manifests.WEBHOOK_SERVICE}.{manifests.NAMESPACE}.svc"
-    pair = pki.issue(
-        pki.KeyPair(layout.pki / "ca.crt", layout.pki / "ca.key"),
-        directory,
-        "webhook",
-        service,
-        server_names=[service],
-        client=False,
+#: The Deployment's policy in this test: only the dev cluster's local images.
+_LOCAL_ONLY = "--allowed-image-prefix=localhost/"
+
+
+def _webhook_configuration(real: RealCluster, ns: str) -> None:
+    """deploy/'s webhook configuration, scoped to the test's namespace, and no Secret yet: the
+    operator creates it and fills in the caBundle."""
+    _remove_webhook(real)
+    config = manifests.validating_webhook_configuration()
+    for webhook in config["webhooks"]:
+        webhook["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": ns}}
+    real.kubectl.apply(config)
+
+
+def _remove_webhook(real: RealCluster) -> None:
+    for kind, name, namespace in (
+        ("validatingwebhookconfiguration", manifests.CONFIGURATION_NAME, []),
+        ("secret", manifests.WEBHOOK_SECRET, ["-n", manifests.NAMESPACE]),
+    ):
+        real.kubectl.run("delete", kind, name, *namespace, "--ignore-not-found", check=False)
+
+
+def _ca_bundle(real: RealCluster) -> bytes:
+    config = real.kubectl.json(
+        "get", "validatingwebhookconfiguration", manifests.CONFIGURATION_NAME
     )
-    real.kubectl.run(
-        "delete", "secret", manifests.WEBHOOK_SECRET, "-n", manifests.NAMESPACE, check=False
+    (webhook,) = config["webhooks"]
+    return base64.b64decode(webhook["clientConfig"].get("caBundle", ""))
+
+
+def _refused_through_the_service(real: RealCluster, ns: str) -> None:
+    """The apiserver calls the webhook through its Service (kube-proxy's rules to a pod) and
+    trusts its certificate by the caBundle the operator wrote: a Redis with an image outside
+    the allow-list is refused (with failurePolicy Ignore, an unreachable or untrusted webhook
+    would let it through)."""
+    probe = json.dumps(
+        {
+            "apiVersion": "myapp.tangx.in/v1",
+            "kind": "Redis",
+            "metadata": {"name": "probe"},
+            "spec": {"replicas": 1, "image": "evil.io/redis:7"},
+        }
     )
-    real.kubectl(
-        "create",
-        "secret",
-        "tls",
-        manifests.WEBHOOK_SECRET,
-        "-n",
-        manifests.NAMESPACE,
-        f"--cert={pair.cert}",
-        f"--key={pair.key}",
-    )
+
+    def refused() -> str | None:
+        result = real.kubectl.run(
+            "create", "--dry-run=server", "-n", ns, "-f", "-", stdin=probe, check=False
+        )
+        return result.stderr if result.returncode != 0 else None
+
+    stderr = wait_for(refused, "the webhook to refuse through its Service", 90)
+    assert 'admission webhook "validate.redis.myapp.tangx.in" denied the request' in stderr
+    assert 'spec.image: "evil.io/redis:7" is not from an allowed registry' in stderr
 
 
 def test_the_operator_runs_from_its_image_under_deploy_rbac_ready_by_the_kubelets_probes(
-    real: RealCluster, operator_kubeconfig: Path, operator_image: str, tmp_path: Path
+    real: RealCluster, operator_kubeconfig: Path, operator_image: str, ns: str
 ) -> None:
     """deploy/'s Deployment (2 replicas, its ServiceAccount, probes, read-only root, non-root
-    user) with the local image: both pods Ready by the kubelet's probe of /readyz, which
-    holds only once each has listed Redis objects through the apiserver; one leads."""
-    _webhook_secret(real, tmp_path)
+    user, the webhook certificate managed by the operator) with the local image: both pods
+    Ready by the kubelet's probe of /readyz, which holds only once each has listed Redis
+    objects through the apiserver; one leads; both serve the Secret's certificate, which the
+    apiserver trusts by the caBundle the operator keeps."""
+    _webhook_configuration(real, ns)
     deployment = manifests.deployment()
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     container["image"] = operator_image
+    container["args"] = [*container["args"], _LOCAL_ONLY]
     real.kubectl.apply(deployment)
     try:
         real.kubectl(
@@ -498,7 +532,16 @@ def test_the_operator_runs_from_its_image_under_deploy_rbac_ready_by_the_kubelet
 
         leader = wait_for(holder, "a replica to hold the Lease", 60)
         assert leader.rsplit("_", 1)[0] in running
-        _reached_through_their_services(real, {p["status"]["podIP"] for p in running.values()})
+        secret = real.kubectl.json(
+            "get", "secret", manifests.WEBHOOK_SECRET, "-n", manifests.NAMESPACE
+        )
+        material = renewal.parse(secret["data"])
+        assert _ca_bundle(real) == material.ca_bundle()
+        served = _reached_through_their_services(
+            real, {p["status"]["podIP"] for p in running.values()}, material.ca_bundle()
+        )
+        assert served == material.serving.certificate
+        _refused_through_the_service(real, ns)
         for name in running:
             log = container_log(real.cluster, name)
             assert_log_clean(log)
@@ -512,6 +555,7 @@ def test_the_operator_runs_from_its_image_under_deploy_rbac_ready_by_the_kubelet
             real.kubectl(
                 "delete", kind, name, "-n", manifests.NAMESPACE, "--ignore-not-found", "--wait"
             )
+        _remove_webhook(real)
 
 
 def _service_address(real: RealCluster, name: str, pod_ips: set[str]) -> tuple[str, int]:
@@ -550,10 +594,12 @@ def _service_address(real: RealCluster, name: str, pod_ips: set[str]) -> tuple[s
     return address, service["spec"]["ports"][0]["port"]
 
 
-def _reached_through_their_services(real: RealCluster, pod_ips: set[str]) -> None:
+def _reached_through_their_services(
+    real: RealCluster, pod_ips: set[str], ca_bundle: bytes
+) -> x509.Certificate:
     """deploy/'s Services get endpoints from the EndpointSlice controller and kube-proxy's
-    rules lead to them from the host: /metrics over HTTP, the webhook's TLS handshake with the
-    certificate for the Service's name."""
+    rules lead to them from the host: /metrics over HTTP, the webhook's TLS handshake trusting
+    only ``ca_bundle``, for the Service's name; answers the certificate served."""
     real.kubectl.apply(manifests.metrics_service())
     real.kubectl.apply(manifests.webhook_service())
     host, port = _service_address(real, manifests.METRICS_SERVICE, pod_ips)
@@ -562,13 +608,15 @@ def _reached_through_their_services(real: RealCluster, pod_ips: set[str]) -> Non
         assert response.status == 200
         assert f"{PREFIX}_workqueue_depth" in response.read().decode()
     host, port = _service_address(real, manifests.WEBHOOK_SERVICE, pod_ips)
-    context = ssl.create_default_context(cafile=str(real.cluster.layout.pki / "ca.crt"))
+    context = ssl.create_default_context(cadata=ca_bundle.decode())
     name = f"{manifests.WEBHOOK_SERVICE}.{manifests.NAMESPACE}.svc"
     with (
         socket.create_connection((host, port), timeout=5) as raw,
         context.wrap_socket(raw, server_hostname=name) as tls,
     ):
-        assert tls.version() is not None
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der)
 
 
 def _cmdlines(pod: dict[str, Any]) -> list[str]:

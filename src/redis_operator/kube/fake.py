@@ -20,6 +20,11 @@ purpose. What it models, as the apiserver does it:
   refused with 403 and the cause ``NamespaceTerminating``, as the NamespaceLifecycle admission
   plugin does, while patches and deletes still go through; Namespace objects are cluster-scoped
   (namespace ``""``);
+- a replace (PUT, the managed certificate's Secret) carrying a resourceVersion that is not
+  the object's: 409; a JSON patch (RFC 6902, the webhook configuration's caBundle) applies
+  whole or not at all, 422 for a failed ``test`` or a missing path; Secrets and webhook
+  configurations make no watch events (the operator watches neither), and webhook
+  configurations are cluster-scoped;
 - the status subresource: a status patch changes only ``status``, any other write ignores it;
   a new pod's status is ``Pending``;
 - watch delivery: every change becomes an ``ADDED``/``MODIFIED``/``DELETED`` event, held until
@@ -633,32 +638,29 @@ def _apply_operation(obj: Obj, operation: Obj, kind: Kind, name: str) -> None:
     op, path = operation["op"], str(operation["path"])
     *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
     parent: Any = obj
-    for part in parents:
-        try:
+    try:
+        for part in parents:
             parent = parent[int(part)] if isinstance(parent, list) else parent[part]
-        except (KeyError, IndexError, ValueError, TypeError):
-            raise invalid(f"the path {path} does not exist") from None
-    key: Any = int(last) if isinstance(parent, list) and last != "-" else last
-    exists = (key in parent) if isinstance(parent, dict) else key != "-" and key < len(parent)
-    if op == "test":
-        if not exists or parent[key] != operation.get("value"):
+        key: Any = int(last) if isinstance(parent, list) and last != "-" else last
+    except (KeyError, IndexError, ValueError, TypeError):
+        raise invalid(f"the path {path} does not exist") from None
+    listed = isinstance(parent, list)
+    exists = (key != "-" and 0 <= key < len(parent)) if listed else key in parent
+    value = copy.deepcopy(operation.get("value"))
+    if op == "add" and isinstance(parent, list):
+        parent.insert(len(parent) if key == "-" else key, value)
+    elif op == "add":
+        parent[key] = value
+    elif not exists:
+        raise invalid(f"the path {path} does not exist")
+    elif op == "test":
+        if parent[key] != value:
             raise invalid(f"the test of {path} failed")
-    elif op == "remove" or (op == "replace" and not exists):
-        if not exists:
-            raise invalid(f"the path {path} does not exist")
+    elif op == "replace":
+        parent[key] = value
+    elif op == "remove":
         del parent[key]
-    if op in ("add", "replace"):
-        value = copy.deepcopy(operation.get("value"))
-        if isinstance(parent, list):
-            if key == "-":
-                parent.append(value)
-            elif op == "add":
-                parent.insert(key, value)
-            else:
-                parent[key] = value
-        else:
-            parent[key] = value
-    elif op not in ("test", "remove"):
+    else:
         raise invalid(f"unsupported operation {op}")
 
 

@@ -83,7 +83,8 @@ class Material:
         return {key: base64.b64encode(value).decode() for key, value in raw.items()}
 
     def served_pem(self) -> bytes:
-        """The key and certificate in one PEM file: one rename replaces both for the listener."""
+        """The key and certificate in one PEM file: one rename replaces both for the listener
+        (two files could be read half old, half new). It holds the key: never a caBundle."""
         return self.serving.key_pem() + self.serving.cert_pem()
 
 

@@ -128,6 +128,13 @@ def test_inconsistent_managed_certificate_flags(tmp_path: Path) -> None:
             f"--webhook-cert-file={cert}",
             f"--webhook-key-file={cert}",
         )
+    with pytest.raises(ValueError, match="--webhook-config-out is for a self-signed"):
+        _options(
+            "--webhook-port=9443",
+            "--webhook-certificate-secret=tls",
+            "--webhook-service=svc",
+            "--webhook-config-out=/tmp/x.json",
+        )
     with pytest.raises(ValueError, match="--webhook-certificate-secret needs --webhook-port"):
         _options("--webhook-certificate-secret=tls")
 

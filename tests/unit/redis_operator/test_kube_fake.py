@@ -308,6 +308,15 @@ async def test_a_webhook_configuration_is_cluster_scoped_and_json_patched() -> N
         ],
     )
     assert patched["webhooks"] == [{"name": "w", "clientConfig": {"caBundle": "eA=="}}]
+    patched = await fake.patch_webhook_configuration(
+        "c",
+        [
+            {"op": "replace", "path": "/webhooks/0/clientConfig/caBundle", "value": "eQ=="},
+            {"op": "add", "path": "/webhooks/-", "value": {"name": "v"}},
+            {"op": "remove", "path": "/webhooks/1"},
+        ],
+    )
+    assert patched["webhooks"] == [{"name": "w", "clientConfig": {"caBundle": "eQ=="}}]
     before = fake.get(WEBHOOK_CONFIGURATION, "", "c")
     for operations in (
         [{"op": "test", "path": "/webhooks/0/name", "value": "other"}],
