@@ -1,4 +1,4 @@
-# The operator's image: `redis-operator run` as a non-root user (deploy/deployment.yaml).
+# The operator's image: `redis-operator run` as a non-root user (deploy/base/deployment.yaml).
 #   docker build -t redis-operator:0.1.0 .
 # BASE_IMAGE is any Debian-like image with python3 (3.11+) and its venv module; the test bed
 # builds this file with a base it makes itself and the dependencies as wheels it downloaded

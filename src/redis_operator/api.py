@@ -1,7 +1,7 @@
 """The Redis API: names, defaults, a typed view of an object, and the CRD.
 
 `crd()` is the one source of truth for the schema: the apiserver enforces it (defaults, bounds,
-CEL rules) while the operator is down, and `deploy/crd.yaml` is generated from it.
+CEL rules) while the operator is down, and `deploy/base/crd.yaml` is generated from it.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ from redis_operator.settings import (
     DEFAULT_METRICS_ADDRESS,
     ControllerSettings,
     Settings,
+    WebhookCertificateSettings,
     WebhookSettings,
 )
 from redis_operator.webhook.policy import AdmissionPolicy
@@ -143,6 +145,10 @@ def _webhook(args: argparse.Namespace) -> WebhookSettings | None:
 _WEBHOOK_FLAGS = {
     "webhook_cert_file": "--webhook-cert-file",
     "webhook_key_file": "--webhook-key-file",
+    "webhook_certificate_secret": "--webhook-certificate-secret",
+    "webhook_service": "--webhook-service",
+    "webhook_configuration": "--webhook-configuration",
+    "webhook_certificate_namespace": "--webhook-certificate-namespace",
     "webhook_config_out": "--webhook-config-out",
     "allowed_image_prefix": "--allowed-image-prefix",
 }
@@ -183,6 +189,29 @@ def _add_webhook_arguments(parser: argparse.ArgumentParser) -> None:
         "--webhook-key-file", type=Path, metavar="PEM", help="private key of --webhook-cert-file"
     )
     group.add_argument(
+        "--webhook-certificate-secret",
+        metavar="NAME",
+        help="manage the serving certificate: a CA and a certificate for --webhook-service in "
+        "this Secret (created if absent, renewed before expiry), served by every replica",
+    )
+    group.add_argument(
+        "--webhook-service",
+        metavar="NAME",
+        help="the webhook's Service, whose DNS names the managed certificate is for",
+    )
+    group.add_argument(
+        "--webhook-configuration",
+        metavar="NAME",
+        help="the ValidatingWebhookConfiguration whose caBundle the managed certificate's CA "
+        "is kept in (default: none, the caBundle is left alone)",
+    )
+    group.add_argument(
+        "--webhook-certificate-namespace",
+        metavar="NS",
+        help="namespace of the Secret and the Service (default: $POD_NAMESPACE, else the pod's "
+        f"own namespace from its ServiceAccount mount, else {NAMESPACE})",
+    )
+    group.add_argument(
         "--webhook-config-out",
         type=Path,
         metavar="FILE",
@@ -209,6 +238,7 @@ def _webhook_options(args: argparse.Namespace) -> WebhookSettings | None:
         return None
     if (args.webhook_cert_file is None) != (args.webhook_key_file is None):
         raise ValueError("--webhook-cert-file and --webhook-key-file go together")
+    certificate = _certificate_options(args)
     for path in (args.webhook_cert_file, args.webhook_key_file):
         if path is not None and not path.is_file():
             raise ValueError(f"no such file: {path}")
@@ -228,8 +258,42 @@ def _webhook_options(args: argparse.Namespace) -> WebhookSettings | None:
         address=args.webhook_address,
         cert_file=args.webhook_cert_file,
         key_file=args.webhook_key_file,
+        certificate=certificate,
         config_out=args.webhook_config_out,
         policy=AdmissionPolicy(prefixes),
+    )
+
+
+def default_certificate_namespace(path: Path = SERVICE_ACCOUNT_NAMESPACE_FILE) -> str:
+    """The managed certificate's namespace when none is given: ``$POD_NAMESPACE`` (the
+    downward API), else as :func:`default_lease_namespace`."""
+    return os.environ.get("POD_NAMESPACE") or default_lease_namespace(path)
+
+
+def _certificate_options(args: argparse.Namespace) -> WebhookCertificateSettings | None:
+    """The managed certificate's options; ValueError for inconsistent flags."""
+    if args.webhook_certificate_secret is None:
+        given = [
+            flag
+            for attr, flag in _WEBHOOK_FLAGS.items()
+            if attr in ("webhook_service", "webhook_configuration", "webhook_certificate_namespace")
+            and getattr(args, attr)
+        ]
+        if given:
+            raise ValueError(f"{', '.join(given)} needs --webhook-certificate-secret")
+        return None
+    if args.webhook_cert_file is not None:
+        raise ValueError(
+            "--webhook-certificate-secret (a managed certificate) and --webhook-cert-file "
+            "(a certificate from files) exclude each other"
+        )
+    if not args.webhook_service:
+        raise ValueError("--webhook-certificate-secret needs --webhook-service (its DNS names)")
+    return WebhookCertificateSettings(
+        secret=args.webhook_certificate_secret,
+        namespace=args.webhook_certificate_namespace or default_certificate_namespace(),
+        service=args.webhook_service,
+        configuration=args.webhook_configuration,
     )
 
 

@@ -1,11 +1,14 @@
 """The deploy manifests, generated from code: the source of truth for `deploy/`.
 
 `redis-operator manifests --write` calls `write_manifests`; a unit test fails when the committed
-files differ from `render_manifests()`, so the CRD and RBAC never drift from the code.
+files differ from `render_manifests()`, so the CRD and RBAC never drift from the code. The base
+(`deploy/`) has the operator manage its webhook certificate; `deploy/cert-manager/` is the
+overlay for cert-manager's, `deploy/dev/` the one for the dev cluster's local image.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +25,14 @@ NAMESPACE = "redis-operator-system"
 NAME = "redis-operator"
 LABELS = {"app.kubernetes.io/name": NAME}
 
+#: The operator's version: the tag of its image.
+VERSION = importlib.metadata.version("redis-operator")
 #: The image the Dockerfile at the repository root builds; point it at your registry with
 #: ``kustomize edit set image redis-operator=<registry>/redis-operator:<tag>`` (docs).
-IMAGE = "redis-operator:0.1.0"
+IMAGE_NAME = "redis-operator"
+IMAGE = f"{IMAGE_NAME}:{VERSION}"
+#: Where the dev cluster's image build puts the image (devcluster.imagebuild; a test checks).
+DEV_IMAGE_REPOSITORY = "localhost/redis-operator"
 #: A non-root uid/gid, the same as the Dockerfile's USER.
 RUN_AS = 10001
 REPLICAS = 2
@@ -32,11 +40,19 @@ METRICS_PORT = 8080
 WEBHOOK_PORT = 9443
 WEBHOOK_SERVICE = f"{NAME}-webhook"
 METRICS_SERVICE = f"{NAME}-metrics"
-#: cert-manager's Certificate of the webhook Service, and the Secret it writes.
-WEBHOOK_CERTIFICATE = f"{NAME}-webhook"
+#: The Secret of the webhook's certificate: the operator's own (base), or the one cert-manager's
+#: Certificate writes (the cert-manager overlay).
 WEBHOOK_SECRET = f"{NAME}-webhook-tls"
+#: The Role that lets the operator keep that Secret, in its own namespace.
+CERTIFICATE_ROLE = f"{NAME}-webhook-certificate"
+#: cert-manager's Certificate of the webhook Service, its Issuer, and where the pod mounts the
+#: Secret (the cert-manager overlay).
+WEBHOOK_CERTIFICATE = f"{NAME}-webhook"
 WEBHOOK_ISSUER = f"{NAME}-selfsigned"
 WEBHOOK_CERT_DIR = "/etc/redis-operator/webhook-tls"
+#: A small memory-backed /tmp: the managed certificate's PEM, written for the TLS listener to
+#: load, is the one file the operator writes (the root filesystem is read-only).
+TMP_DIR = "/tmp"
 
 HEADER = (
     "# Generated from src/redis_operator/manifests.py by `redis-operator manifests --write`.\n"
@@ -62,8 +78,13 @@ def service_account() -> dict[str, Any]:
     }
 
 
-def _rule(group: str, resources: list[str], verbs: list[str]) -> dict[str, Any]:
-    return {"apiGroups": [group], "resources": resources, "verbs": verbs}
+def _rule(
+    group: str, resources: list[str], verbs: list[str], names: list[str] | None = None
+) -> dict[str, Any]:
+    rule: dict[str, Any] = {"apiGroups": [group], "resources": resources}
+    if names:
+        rule["resourceNames"] = names
+    return rule | {"verbs": verbs}
 
 
 def cluster_role() -> dict[str, Any]:
@@ -95,10 +116,17 @@ def cluster_role() -> dict[str, Any]:
         _rule("events.k8s.io", ["events"], ["create", "patch"]),
         # Leader election.
         _rule("coordination.k8s.io", ["leases"], ["get", "create", "update"]),
+        # The managed certificate's CA goes into the caBundle of deploy/'s webhook
+        # configuration, that one only: read, and patched when it differs.
+        _rule(
+            "admissionregistration.k8s.io",
+            ["validatingwebhookconfigurations"],
+            ["get", "patch"],
+            [CONFIGURATION_NAME],
+        ),
         # Nothing for kopf itself: with settings.scanning.disabled it neither watches CRDs nor
         # scans namespaces (it uses discovery, open to every authenticated user), and in
-        # standalone mode it keeps no peering objects. The webhook configuration is deploy/'s,
-        # not kopf-managed, so there is no access to admissionregistration.k8s.io either.
+        # standalone mode it keeps no peering objects.
     ]
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -115,6 +143,35 @@ def cluster_role_binding() -> dict[str, Any]:
         "kind": "ClusterRoleBinding",
         "metadata": {"name": NAME, "labels": LABELS},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAME},
+        "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}],
+    }
+
+
+def certificate_role() -> dict[str, Any]:
+    """The managed certificate's Secret, in the operator's namespace: read and replaced by name;
+    created (a create cannot be restricted to a name)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _meta(CERTIFICATE_ROLE),
+        "rules": [
+            _rule("", ["secrets"], ["get", "update"], [WEBHOOK_SECRET]),
+            _rule("", ["secrets"], ["create"]),
+        ],
+    }
+
+
+def certificate_role_binding() -> dict[str, Any]:
+    """Grants the Role to the operator's ServiceAccount."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(CERTIFICATE_ROLE),
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": CERTIFICATE_ROLE,
+        },
         "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}],
     }
 
@@ -140,14 +197,13 @@ def _container() -> dict[str, Any]:
         "image": IMAGE,
         "imagePullPolicy": "IfNotPresent",
         # The image's ENTRYPOINT is `redis-operator run`. No --namespace: all namespaces.
-        "args": [
-            # Both replicas watch and keep a warm cache, and both serve the webhook; only the
-            # Lease holder reconciles. The Lease lives in the pod's own namespace.
-            "--leader-elect",
-            f"--metrics-address=:{METRICS_PORT}",
-            f"--webhook-port={WEBHOOK_PORT}",
-            f"--webhook-cert-file={WEBHOOK_CERT_DIR}/tls.crt",
-            f"--webhook-key-file={WEBHOOK_CERT_DIR}/tls.key",
+        "args": operator_args(managed_certificate=True),
+        # The managed certificate's Secret is in the pod's own namespace.
+        "env": [
+            {
+                "name": "POD_NAMESPACE",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+            }
         ],
         "ports": [
             {"name": "webhook", "containerPort": WEBHOOK_PORT, "protocol": "TCP"},
@@ -169,8 +225,31 @@ def _container() -> dict[str, Any]:
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "volumeMounts": [{"name": "webhook-tls", "mountPath": WEBHOOK_CERT_DIR, "readOnly": True}],
+        "volumeMounts": [{"name": "tmp", "mountPath": TMP_DIR}],
     }
+
+
+def operator_args(*, managed_certificate: bool) -> list[str]:
+    """The operator's flags: its webhook certificate managed by itself, or from files."""
+    if managed_certificate:
+        certificate = [
+            f"--webhook-certificate-secret={WEBHOOK_SECRET}",
+            f"--webhook-service={WEBHOOK_SERVICE}",
+            f"--webhook-configuration={CONFIGURATION_NAME}",
+        ]
+    else:
+        certificate = [
+            f"--webhook-cert-file={WEBHOOK_CERT_DIR}/tls.crt",
+            f"--webhook-key-file={WEBHOOK_CERT_DIR}/tls.key",
+        ]
+    # Both replicas watch and keep a warm cache, and both serve the webhook; only the Lease
+    # holder reconciles. The Lease lives in the pod's own namespace.
+    return [
+        "--leader-elect",
+        f"--metrics-address=:{METRICS_PORT}",
+        f"--webhook-port={WEBHOOK_PORT}",
+        *certificate,
+    ]
 
 
 def deployment() -> dict[str, Any]:
@@ -198,7 +277,9 @@ def deployment() -> dict[str, Any]:
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [_container()],
-                    "volumes": [{"name": "webhook-tls", "secret": {"secretName": WEBHOOK_SECRET}}],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}
+                    ],
                     "topologySpreadConstraints": [
                         {
                             "maxSkew": 1,
@@ -279,7 +360,8 @@ def cert_manager_certificate() -> dict[str, Any]:
 
 
 def validating_webhook_configuration() -> dict[str, Any]:
-    """The webhook, called through its Service; caBundle injected by cert-manager."""
+    """The webhook, called through its Service; its caBundle is written by the operator (base)
+    or by cert-manager's CA injector (the overlay's annotation)."""
     return webhook_configuration(
         {
             "service": {
@@ -291,7 +373,6 @@ def validating_webhook_configuration() -> dict[str, Any]:
         },
         name=CONFIGURATION_NAME,
         labels=LABELS,
-        annotations={"cert-manager.io/inject-ca-from": f"{NAMESPACE}/{WEBHOOK_CERTIFICATE}"},
     )
 
 
@@ -313,20 +394,80 @@ def sample_redis() -> dict[str, Any]:
     }
 
 
+#: The directory of the base's files, under deploy/.
+BASE = "base"
+_KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+
+
 def kustomization() -> dict[str, Any]:
-    """`kubectl apply -k deploy/` installs everything but the sample (cert-manager first)."""
-    return {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
+    """`deploy/base/`: everything but the sample, the webhook certificate the operator's."""
+    return _KUSTOMIZATION | {
         "resources": [
             "namespace.yaml",
             "crd.yaml",
             "rbac.yaml",
-            "cert-manager.yaml",
             "deployment.yaml",
             "service.yaml",
             "webhook.yaml",
         ],
+    }
+
+
+def _json_patch(target: dict[str, str], *operations: dict[str, Any]) -> dict[str, Any]:
+    """A kustomize patch: RFC 6902 operations on one object."""
+    text = yaml.dump(list(operations), Dumper=_Dumper, sort_keys=False, width=4096)
+    return {"target": target, "patch": text}
+
+
+def cert_manager_kustomization() -> dict[str, Any]:
+    """`deploy/cert-manager/`: the base with cert-manager's certificate instead of the
+    operator's: its Issuer and Certificate, the Deployment serving the Secret's files, and the
+    CA injector's annotation on the webhook configuration."""
+    container = "/spec/template/spec/containers/0"
+    return _KUSTOMIZATION | {
+        "resources": [f"../{BASE}", "cert-manager.yaml"],
+        "patches": [
+            _json_patch(
+                {"kind": "Deployment", "name": NAME},
+                {
+                    "op": "replace",
+                    "path": f"{container}/args",
+                    "value": operator_args(managed_certificate=False),
+                },
+                {
+                    "op": "add",
+                    "path": f"{container}/volumeMounts/-",
+                    "value": {
+                        "name": "webhook-tls",
+                        "mountPath": WEBHOOK_CERT_DIR,
+                        "readOnly": True,
+                    },
+                },
+                {
+                    "op": "add",
+                    "path": "/spec/template/spec/volumes/-",
+                    "value": {"name": "webhook-tls", "secret": {"secretName": WEBHOOK_SECRET}},
+                },
+            ),
+            _json_patch(
+                {"kind": "ValidatingWebhookConfiguration", "name": CONFIGURATION_NAME},
+                {
+                    "op": "add",
+                    "path": "/metadata/annotations",
+                    "value": {
+                        "cert-manager.io/inject-ca-from": f"{NAMESPACE}/{WEBHOOK_CERTIFICATE}"
+                    },
+                },
+            ),
+        ],
+    }
+
+
+def dev_kustomization() -> dict[str, Any]:
+    """`deploy/dev/`: the base with the image the dev cluster builds (nothing else differs)."""
+    return _KUSTOMIZATION | {
+        "resources": [f"../{BASE}"],
+        "images": [{"name": IMAGE_NAME, "newName": DEV_IMAGE_REPOSITORY, "newTag": VERSION}],
     }
 
 
@@ -351,16 +492,30 @@ def _dump(*documents: dict[str, Any], note: str = "") -> str:
 
 
 def render_manifests() -> dict[str, str]:
-    """Each file of `deploy/`, by path relative to it, with its YAML text."""
+    """Each file of `deploy/`, by path relative to it, with its YAML text.
+
+    The base's files are in `base/`, beside the overlays rather than above them: kustomize
+    refuses an overlay inside its base's directory (a cycle). `deploy/kustomization.yaml`
+    is the base too, so `kubectl apply -k deploy` installs it.
+    """
     return {
-        "namespace.yaml": _dump(namespace()),
-        "crd.yaml": _dump(api.crd()),
-        "rbac.yaml": _dump(service_account(), cluster_role(), cluster_role_binding()),
-        "cert-manager.yaml": _dump(cert_manager_issuer(), cert_manager_certificate()),
-        "deployment.yaml": _dump(deployment(), pod_disruption_budget()),
-        "service.yaml": _dump(webhook_service(), metrics_service()),
-        "webhook.yaml": _dump(validating_webhook_configuration()),
-        "kustomization.yaml": _dump(kustomization()),
+        "kustomization.yaml": _dump(_KUSTOMIZATION | {"resources": [BASE]}),
+        f"{BASE}/namespace.yaml": _dump(namespace()),
+        f"{BASE}/crd.yaml": _dump(api.crd()),
+        f"{BASE}/rbac.yaml": _dump(
+            service_account(),
+            cluster_role(),
+            cluster_role_binding(),
+            certificate_role(),
+            certificate_role_binding(),
+        ),
+        f"{BASE}/deployment.yaml": _dump(deployment(), pod_disruption_budget()),
+        f"{BASE}/service.yaml": _dump(webhook_service(), metrics_service()),
+        f"{BASE}/webhook.yaml": _dump(validating_webhook_configuration()),
+        f"{BASE}/kustomization.yaml": _dump(kustomization()),
+        "cert-manager/cert-manager.yaml": _dump(cert_manager_issuer(), cert_manager_certificate()),
+        "cert-manager/kustomization.yaml": _dump(cert_manager_kustomization()),
+        "dev/kustomization.yaml": _dump(dev_kustomization()),
         "samples/redis.yaml": _dump(sample_redis(), note=SAMPLE_NOTE),
     }
 

@@ -10,6 +10,7 @@ timings, see ``leaderelection/election.py``).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,43 @@ class WatchSettings:
 
 
 @dataclass(frozen=True)
+class WebhookCertificateSettings:
+    """The webhook's serving certificate managed by the operator: a CA and a certificate in a
+    Secret of its own, the configuration's caBundle kept current (docs/operations.md)."""
+
+    secret: str
+    """Name of the Secret, type ``kubernetes.io/tls`` with ``ca.crt`` and ``ca.key`` beside
+    (no default: the managed mode is off unless a name is given)."""
+
+    namespace: str
+    """Namespace of the Secret and of the webhook's Service (no default here; the command line
+    takes ``$POD_NAMESPACE``, else the pod's ServiceAccount namespace, else
+    ``redis-operator-system``)."""
+
+    service: str
+    """The webhook's Service: the certificate is for ``<service>.<namespace>.svc`` and
+    ``<service>.<namespace>.svc.cluster.local`` (no default)."""
+
+    configuration: str | None = None
+    """The ValidatingWebhookConfiguration whose webhooks' caBundle is kept the Secret's CA
+    bundle (default none: the caBundle is someone else's to set)."""
+
+    ca_validity: dt.timedelta = dt.timedelta(days=365)
+    """Validity of a new CA (default 365 days)."""
+
+    serving_validity: dt.timedelta = dt.timedelta(days=90)
+    """Validity of a new serving certificate (default 90 days; never beyond its CA's)."""
+
+    renew_fraction: float = 1 / 3
+    """Renew a certificate or CA once less than this fraction of its validity remains
+    (default 1/3, as cert-manager renews)."""
+
+    check_seconds: float = 60.0
+    """Read the Secret and the configuration again this often, and the listener its PEM file
+    (default 60 s, kopf's file check): a rotation by another replica is served within that."""
+
+
+@dataclass(frozen=True)
 class WebhookSettings:
     """The validating admission webhook: where it listens, its certificate and its policy."""
 
@@ -132,6 +170,10 @@ class WebhookSettings:
 
     key_file: Path | None = None
     """Private key of ``cert_file`` (default none; given together with it)."""
+
+    certificate: WebhookCertificateSettings | None = None
+    """Manage the serving certificate in a Secret (default none: ``cert_file`` or
+    self-signed)."""
 
     config_out: Path | None = None
     """Once serving, write a ValidatingWebhookConfiguration for this local process here

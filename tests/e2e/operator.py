@@ -24,7 +24,7 @@ OPERATOR_GROUPS = ("system:serviceaccounts", f"system:serviceaccounts:{NAMESPACE
 
 def install_deploy(kubectl: Kubectl) -> None:
     """deploy/'s namespace, CRD and RBAC, the CRD established (idempotent)."""
-    manifests = [REPO / "deploy" / m for m in ("namespace.yaml", "crd.yaml", "rbac.yaml")]
+    manifests = [REPO / "deploy" / "base" / m for m in ("namespace.yaml", "crd.yaml", "rbac.yaml")]
     kubectl("apply", *(arg for m in manifests for arg in ("-f", str(m))))
     kubectl("wait", "--for=condition=Established", f"crd/{api.CRD_NAME}", "--timeout=60s")
 

@@ -189,7 +189,7 @@ def test_deploy_manifests_pass_server_side_validation(
 ) -> None:
     """The Deployment, PDB, Services and webhook configuration of deploy/ (cert-manager's
     kinds are not installed here), validated by the apiserver without being created."""
-    deploy = Path(__file__).resolve().parents[2] / "deploy"
+    deploy = Path(__file__).resolve().parents[2] / "deploy" / "base"
     files = ("deployment.yaml", "service.yaml", "webhook.yaml")
     args = [arg for name in files for arg in ("-f", str(deploy / name))]
     out = kubectl("apply", "--dry-run=server", *args)

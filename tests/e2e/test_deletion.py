@@ -204,7 +204,7 @@ def test_deleting_the_crd_takes_every_redis_and_the_gc_their_children(
     wait_ready_pods(kubectl, namespace, ordinals(2))
     operator.stop()
     try:
-        kubectl("delete", "-f", str(REPO / "deploy" / "crd.yaml"), "--timeout=60s")
+        kubectl("delete", "-f", str(REPO / "deploy" / "base" / "crd.yaml"), "--timeout=60s")
         wait_for(
             lambda: (
                 not pods(kubectl, namespace)

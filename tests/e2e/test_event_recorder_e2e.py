@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 
 COMPONENT = "RedisOperator"
 HOST = "redis-operator-7d9f-e2e"
-CRD_PATH = Path(__file__).resolve().parents[2] / "deploy" / "crd.yaml"
+CRD_PATH = Path(__file__).resolve().parents[2] / "deploy" / "base" / "crd.yaml"
 CRD_NAME = "redis.myapp.tangx.in"
 REDIS_NAME = "my-op-redis"
 SCALED = f"{REDIS_NAME} replicas set to 3"

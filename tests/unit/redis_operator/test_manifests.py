@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from devcluster import imagebuild
 from redis_operator import api, manifests
 from redis_operator.cli import build_parser
 from redis_operator.manifests import cluster_role, render_manifests, write_manifests
@@ -35,15 +36,13 @@ def test_write_manifests(tmp_path: Path) -> None:
 
 def test_manifests_parse_and_the_crd_round_trips() -> None:
     files = render_manifests()
-    assert yaml.safe_load(files["crd.yaml"]) == api.crd()
-    kinds = [doc["kind"] for doc in yaml.safe_load_all(files["rbac.yaml"])]
-    assert kinds == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding"]
-    assert [d["kind"] for d in yaml.safe_load_all(files["deployment.yaml"])] == [
+    assert yaml.safe_load(files["base/crd.yaml"]) == api.crd()
+    kinds = [doc["kind"] for doc in yaml.safe_load_all(files["base/rbac.yaml"])]
+    assert kinds == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]
+    assert [d["kind"] for d in yaml.safe_load_all(files["base/deployment.yaml"])] == [
         "Deployment",
         "PodDisruptionBudget",
     ]
-    kustomization = yaml.safe_load(files["kustomization.yaml"])
-    assert all(resource in files for resource in kustomization["resources"])
 
 
 def test_sample_is_the_tutorials() -> None:
@@ -77,8 +76,14 @@ def test_cluster_role_grants_exactly_what_is_used() -> None:
         *(("", "events", v) for v in ("create", "patch", "list")),
         *(("events.k8s.io", "events", v) for v in ("create", "patch")),
         *(("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")),
+        *(
+            ("admissionregistration.k8s.io", "validatingwebhookconfigurations", v)
+            for v in ("get", "patch")
+        ),
     }
     assert granted == expected
+    (webhook_rule,) = [r for r in cluster_role()["rules"] if "resourceNames" in r]
+    assert webhook_rule["resourceNames"] == [manifests.CONFIGURATION_NAME]
     assert not any("*" in str(rule) for rule in cluster_role()["rules"])
 
 
@@ -87,17 +92,80 @@ def _docs(name: str) -> dict[str, dict[str, Any]]:
     return {doc["kind"]: doc for doc in yaml.safe_load_all(render_manifests()[name])}
 
 
-def test_kustomization_lists_every_file_but_the_sample() -> None:
-    kustomization = yaml.safe_load(render_manifests()["kustomization.yaml"])
-    assert set(kustomization["resources"]) == set(render_manifests()) - {
-        "kustomization.yaml",
-        "samples/redis.yaml",
+def _kustomization(directory: str) -> dict[str, Any]:
+    prefix = f"{directory}/" if directory else ""
+    loaded: dict[str, Any] = yaml.safe_load(render_manifests()[f"{prefix}kustomization.yaml"])
+    return loaded
+
+
+def test_the_base_kustomization_lists_every_base_file_and_deploy_is_the_base() -> None:
+    files = render_manifests()
+    base = {name.removeprefix("base/") for name in files if name.startswith("base/")}
+    assert set(_kustomization("base")["resources"]) == base - {"kustomization.yaml"}
+    assert _kustomization("")["resources"] == ["base"]
+    assert "&id" not in "".join(files.values())  # no YAML aliases
+    assert not any("cert-manager.io" in text for name, text in files.items() if "/" not in name)
+    assert not any("cert-manager.io" in text for name, text in files.items() if "base/" in name)
+
+
+def test_the_dev_overlay_changes_only_the_image_to_the_dev_clusters_build() -> None:
+    dev = _kustomization("dev")
+    assert dev["resources"] == ["../base"]
+    assert dev["images"] == [
+        {"name": "redis-operator", "newName": imagebuild.IMAGE_REPOSITORY, "newTag": _version()}
+    ]
+    assert set(dev) == {"apiVersion", "kind", "resources", "images"}
+    assert _container()["image"] == f"redis-operator:{_version()}"
+
+
+def _version() -> str:
+    """The version the dev cluster's image build tags its image with."""
+    return imagebuild.Project(DEPLOY.parent).version
+
+
+def _overlay_patch(kind: str) -> list[dict[str, Any]]:
+    (patch,) = [p for p in _kustomization("cert-manager")["patches"] if p["target"]["kind"] == kind]
+    operations: list[dict[str, Any]] = yaml.safe_load(patch["patch"])
+    return operations
+
+
+def test_the_cert_manager_overlay_serves_the_certificates_secret_and_injects_its_ca() -> None:
+    overlay = _kustomization("cert-manager")
+    assert overlay["resources"] == ["../base", "cert-manager.yaml"]
+    args_op, mount_op, volume_op = _overlay_patch("Deployment")
+    assert args_op["path"] == "/spec/template/spec/containers/0/args"
+    args = build_parser().parse_args(["run", *args_op["value"]])
+    assert args.webhook_certificate_secret is None
+    mount = mount_op["value"]["mountPath"]
+    assert str(args.webhook_cert_file) == f"{mount}/tls.crt"
+    assert str(args.webhook_key_file) == f"{mount}/tls.key"
+    assert mount_op["value"]["name"] == volume_op["value"]["name"]
+    certificate = _docs("cert-manager/cert-manager.yaml")["Certificate"]
+    assert volume_op["value"]["secret"]["secretName"] == certificate["spec"]["secretName"]
+    assert certificate["spec"]["secretName"] == "redis-operator-webhook-tls"
+    assert "redis-operator-webhook.redis-operator-system.svc" in certificate["spec"]["dnsNames"]
+    issuer = _docs("cert-manager/cert-manager.yaml")["Issuer"]
+    assert certificate["spec"]["issuerRef"] == {
+        "kind": "Issuer",
+        "name": issuer["metadata"]["name"],
     }
-    assert "&id" not in "".join(render_manifests().values())  # no YAML aliases
+    (annotation,) = _overlay_patch("ValidatingWebhookConfiguration")
+    assert annotation == {
+        "op": "add",
+        "path": "/metadata/annotations",
+        "value": {"cert-manager.io/inject-ca-from": "redis-operator-system/redis-operator-webhook"},
+    }
+
+
+def _container() -> dict[str, Any]:
+    pod = _docs("base/deployment.yaml")["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    result: dict[str, Any] = container
+    return result
 
 
 def test_deployment_runs_two_leader_elected_replicas_with_probes() -> None:
-    deployment = _docs("deployment.yaml")["Deployment"]
+    deployment = _docs("base/deployment.yaml")["Deployment"]
     assert deployment["metadata"]["namespace"] == manifests.NAMESPACE
     assert deployment["spec"]["replicas"] == 2
     pod = deployment["spec"]["template"]
@@ -114,19 +182,51 @@ def test_deployment_runs_two_leader_elected_replicas_with_probes() -> None:
     assert container["resources"]["requests"] and container["resources"]["limits"]
 
 
-def test_deployment_args_are_flags_the_cli_accepts() -> None:
-    (container,) = _docs("deployment.yaml")["Deployment"]["spec"]["template"]["spec"]["containers"]
+def test_deployment_args_are_flags_the_cli_accepts_the_certificate_managed() -> None:
+    container = _container()
     args = build_parser().parse_args(["run", *container["args"]])
     assert args.leader_elect is True
     assert args.metrics_address == ":8080"
     assert args.webhook_port == 9443
-    mount = container["volumeMounts"][0]["mountPath"]
-    assert str(args.webhook_cert_file) == f"{mount}/tls.crt"
-    assert str(args.webhook_key_file) == f"{mount}/tls.key"
+    assert args.webhook_cert_file is None
+    assert args.webhook_certificate_secret == manifests.WEBHOOK_SECRET
+    assert args.webhook_service == manifests.WEBHOOK_SERVICE
+    assert args.webhook_configuration == manifests.CONFIGURATION_NAME
+    (env,) = container["env"]
+    assert env == {
+        "name": "POD_NAMESPACE",
+        "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+    }
+    # The one writable place: a memory-backed /tmp for the PEM the listener loads.
+    (mount,) = container["volumeMounts"]
+    pod = _docs("base/deployment.yaml")["Deployment"]["spec"]["template"]["spec"]
+    (volume,) = pod["volumes"]
+    assert (mount["mountPath"], mount["name"]) == ("/tmp", volume["name"])
+    assert volume["emptyDir"]["medium"] == "Memory"
+
+
+def test_the_certificate_role_is_the_secrets_by_name_in_the_operators_namespace() -> None:
+    role = _docs("base/rbac.yaml")["Role"]
+    binding = _docs("base/rbac.yaml")["RoleBinding"]
+    assert role["metadata"]["namespace"] == manifests.NAMESPACE
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": [manifests.WEBHOOK_SECRET],
+            "verbs": ["get", "update"],
+        },
+        # A create cannot be restricted by name (the name is not known to the authorizer).
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+    ]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": manifests.NAME, "namespace": manifests.NAMESPACE}
+    ]
 
 
 def test_pod_is_locked_down() -> None:
-    pod = _docs("deployment.yaml")["Deployment"]["spec"]["template"]["spec"]
+    pod = _docs("base/deployment.yaml")["Deployment"]["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0
     (container,) = pod["containers"]
@@ -137,25 +237,9 @@ def test_pod_is_locked_down() -> None:
     assert context["seccompProfile"] == {"type": "RuntimeDefault"}
 
 
-def test_webhook_tls_comes_from_the_cert_manager_secret() -> None:
-    pod = _docs("deployment.yaml")["Deployment"]["spec"]["template"]["spec"]
-    (volume,) = pod["volumes"]
-    certificate = _docs("cert-manager.yaml")["Certificate"]
-    assert volume["secret"]["secretName"] == certificate["spec"]["secretName"]
-    assert certificate["spec"]["secretName"] == "redis-operator-webhook-tls"
-    assert "redis-operator-webhook.redis-operator-system.svc" in certificate["spec"]["dnsNames"]
-    issuer = _docs("cert-manager.yaml")["Issuer"]
-    assert certificate["spec"]["issuerRef"] == {
-        "kind": "Issuer",
-        "name": issuer["metadata"]["name"],
-    }
-
-
 def test_webhook_configuration_calls_the_service_and_fails_open() -> None:
-    config = _docs("webhook.yaml")["ValidatingWebhookConfiguration"]
-    assert config["metadata"]["annotations"] == {
-        "cert-manager.io/inject-ca-from": "redis-operator-system/redis-operator-webhook"
-    }
+    config = _docs("base/webhook.yaml")["ValidatingWebhookConfiguration"]
+    assert "annotations" not in config["metadata"]
     (webhook,) = config["webhooks"]
     assert webhook["clientConfig"] == {
         "service": {
@@ -164,7 +248,7 @@ def test_webhook_configuration_calls_the_service_and_fails_open() -> None:
             "path": WEBHOOK_PATH,
             "port": 443,
         }
-    }  # no caBundle: cert-manager injects it
+    }  # no caBundle: the operator (or, in the overlay, cert-manager) writes it
     assert webhook["failurePolicy"] == "Ignore"
     assert webhook["timeoutSeconds"] == 5
     assert webhook["sideEffects"] == "None"
@@ -176,13 +260,15 @@ def test_webhook_configuration_calls_the_service_and_fails_open() -> None:
 
     services = {
         doc["metadata"]["name"]: doc
-        for doc in yaml.safe_load_all(render_manifests()["service.yaml"])
+        for doc in yaml.safe_load_all(render_manifests()["base/service.yaml"])
     }
     service = services["redis-operator-webhook"]
     assert service["metadata"]["namespace"] == "redis-operator-system"
     assert service["spec"]["ports"] == [
         {"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"}
     ]
-    pod_labels = _docs("deployment.yaml")["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    pod_labels = _docs("base/deployment.yaml")["Deployment"]["spec"]["template"]["metadata"][
+        "labels"
+    ]
     assert service["spec"]["selector"].items() <= pod_labels.items()
     assert services["redis-operator-metrics"]["spec"]["ports"][0]["targetPort"] == "metrics"

@@ -29,6 +29,7 @@ SETTINGS_TYPES = [
     settings.ReplicationSettings,
     settings.WatchSettings,
     settings.WebhookSettings,
+    settings.WebhookCertificateSettings,
     settings.Settings,
 ]
 
