@@ -58,6 +58,10 @@ def _resources_schema() -> dict[str, Any]:
 
 
 DEFAULT_LANGUAGE = ControllerSettings().language
+#: The webhook certificate modes: deploy/'s base, and its cert-manager overlay.
+MANAGED = "managed"
+CERT_MANAGER = "cert-manager"
+_IF_CERT_MANAGER = f'{{{{- if eq .Values.webhook.certificate "{CERT_MANAGER}" }}}}'
 
 VALUES = (
     Value(
@@ -104,6 +108,19 @@ VALUES = (
         "Services it caches.",
         manifests.deployment()["spec"]["template"]["spec"]["containers"][0]["resources"],
         _resources_schema(),
+    ),
+    Value(
+        "webhook",
+        "The admission webhook.",
+        children=(
+            Value(
+                "certificate",
+                "Its serving certificate: managed (by the operator, in a Secret it keeps, the "
+                "default) or cert-manager (an Issuer and a Certificate; needs cert-manager).",
+                MANAGED,
+                {"enum": [MANAGED, CERT_MANAGER]},
+            ),
+        ),
     ),
     Value(
         "nodeSelector",
@@ -196,8 +213,53 @@ def _optional_field(key: str, value: str) -> Callable[[int], list[str]]:
     ]
 
 
+def _yaml_lines(document: Any) -> list[str]:
+    return _dump_plain(document).splitlines()
+
+
+def _with_cert_manager(document: Any, otherwise: Any = None) -> Callable[[int], list[str]]:
+    """``document``'s lines in cert-manager mode, ``otherwise``'s (if any) in managed mode."""
+    lines = [_IF_CERT_MANAGER, *_yaml_lines(document)]
+    if otherwise is not None:
+        lines += ["{{- else }}", *_yaml_lines(otherwise)]
+    lines.append("{{- end }}")
+    return lambda _: lines
+
+
+def _cert_manager_patches(tokens: _Tokens, obj: dict[str, Any]) -> dict[str, Any]:
+    """The cert-manager overlay's patches of this object, each under the mode's condition.
+
+    An `add` to the end of a list becomes a conditional item, an `add` of a new key a
+    conditional key; a `replace` of a list keeps the items both share, then either tail.
+    """
+    for patch in manifests.cert_manager_kustomization()["patches"]:
+        target = patch["target"]
+        if (target["kind"], target["name"]) != (obj["kind"], obj["metadata"]["name"]):
+            continue
+        for op in yaml.safe_load(patch["patch"]):
+            *parents, last = op["path"].lstrip("/").split("/")
+            parent: Any = obj
+            for step in parents:
+                parent = parent[int(step)] if isinstance(parent, list) else parent[step]
+            value = op["value"]
+            if op["op"] == "add" and last == "-":
+                parent.append(tokens.block(_with_cert_manager([value])))
+            elif op["op"] == "add" and last not in parent:
+                parent[tokens.block(_with_cert_manager({last: value}))] = None
+            elif op["op"] == "replace" and isinstance(parent[last], list) and value:
+                base: list[Any] = parent[last]
+                shared = 0
+                while shared < min(len(base), len(value)) - 1 and base[shared] == value[shared]:
+                    shared += 1
+                tail = tokens.block(_with_cert_manager(value[shared:], base[shared:]))
+                parent[last] = [*base[:shared], tail]
+            else:
+                raise ValueError(f"the chart cannot template the overlay's patch {op}")
+    return obj
+
+
 def _deployment(tokens: _Tokens) -> dict[str, Any]:
-    deployment = manifests.deployment()
+    deployment = _cert_manager_patches(tokens, manifests.deployment())
     deployment["spec"]["replicas"] = tokens.inline("{{ .Values.replicas }}")
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -240,7 +302,13 @@ def _template(*documents: Callable[[_Tokens], dict[str, Any]]) -> str:
 
 
 def _constant(function: Callable[[], dict[str, Any]]) -> Callable[[_Tokens], dict[str, Any]]:
-    return lambda _: function()
+    """A manifest as deploy/'s base has it, with the cert-manager overlay's patches of it."""
+    return lambda tokens: _cert_manager_patches(tokens, function())
+
+
+def _only_with_cert_manager(text: str) -> str:
+    body = text.removeprefix(HEADER)
+    return f"{HEADER}{_IF_CERT_MANAGER}\n{body}{{{{- end }}}}\n"
 
 
 def chart_yaml() -> dict[str, Any]:
@@ -286,6 +354,8 @@ def render_chart() -> dict[str, str]:
             _constant(manifests.service_account),
             _constant(manifests.cluster_role),
             _constant(manifests.cluster_role_binding),
+            _constant(manifests.certificate_role),
+            _constant(manifests.certificate_role_binding),
         ),
         "templates/deployment.yaml": _template(
             _deployment, _constant(manifests.pod_disruption_budget)
@@ -293,9 +363,11 @@ def render_chart() -> dict[str, str]:
         "templates/service.yaml": _template(
             _constant(manifests.webhook_service), _constant(manifests.metrics_service)
         ),
-        "templates/cert-manager.yaml": _template(
-            _constant(manifests.cert_manager_issuer),
-            _constant(manifests.cert_manager_certificate),
+        "templates/cert-manager.yaml": _only_with_cert_manager(
+            _template(
+                _constant(manifests.cert_manager_issuer),
+                _constant(manifests.cert_manager_certificate),
+            )
         ),
         "templates/webhook.yaml": _template(_constant(manifests.validating_webhook_configuration)),
     }

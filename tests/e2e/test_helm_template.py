@@ -48,14 +48,28 @@ def defaults(helm: Helm) -> Objects:
     return _by_name(helm.template())
 
 
-def test_default_values_render_deploys_objects(defaults: Objects) -> None:
-    deploy = _by_name(_kustomize(DEPLOY))
+def _deploy_without_namespace(directory: Path) -> Objects:
+    deploy = _by_name(_kustomize(directory))
     # The release's namespace is Helm's (`helm install -n ... --create-namespace`), not the chart's.
     namespace = deploy.pop(("Namespace", "redis-operator-system"))
     assert namespace["metadata"]["name"] == "redis-operator-system"
-    assert sorted(defaults) == sorted(deploy)
+    return deploy
+
+
+def _assert_same(rendered: Objects, deploy: Objects) -> None:
+    assert sorted(rendered) == sorted(deploy)
     for key, expected in deploy.items():
-        assert defaults[key] == expected, key
+        assert rendered[key] == expected, key
+
+
+def test_default_values_render_deploys_objects(defaults: Objects) -> None:
+    """The operator-managed certificate: deploy/ (its base)."""
+    _assert_same(defaults, _deploy_without_namespace(DEPLOY))
+
+
+def test_cert_manager_mode_renders_the_overlays_objects(helm: Helm) -> None:
+    rendered = _by_name(helm.template({"webhook": {"certificate": "cert-manager"}}))
+    _assert_same(rendered, _deploy_without_namespace(DEPLOY / "cert-manager"))
 
 
 def test_objects_follow_the_release_namespace(helm: Helm) -> None:
@@ -156,6 +170,7 @@ def test_values_change_exactly_what_they_say(helm: Helm, defaults: Objects, case
         ({"replicas": 0}, "replicas"),
         ({"replica": 3}, "replica"),
         ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
+        ({"webhook": {"certificate": "self-signed"}}, "certificate"),
         ({"watchNamespaces": "team-a"}, "watchNamespaces"),
     ],
 )
