@@ -25,6 +25,11 @@ class Helm:
     def __init__(self, home: Path, kubeconfig: Path | None = None) -> None:
         self.binary = build_helm() / "helm"
         self.kubeconfig = kubeconfig
+        if kubeconfig is not None:
+            servers = [
+                c["cluster"]["server"] for c in yaml.safe_load(kubeconfig.read_text())["clusters"]
+            ]
+            assert all(s.startswith("https://127.0.0.1:") for s in servers), servers
         home.mkdir(parents=True, exist_ok=True)
         self._files = 0
         self.env = {

@@ -8,6 +8,8 @@ take over.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +28,8 @@ from tests.support.kube import Kubectl, wait_for
 pytestmark = pytest.mark.e2e
 
 NAMESPACE = "redis-operator-system"
+#: Any base64 text does for a caBundle the apiserver stores (it is parsed only when called).
+CA_BUNDLE = base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode()
 
 
 @pytest.fixture(scope="module")
@@ -98,11 +102,28 @@ def test_install_upgrade_uninstall(helm_cluster: DevCluster, tmp_path: Path) -> 
     kubectl("wait", "--for=condition=Established", f"crd/{api.CRD_NAME}", "--timeout=60s")
     crd_version = kubectl.json("get", "crd", api.CRD_NAME)["metadata"]["resourceVersion"]
     wait_for(lambda: _rolled_out(kubectl, 2), "the Deployment's 2 replicas available", 120)
+    metadata = _deployment(kubectl)["metadata"]
+    assert metadata["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    assert metadata["annotations"]["meta.helm.sh/release-name"] == RELEASE
     assert (_release(helm) or {}).get("status") == "deployed"
     notes = helm.run("get", "notes", RELEASE, "-n", NAMESPACE).stdout
     assert "helm uninstall` leaves it" in notes
 
-    # Upgrade with other values: applied, rolled out; the CRD untouched.
+    # The caBundle the operator writes into the webhook configuration (managed mode) is not
+    # the chart's: an upgrade leaves it. Written here as the operator would, by patch.
+    kubectl(
+        "patch",
+        "validatingwebhookconfiguration",
+        "redis-operator",
+        "--type=json",
+        "--field-manager=redis-operator",
+        "-p",
+        json.dumps(
+            [{"op": "add", "path": "/webhooks/0/clientConfig/caBundle", "value": CA_BUNDLE}]
+        ),
+    )
+
+    # Upgrade with other values: applied, rolled out; the CRD and the caBundle untouched.
     helm.run(
         "upgrade",
         *helm.chart_args({"replicas": 3, "eventLanguage": "zh"}),
@@ -114,6 +135,8 @@ def test_install_upgrade_uninstall(helm_cluster: DevCluster, tmp_path: Path) -> 
     assert "--event-language=zh" in container["args"]
     assert (_release(helm) or {}).get("revision") == "2"
     assert kubectl.json("get", "crd", api.CRD_NAME)["metadata"]["resourceVersion"] == crd_version
+    (hook,) = kubectl.json("get", "validatingwebhookconfiguration", "redis-operator")["webhooks"]
+    assert hook["clientConfig"]["caBundle"] == CA_BUNDLE
 
     # A Redis object, to outlive the release with its CRD.
     kubectl.create_namespace("apps")

@@ -118,6 +118,10 @@ def _resources(o: Objects) -> None:
     _container(o)["resources"] = RESOURCES
 
 
+def _no_cpu_limit(o: Objects) -> None:
+    del _container(o)["resources"]["limits"]["cpu"]
+
+
 PULL_SECRETS = [{"name": "registry-login"}]
 NODE_SELECTOR = {"kubernetes.io/os": "linux"}
 TOLERATIONS = [{"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}]
@@ -144,6 +148,8 @@ CASES: dict[str, tuple[dict[str, Any], Callable[[Objects], None]]] = {
     "watchNamespaces": ({"watchNamespaces": ["team-a", "team-b"]}, _watch),
     "eventLanguage": ({"eventLanguage": "zh"}, _language),
     "resources": ({"resources": RESOURCES}, _resources),
+    # Maps merge with the defaults (Helm's coalescing); null removes a default key.
+    "resources-merged": ({"resources": {"limits": {"cpu": None}}}, _no_cpu_limit),
     "scheduling": (
         {
             "imagePullSecrets": PULL_SECRETS,

@@ -104,3 +104,21 @@ def test_chart_yaml() -> None:
     meta = yaml.safe_load(chart.render_chart()["redis-operator/Chart.yaml"])
     assert meta["apiVersion"] == "v2" and meta["name"] == "redis-operator"
     assert meta["appVersion"] == chart.IMAGE_TAG
+
+
+def test_operations_doc_lists_every_value() -> None:
+    doc = (CHARTS.parent / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = doc.split("## Installing with Helm", 1)[1].split("\n## ", 1)[0]
+
+    def leaves(values: tuple[chart.Value, ...], prefix: str = "") -> list[str]:
+        return [
+            path
+            for v in values
+            for path in (
+                leaves(v.children, f"{prefix}{v.key}.") if v.children else [prefix + v.key]
+            )
+        ]
+
+    missing = [p for p in leaves(chart.VALUES) if f"| `{p}` |" not in section]
+    assert not missing, f"docs/operations.md's Helm values table lacks {missing}"
+    assert "never deleted by Helm" in section
