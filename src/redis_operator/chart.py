@@ -26,8 +26,9 @@ from redis_operator.settings import ControllerSettings
 
 CHART = manifests.NAME
 #: The image's tag is the operator's version, which is also the chart's.
-IMAGE_REPOSITORY, _, IMAGE_TAG = manifests.IMAGE.rpartition(":")
-CHART_VERSION = IMAGE_TAG
+IMAGE_REPOSITORY = manifests.IMAGE_NAME
+IMAGE_TAG = manifests.VERSION
+CHART_VERSION = manifests.VERSION
 
 HEADER = (
     "# Generated from src/redis_operator/chart.py by `redis-operator chart --write charts`.\n"
@@ -348,7 +349,7 @@ def render_chart() -> dict[str, str]:
         "Chart.yaml": HEADER + _dump_plain(chart_yaml()),
         "values.yaml": HEADER + _values_text(),
         "values.schema.json": json.dumps(values_schema(), indent=2) + "\n",
-        "crds/redis.yaml": manifests._dump(api.crd()),
+        "crds/redis.yaml": HEADER + manifests._dump(api.crd()).removeprefix(manifests.HEADER),
         "templates/NOTES.txt": NOTES,
         "templates/rbac.yaml": _template(
             _constant(manifests.service_account),

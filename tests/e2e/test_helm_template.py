@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from devcluster.build import build_kubernetes
-from tests.e2e.helm import Helm
+from tests.e2e.helm import CHART, Helm
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -185,3 +185,10 @@ def test_bad_values_are_refused_by_name(helm: Helm, values: dict[str, Any], name
     assert result.returncode != 0 and not result.stdout
     assert "values don't meet the specifications of the schema" in result.stderr
     assert named in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["managed", "cert-manager"])
+def test_helm_lint_strict_passes(helm: Helm, mode: str) -> None:
+    result = helm.run("lint", "--strict", str(CHART), "--set", f"webhook.certificate={mode}")
+    assert "0 chart(s) failed" in result.stdout
+    assert "[WARNING]" not in result.stdout and "[ERROR]" not in result.stdout
