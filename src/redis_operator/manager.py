@@ -38,6 +38,7 @@ from redis_operator.monitoring import MonitoringServer
 from redis_operator.replication.commands import RedisPyCommands
 from redis_operator.settings import Settings
 from redis_operator.webhook import handler as webhook_handler
+from redis_operator.webhook.keeper import CertificateKeeper
 from redis_operator.webhook.lookup import ApiChildLookup
 from redis_operator.webhook.serving import WebhookServing
 
@@ -175,7 +176,10 @@ class Manager:
                 settings.replication,
             ),
         )
-        self.webhook = WebhookServing(settings.webhook) if settings.webhook else None
+        self.keeper: CertificateKeeper | None = None
+        if settings.webhook is not None and settings.webhook.certificate is not None:
+            self.keeper = CertificateKeeper(self.kube, settings.webhook.certificate)
+        self.webhook = WebhookServing(settings.webhook, self.keeper) if settings.webhook else None
         self.elector: LeaderElector | None = None
         if settings.leader_election is not None:
             election = settings.leader_election
@@ -239,6 +243,11 @@ class Manager:
             asyncio.create_task(informer.run(), name=f"informer-{informer.scope}")
             for informer in self.informers
         ]
+        if self.keeper is not None:
+            # Every replica, leader or not: each serves the webhook.
+            self._informing.append(
+                asyncio.create_task(self.keeper.run(), name="webhook-certificate")
+            )
         if self.elector is None:
             self._workers = asyncio.create_task(self._work(), name="redis-workers")
         else:
@@ -258,6 +267,8 @@ class Manager:
             await self._shut_down()  # done already unless kopf stopped before its cleanup
             if self.webhook is not None:
                 self.webhook.close()
+            if self.keeper is not None:
+                self.keeper.close()
         if self._failed is not None:
             raise self._failed  # LeadershipLost: the caller exits non-zero, a restart starts clean
 

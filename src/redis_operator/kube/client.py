@@ -26,6 +26,7 @@ Obj = dict[str, Any]
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 
 #: kubernetes_asyncio's read buffer: a watch event of a large object outgrows aiohttp's default.
 _READ_BUFSIZE = 2**21
@@ -36,9 +37,12 @@ NAMESPACE: Final = "namespace"
 """The kind of the Namespace objects (cluster-scoped)."""
 SECRET: Final = "secret"
 """The kind of a password's Secret: read by name and created, never listed or watched."""
+WEBHOOK_CONFIGURATION: Final = "validatingwebhookconfiguration"
+"""The kind of the webhook configuration whose caBundle the managed certificate keeps."""
 
-Kind = ChildKind | Literal["redis", "namespace", "secret"]
-"""What the operator reads: its children, its Redis objects, the namespaces, a Secret."""
+Kind = ChildKind | Literal["redis", "namespace", "secret", "validatingwebhookconfiguration"]
+"""What the operator reads: its children, its Redis objects, the namespaces, a Secret, its
+webhook configuration."""
 
 _RESOURCES = {
     ChildKind.POD: "pods",
@@ -46,6 +50,7 @@ _RESOURCES = {
     NAMESPACE: "namespaces",
     SECRET: "secrets",
 }
+_WEBHOOK_CONFIGURATIONS = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
 
 
 def in_cluster(kubeconfig: str | None) -> bool:
@@ -112,8 +117,37 @@ class KubeApi(Protocol):
         ...
 
 
+class CertificateApi(Protocol):
+    """The managed webhook certificate's calls: its Secret, and its webhook configuration.
+
+    Implementations raise only :class:`~redis_operator.kube.errors.KubeError`.
+    """
+
+    async def read_secret(self, namespace: str, name: str) -> Obj | None:
+        """The Secret, or None if there is none of that name."""
+        ...
+
+    async def create_secret(self, namespace: str, body: Obj) -> Obj:
+        """Create a Secret (409 AlreadyExists if the name is taken); answers it as stored."""
+        ...
+
+    async def replace_secret(self, namespace: str, name: str, body: Obj) -> Obj:
+        """Replace a Secret (PUT): 409 Conflict unless ``body``'s resourceVersion is current."""
+        ...
+
+    async def read_webhook_configuration(self, name: str) -> Obj | None:
+        """The ValidatingWebhookConfiguration, or None if there is none of that name."""
+        ...
+
+    async def patch_webhook_configuration(self, name: str, operations: list[Obj]) -> Obj:
+        """A JSON patch (RFC 6902) of the ValidatingWebhookConfiguration (422 if a ``test``
+        fails)."""
+        ...
+
+
 class JsonKubeApi:
-    """:class:`KubeApi` on a kubernetes_asyncio ``ApiClient``, in plain JSON."""
+    """:class:`KubeApi` and :class:`CertificateApi` on a kubernetes_asyncio ``ApiClient``, in
+    plain JSON."""
 
     def __init__(self, api_client: client.ApiClient) -> None:
         self._client = api_client
@@ -144,12 +178,27 @@ class JsonKubeApi:
     async def create_secret(self, namespace: str, body: Obj) -> Obj:
         return await call(self._client, "POST", collection_path(SECRET, namespace), body)
 
+    async def replace_secret(self, namespace: str, name: str, body: Obj) -> Obj:
+        return await call(self._client, "PUT", collection_path(SECRET, namespace, name), body)
+
+    async def read_webhook_configuration(self, name: str) -> Obj | None:
+        try:
+            return await call(self._client, "GET", f"{_WEBHOOK_CONFIGURATIONS}/{name}")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def patch_webhook_configuration(self, name: str, operations: list[Obj]) -> Obj:
+        path = f"{_WEBHOOK_CONFIGURATIONS}/{name}"
+        return await call(self._client, "PATCH", path, operations, content_type=JSON_PATCH)
+
 
 async def call(
     api_client: client.ApiClient,
     method: str,
     path: str,
-    body: Obj | None = None,
+    body: Obj | list[Obj] | None = None,
     *,
     content_type: str = JSON,
     accept: str = JSON,

@@ -47,7 +47,7 @@ from typing import Any, Literal, TypeVar
 
 from redis_operator import api
 from redis_operator.api import ChildKind
-from redis_operator.kube.client import NAMESPACE, REDIS, SECRET, Kind, Obj
+from redis_operator.kube.client import NAMESPACE, REDIS, SECRET, WEBHOOK_CONFIGURATION, Kind, Obj
 from redis_operator.kube.errors import ApiError, TransportError
 from redis_operator.kube.watch import GONE, Event, Listing
 
@@ -59,7 +59,12 @@ _RESOURCES: dict[str, str] = {
     REDIS: f"{api.PLURAL}.{api.GROUP}",
     NAMESPACE: "namespaces",
     SECRET: "secrets",
+    WEBHOOK_CONFIGURATION: "validatingwebhookconfigurations.admissionregistration.k8s.io",
 }
+#: Kinds without a namespace (stored under namespace ``""``).
+_CLUSTER_SCOPED: tuple[Kind, ...] = (NAMESPACE, WEBHOOK_CONFIGURATION)
+#: Kinds the operator does not watch: their changes make no watch event.
+_UNWATCHED: tuple[Kind, ...] = (SECRET, WEBHOOK_CONFIGURATION)
 
 #: The finalizers the apiserver adds for the garbage collector, by propagation policy.
 PROPAGATION_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
@@ -85,6 +90,7 @@ class Verb(StrEnum):
     DELETE = "delete"
     PATCH = "patch"
     PATCH_STATUS = "patch_status"
+    REPLACE = "replace"
     LIST = "list"
     WATCH = "watch"
     GET = "get"
@@ -219,6 +225,33 @@ class FakeKubeApi:
             name,
             body,
             lambda: self.create_object(SECRET, namespace, body),
+        )
+
+    async def replace_secret(self, namespace: str, name: str, body: Obj) -> Obj:
+        await asyncio.sleep(0)
+        return self._logged(
+            Verb.REPLACE,
+            SECRET,
+            namespace,
+            name,
+            body,
+            lambda: self.replace_object(SECRET, namespace, name, body),
+        )
+
+    async def read_webhook_configuration(self, name: str) -> Obj | None:
+        await asyncio.sleep(0)
+        self._raise_scripted(Verb.GET, WEBHOOK_CONFIGURATION, name)
+        return self.get(WEBHOOK_CONFIGURATION, "", name)
+
+    async def patch_webhook_configuration(self, name: str, operations: list[Obj]) -> Obj:
+        await asyncio.sleep(0)
+        return self._logged(
+            Verb.PATCH,
+            WEBHOOK_CONFIGURATION,
+            "",
+            name,
+            {"operations": operations},
+            lambda: self.json_patch_object(WEBHOOK_CONFIGURATION, "", name, operations),
         )
 
     async def patch_redis(self, namespace: str, name: str, patch: Obj, *, status: bool) -> Obj:
@@ -375,7 +408,7 @@ class FakeKubeApi:
             generation=1,
             creationTimestamp=_timestamp(self._now()),
         )
-        if kind != NAMESPACE:
+        if kind not in _CLUSTER_SCOPED:
             meta["namespace"] = namespace
         obj.pop("status", None)
         if kind == ChildKind.POD:
@@ -391,13 +424,7 @@ class FakeKubeApi:
         current = self._existing(kind, namespace, name)
         wanted = (patch.get("metadata") or {}).get("resourceVersion")
         if wanted is not None and wanted != current["metadata"]["resourceVersion"]:
-            raise ApiError(
-                409,
-                "Conflict",
-                f'Operation cannot be fulfilled on {_RESOURCES[kind]} "{name}": the object has '
-                "been modified; please apply your changes to the latest version and try again",
-                {"name": name, "kind": _RESOURCES[kind]},
-            )
+            raise _conflict(kind, name)
         if status:
             updated = copy.deepcopy(current)
             if "status" in patch:
@@ -405,6 +432,27 @@ class FakeKubeApi:
         else:
             updated = merge_patch(current, {k: v for k, v in patch.items() if k != "status"})
         return self._update(kind, current, updated, status=status)
+
+    def replace_object(self, kind: Kind, namespace: str, name: str, body: Obj) -> Obj:
+        """A replace (PUT) as anyone would make it: 409 unless ``body`` carries the object's
+        current resourceVersion."""
+        current = self._existing(kind, namespace, name)
+        if (body.get("metadata") or {}).get("resourceVersion") != current["metadata"][
+            "resourceVersion"
+        ]:
+            raise _conflict(kind, name)
+        return self._update(kind, current, copy.deepcopy(body), status=False)
+
+    def json_patch_object(
+        self, kind: Kind, namespace: str, name: str, operations: list[Obj]
+    ) -> Obj:
+        """A JSON patch (RFC 6902: ``test``, ``add``, ``replace``, ``remove``), all or nothing:
+        422 when a ``test`` fails or a path does not exist."""
+        current = self._existing(kind, namespace, name)
+        updated = copy.deepcopy(current)
+        for operation in operations:
+            _apply_operation(updated, operation, kind, name)
+        return self._update(kind, current, updated, status=False)
 
     def edit(self, kind: Kind, namespace: str, name: str, change: Callable[[Obj], None]) -> Obj:
         """Replace the object with a changed copy (``kubectl edit``, the kubelet's status
@@ -547,7 +595,7 @@ class FakeKubeApi:
         obj["metadata"]["resourceVersion"] = str(self._revision)
         meta = obj["metadata"]
         self._objects[(kind, meta.get("namespace", ""), meta["name"])] = obj
-        if emit and kind != SECRET:  # the operator watches no Secret
+        if emit and kind not in _UNWATCHED:
             self._emit(WatchEvent(event, kind, copy.deepcopy(obj)))
         return copy.deepcopy(obj)
 
@@ -562,8 +610,56 @@ class FakeKubeApi:
         self._revision += 1
         gone = copy.deepcopy(obj)
         gone["metadata"]["resourceVersion"] = str(self._revision)
-        if kind != SECRET:
+        if kind not in _UNWATCHED:
             self._emit(WatchEvent("DELETED", kind, gone))
+
+
+def _conflict(kind: Kind, name: str) -> ApiError:
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {_RESOURCES[kind]} "{name}": the object has '
+        "been modified; please apply your changes to the latest version and try again",
+        {"name": name, "kind": _RESOURCES[kind]},
+    )
+
+
+def _apply_operation(obj: Obj, operation: Obj, kind: Kind, name: str) -> None:
+    """One RFC 6902 operation on ``obj``, in place (paths of object keys and list indexes)."""
+
+    def invalid(why: str) -> ApiError:
+        return ApiError(422, "Invalid", f'{_RESOURCES[kind]} "{name}" is invalid: {why}')
+
+    op, path = operation["op"], str(operation["path"])
+    *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+    parent: Any = obj
+    for part in parents:
+        try:
+            parent = parent[int(part)] if isinstance(parent, list) else parent[part]
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise invalid(f"the path {path} does not exist") from None
+    key: Any = int(last) if isinstance(parent, list) and last != "-" else last
+    exists = (key in parent) if isinstance(parent, dict) else key != "-" and key < len(parent)
+    if op == "test":
+        if not exists or parent[key] != operation.get("value"):
+            raise invalid(f"the test of {path} failed")
+    elif op == "remove" or (op == "replace" and not exists):
+        if not exists:
+            raise invalid(f"the path {path} does not exist")
+        del parent[key]
+    if op in ("add", "replace"):
+        value = copy.deepcopy(operation.get("value"))
+        if isinstance(parent, list):
+            if key == "-":
+                parent.append(value)
+            elif op == "add":
+                parent.insert(key, value)
+            else:
+                parent[key] = value
+        else:
+            parent[key] = value
+    elif op not in ("test", "remove"):
+        raise invalid(f"unsupported operation {op}")
 
 
 def _revision(obj: Obj) -> int:

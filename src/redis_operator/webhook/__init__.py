@@ -10,7 +10,11 @@ warnings for taken child names. One module per job, imports pointing down the li
 - ``lookup``: ``ApiChildLookup``, that read over the API client;
 - ``handler``: the kopf registration and the log filter for refusals;
 - ``certificates``: the operator's certificate builder (CA, serving certificate, PEM);
-- ``serving``: HTTPS on kopf's ``WebhookServer``, from certificate files or self-signed.
+- ``renewal``: the managed certificate's decisions, pure (what its Secret holds, when to
+  renew, the CA rotation's order, the caBundle patch);
+- ``keeper``: the managed certificate's I/O (its Secret, the caBundle, the file served);
+- ``serving``: HTTPS on kopf's ``WebhookServer``, from certificate files, the keeper's, or
+  self-signed.
 
 This package imports nothing itself, so that importing ``configuration`` stays cheap.
 """

@@ -24,7 +24,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 COMMON_NAME = "redis-operator-webhook"
 VALIDITY = dt.timedelta(days=30)
 #: Certificates are valid from a little before now, for peers whose clock is slightly behind.
-_BACKDATE = dt.timedelta(minutes=5)
+BACKDATE = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -77,17 +77,20 @@ def _builder(
     key: ec.EllipticCurvePrivateKey,
     issuer: x509.Name | None,
     validity: dt.timedelta,
+    now: dt.datetime | None,
+    until: dt.datetime | None = None,
 ) -> x509.CertificateBuilder:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.UTC) if now is None else now
+    end = now + validity if until is None else min(now + validity, until)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject if issuer is None else issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _BACKDATE)
-        .not_valid_after(now + validity)
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(end)
     )
 
 
@@ -102,15 +105,17 @@ def new_ca(
     *,
     server_names: Sequence[str] = (),
     validity: dt.timedelta = VALIDITY,
+    now: dt.datetime | None = None,
 ) -> CertifiedKey:
-    """A self-signed CA that may sign serving certificates (not other CAs).
+    """A self-signed CA that may sign serving certificates (not other CAs), valid from a little
+    before ``now`` (default: the current time) for ``validity``.
 
     With ``server_names`` (DNS names or IP addresses) it is also a serving certificate for them,
     its own CA: a server can present it and a client trust it directly.
     """
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (
-        _builder(common_name, key, None, validity)
+        _builder(common_name, key, None, validity, now)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_key_usage(cert_sign=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -126,11 +131,21 @@ def issue_serving(
     *,
     common_name: str = COMMON_NAME,
     validity: dt.timedelta = VALIDITY,
+    now: dt.datetime | None = None,
 ) -> CertifiedKey:
-    """A serving certificate for these names (DNS names or IP addresses), signed by ``ca``."""
+    """A serving certificate for these names (DNS names or IP addresses), signed by ``ca``,
+    valid from a little before ``now`` (default: the current time) for ``validity`` but never
+    beyond the CA."""
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (
-        _builder(common_name, key, ca.certificate.subject, validity)
+        _builder(
+            common_name,
+            key,
+            ca.certificate.subject,
+            validity,
+            now,
+            ca.certificate.not_valid_after_utc,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(cert_sign=False), critical=True)
         .add_extension(
@@ -139,3 +154,31 @@ def issue_serving(
         )
     )
     return CertifiedKey(_serving(builder, names).sign(ca.key, hashes.SHA256()), key)
+
+
+def load_certified_key(cert_pem: bytes, key_pem: bytes) -> CertifiedKey:
+    """The certificate and EC private key of these PEM texts; ValueError if either does not
+    parse or they do not belong together."""
+    return with_key(x509.load_pem_x509_certificate(cert_pem), key_pem)
+
+
+def with_key(certificate: x509.Certificate, key_pem: bytes) -> CertifiedKey:
+    """The certificate with its EC private key from PEM; ValueError if the key does not parse
+    or is not the certificate's."""
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the private key is not an EC key")
+    if key.public_key() != certificate.public_key():
+        raise ValueError("the private key does not match the certificate")
+    return CertifiedKey(certificate, key)
+
+
+def load_certificates(pem: bytes) -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle, in order; ValueError if there is none or one does
+    not parse."""
+    return x509.load_pem_x509_certificates(pem)
+
+
+def bundle_pem(certificates: Sequence[x509.Certificate]) -> bytes:
+    """Certificates as one PEM bundle (a ``ca.crt``, a caBundle before base64)."""
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certificates)

@@ -1,8 +1,9 @@
 """The ValidatingWebhookConfiguration: which requests the apiserver sends to the webhook, and how.
 
 A pure builder (no kopf, TLS or HTTP here), used for ``deploy/`` (``manifests.py``) and for an
-operator running on this machine (``--webhook-config-out``). The operator never manages the
-configuration at run time, so it needs no RBAC on ``admissionregistration.k8s.io``.
+operator running on this machine (``--webhook-config-out``). At run time the operator only
+keeps the caBundle of deploy/'s configuration current, with the managed certificate
+(``keeper.py``); it never creates or deletes one.
 """
 
 from __future__ import annotations

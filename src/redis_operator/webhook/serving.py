@@ -1,8 +1,9 @@
 """Serving the webhook over HTTPS: kopf's ``WebhookServer`` with the operator's certificate.
 
-In a cluster the certificate comes from files (a cert-manager Secret); for local development a
-self-signed one for the loopback names is generated, and ``--webhook-config-out`` writes the
-matching configuration for ``kubectl apply``.
+In a cluster the certificate comes from files (a cert-manager Secret) or from the operator's
+own Secret (``keeper.py``, which writes the file served); for local development a self-signed
+one for the loopback names is generated, and ``--webhook-config-out`` writes the matching
+configuration for ``kubectl apply``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import kopf
 from redis_operator.settings import WebhookSettings
 from redis_operator.webhook.certificates import new_ca
 from redis_operator.webhook.configuration import WEBHOOK_PATH, local_configuration
+from redis_operator.webhook.keeper import CertificateKeeper
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +52,19 @@ class WebhookServing:
     certificate renewal needs no restart. Without them a self-signed certificate for the
     loopback names (``certificates.new_ca``) is generated into a private temporary directory
     removed by :meth:`close`: that is for local development, where the configuration from
-    ``config_out`` carries it as caBundle.
+    ``config_out`` carries it as caBundle. With a ``keeper`` (the managed certificate) it serves
+    the keeper's file, once the keeper has written it, re-read at the keeper's check period.
     """
 
-    def __init__(self, options: WebhookSettings) -> None:
+    def __init__(self, options: WebhookSettings, keeper: CertificateKeeper | None = None) -> None:
         self.options = options
+        self.keeper = keeper
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        if options.cert_file is not None and options.key_file is not None:
+        check_seconds = 60.0  # kopf's own period
+        if keeper is not None:
+            cert_file = key_file = keeper.pem_file
+            check_seconds = keeper.settings.check_seconds
+        elif options.cert_file is not None and options.key_file is not None:
             cert_file, key_file = options.cert_file, options.key_file
         else:
             self._tmp = tempfile.TemporaryDirectory(prefix="redis-operator-webhook-")
@@ -75,11 +83,14 @@ class WebhookServing:
             port=options.port,
             certfile=cert_file,
             pkeyfile=key_file,
+            file_check_interval=check_seconds,
         )
         self.url = local_url(options.address, options.port)
 
     async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
         """kopf's server protocol: serve, and announce each (re)start once listening."""
+        if self.keeper is not None:
+            await self.keeper.ready.wait()
         async with self.server:
             async for client_config in self.server(fn):
                 log.info("admission webhook serving at %s%s", self.url, WEBHOOK_PATH)

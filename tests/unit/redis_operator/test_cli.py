@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from redis_operator.cli import _webhook, _webhook_options, build_parser, main
-from redis_operator.settings import WebhookSettings
+from redis_operator.cli import (
+    _webhook,
+    _webhook_options,
+    build_parser,
+    default_certificate_namespace,
+    main,
+)
+from redis_operator.settings import WebhookCertificateSettings, WebhookSettings
 from redis_operator.webhook.policy import AdmissionPolicy
 
 # ``sys.modules[name] = None`` makes every import of that package fail, as if not installed.
@@ -79,6 +85,51 @@ def test_webhook_flags(tmp_path: Path) -> None:
         _options("--webhook-port=9443", "--allowed-image-prefix=")
     with pytest.raises(SystemExit):
         _options("--webhook-port=70000")
+
+
+def test_managed_certificate_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POD_NAMESPACE", "from-downward-api")
+    options = _options(
+        "--webhook-port=9443",
+        "--webhook-certificate-secret=tls",
+        "--webhook-service=svc",
+        "--webhook-configuration=vwc",
+    )
+    assert options is not None
+    assert options.certificate == WebhookCertificateSettings(
+        secret="tls", namespace="from-downward-api", service="svc", configuration="vwc"
+    )
+    explicit = _options(
+        "--webhook-port=9443",
+        "--webhook-certificate-secret=tls",
+        "--webhook-service=svc",
+        "--webhook-certificate-namespace=ns",
+    )
+    assert explicit is not None and explicit.certificate is not None
+    assert (explicit.certificate.namespace, explicit.certificate.configuration) == ("ns", None)
+    monkeypatch.delenv("POD_NAMESPACE")
+    assert default_certificate_namespace(tmp_path / "absent") == "redis-operator-system"
+    (tmp_path / "namespace").write_text("pods-own\n")
+    assert default_certificate_namespace(tmp_path / "namespace") == "pods-own"
+
+
+def test_inconsistent_managed_certificate_flags(tmp_path: Path) -> None:
+    cert = tmp_path / "tls.crt"
+    cert.write_text("x")
+    with pytest.raises(ValueError, match="needs --webhook-service"):
+        _options("--webhook-port=9443", "--webhook-certificate-secret=tls")
+    with pytest.raises(ValueError, match="--webhook-service needs --webhook-certificate-secret"):
+        _options("--webhook-port=9443", "--webhook-service=svc")
+    with pytest.raises(ValueError, match="exclude each other"):
+        _options(
+            "--webhook-port=9443",
+            "--webhook-certificate-secret=tls",
+            "--webhook-service=svc",
+            f"--webhook-cert-file={cert}",
+            f"--webhook-key-file={cert}",
+        )
+    with pytest.raises(ValueError, match="--webhook-certificate-secret needs --webhook-port"):
+        _options("--webhook-certificate-secret=tls")
 
 
 def test_inconsistent_webhook_flags_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

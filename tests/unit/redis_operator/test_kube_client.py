@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from redis_operator.kube.client import call, in_cluster, new_api_client
+from redis_operator.kube.client import JsonKubeApi, call, in_cluster, new_api_client
 
 KUBECONFIG = """
 apiVersion: v1
@@ -111,3 +111,44 @@ def test_in_cluster_only_in_a_pod_given_no_kubeconfig(monkeypatch: pytest.Monkey
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
     assert in_cluster(None)
     assert not in_cluster("/etc/kubeconfig")
+
+
+async def test_the_certificate_calls_methods_paths_and_bodies(
+    tmp_path: Path, clean_environment: None
+) -> None:
+    seen: list[tuple[str, str, str, object]] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else None
+        seen.append((request.method, request.path, request.content_type, body))
+        if request.path.endswith("/absent"):
+            return web.json_response({"kind": "Status", "code": 404}, status=404)
+        return web.json_response({"metadata": {"name": "x"}})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    api = await new_api_client(
+        write_kubeconfig(tmp_path, f"http://127.0.0.1:{runner.addresses[0][1]}")
+    )
+    try:
+        kube = JsonKubeApi(api)
+        secret = {"metadata": {"name": "s", "resourceVersion": "7"}}
+        await kube.replace_secret("ns", "s", secret)
+        assert await kube.read_webhook_configuration("absent") is None
+        assert await kube.read_webhook_configuration("c") == {"metadata": {"name": "x"}}
+        operations = [{"op": "add", "path": "/webhooks/0/clientConfig/caBundle", "value": "eA=="}]
+        await kube.patch_webhook_configuration("c", operations)
+    finally:
+        await api.close()
+        await runner.cleanup()
+    vwc = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
+    assert seen == [
+        ("PUT", "/api/v1/namespaces/ns/secrets/s", "application/json", secret),
+        ("GET", f"{vwc}/absent", "application/json", None),
+        ("GET", f"{vwc}/c", "application/json", None),
+        ("PATCH", f"{vwc}/c", "application/json-patch+json", operations),
+    ]

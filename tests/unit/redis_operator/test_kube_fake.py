@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from redis_operator.api import ChildKind
-from redis_operator.kube.client import NAMESPACE, REDIS
+from redis_operator.kube.client import NAMESPACE, REDIS, WEBHOOK_CONFIGURATION
 from redis_operator.kube.errors import ApiError, TransportError, is_namespace_terminating
 from redis_operator.kube.fake import FakeKubeApi, Verb, WatchEvent, merge_patch
 
@@ -268,3 +268,54 @@ async def test_scripted_failures() -> None:
     fake.fail(Verb.DELETE, POD, refused)
     fake.clear_failures()
     await fake.delete(POD, NS, "q", fake.get(POD, NS, "q")["metadata"]["uid"])  # type: ignore[index]
+
+
+async def test_a_secret_replace_needs_the_current_resource_version() -> None:
+    fake = FakeKubeApi()
+    created = await fake.create_secret(NS, {"metadata": {"name": "s"}, "data": {"a": "MQ=="}})
+    stale = {"metadata": {"name": "s", "resourceVersion": "0"}, "data": {"a": "Mg=="}}
+    with pytest.raises(ApiError) as refused:
+        await fake.replace_secret(NS, "s", stale)
+    assert refused.value.status == 409
+    current = {
+        **stale,
+        "metadata": {"name": "s", "resourceVersion": created["metadata"]["resourceVersion"]},
+    }
+    replaced = await fake.replace_secret(NS, "s", current)
+    assert replaced["data"] == {"a": "Mg=="}
+    assert replaced["metadata"]["uid"] == created["metadata"]["uid"]
+    assert [(w.verb, w.error is None) for w in fake.writes] == [
+        (Verb.CREATE, True),
+        (Verb.REPLACE, False),
+        (Verb.REPLACE, True),
+    ]
+
+
+async def test_a_webhook_configuration_is_cluster_scoped_and_json_patched() -> None:
+    fake = FakeKubeApi()
+    events = watching(fake)
+    fake.create_object(
+        WEBHOOK_CONFIGURATION, "", {"metadata": {"name": "c"}, "webhooks": [{"name": "w"}]}
+    )
+    stored = await fake.read_webhook_configuration("c")
+    assert stored is not None and "namespace" not in stored["metadata"]
+    assert await fake.read_webhook_configuration("absent") is None
+    patched = await fake.patch_webhook_configuration(
+        "c",
+        [
+            {"op": "test", "path": "/webhooks/0/name", "value": "w"},
+            {"op": "add", "path": "/webhooks/0/clientConfig", "value": {"caBundle": "eA=="}},
+        ],
+    )
+    assert patched["webhooks"] == [{"name": "w", "clientConfig": {"caBundle": "eA=="}}]
+    before = fake.get(WEBHOOK_CONFIGURATION, "", "c")
+    for operations in (
+        [{"op": "test", "path": "/webhooks/0/name", "value": "other"}],
+        [{"op": "add", "path": "/webhooks/5/clientConfig/caBundle", "value": "x"}],
+        [{"op": "remove", "path": "/webhooks/0/absent"}],
+    ):
+        with pytest.raises(ApiError) as refused:
+            await fake.patch_webhook_configuration("c", operations)
+        assert refused.value.status == 422
+    assert fake.get(WEBHOOK_CONFIGURATION, "", "c") == before  # all or nothing
+    assert fake.deliver() == 0 and events == []  # not watched

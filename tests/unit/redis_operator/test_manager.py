@@ -12,7 +12,7 @@ from kubernetes_asyncio import client
 from redis_operator.controller.workqueue import ShutDown
 from redis_operator.leaderelection.election import LeaderElectionConfig, LeadershipLost
 from redis_operator.manager import Manager, stop_in_order
-from redis_operator.settings import Settings
+from redis_operator.settings import Settings, WebhookCertificateSettings, WebhookSettings
 
 
 class Steps:
@@ -190,3 +190,24 @@ async def test_with_leader_election_kopf_has_the_same_single_cleanup() -> None:
         built = manager(settings)
         assert len(cleanup_handlers(built)) == 1
         await built.api_client.close()
+
+
+async def test_a_managed_certificate_is_kept_over_the_operators_client_and_served() -> None:
+    certificate = WebhookCertificateSettings(secret="tls", namespace="ns", service="svc")
+    built = manager(
+        Settings(
+            metrics_address=None,
+            webhook=WebhookSettings(port=9443, certificate=certificate),
+        )
+    )
+    plain = manager(Settings(metrics_address=None))
+    try:
+        assert built.keeper is not None and built.webhook is not None
+        assert built.keeper.api is built.kube
+        assert built.webhook.server.certfile == built.keeper.pem_file
+        assert built.webhook.server.pkeyfile == built.keeper.pem_file
+        assert plain.keeper is None
+        built.keeper.close()
+    finally:
+        await built.api_client.close()
+        await plain.api_client.close()

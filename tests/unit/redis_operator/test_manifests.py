@@ -63,8 +63,8 @@ def test_cluster_role_grants_exactly_what_is_used() -> None:
         for verb in rule["verbs"]
     }
     # No CRD access (kopf with scanning disabled uses only discovery), namespaces only watched
-    # (which are being deleted), no webhook configurations (deploy/'s, not kopf-managed), no
-    # get where nothing GETs, no delete of what the garbage collector deletes (Services).
+    # (which are being deleted), deploy/'s webhook configuration only read and patched (its
+    # caBundle), no get where nothing GETs, no delete of what the garbage collector deletes.
     expected = {
         *(("myapp.tangx.in", "redis", v) for v in ("list", "watch", "patch")),
         ("myapp.tangx.in", "redis/status", "patch"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import ssl
@@ -9,10 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from cryptography import x509
 
 from devcluster.ports import free_port
-from redis_operator.settings import WebhookSettings
+from redis_operator.kube.client import SECRET
+from redis_operator.kube.fake import FakeKubeApi
+from redis_operator.settings import WebhookCertificateSettings, WebhookSettings
 from redis_operator.webhook.configuration import WEBHOOK_PATH
+from redis_operator.webhook.keeper import CertificateKeeper
 from redis_operator.webhook.serving import WebhookServing, local_url
 
 
@@ -54,3 +59,54 @@ async def test_serving_with_a_self_signed_certificate_writes_a_working_configura
     finally:
         await configs.aclose()
         serving.close()
+
+
+async def _served_certificate(port: int, ca_bundle: bytes, name: str) -> bytes:
+    """The certificate the server presents to a client that trusts ``ca_bundle`` and dials it
+    by ``name`` (as the apiserver dials the Service), in DER."""
+    context = ssl.create_default_context(cadata=ca_bundle.decode())
+    _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname=name)
+    try:
+        der: bytes = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return der
+
+
+async def test_the_managed_certificate_is_served_and_a_new_one_too() -> None:
+    port = free_port()
+    certificate = WebhookCertificateSettings(
+        secret="tls", namespace="ns", service="svc", check_seconds=0.05
+    )
+    kube = FakeKubeApi()
+    keeper = CertificateKeeper(kube, certificate)
+    options = WebhookSettings(port=port, address="127.0.0.1", certificate=certificate)
+    serving = WebhookServing(options, keeper)
+
+    async def fn(request: Any, **_: Any) -> Any:
+        return {"response": {"uid": request["request"]["uid"], "allowed": True}}
+
+    configs = serving(fn)
+    starting = asyncio.ensure_future(anext(configs))
+    await asyncio.sleep(0.1)
+    assert not starting.done()  # nothing is served before the keeper has a certificate
+    first = await keeper.check()
+    try:
+        await starting
+        name = keeper.names[0]
+        der = await _served_certificate(port, first.ca_bundle(), name)
+        assert x509.load_der_x509_certificate(der) == first.serving.certificate
+        # kopf, as it does, waits for the file to change (its digest taken when it resumes).
+        restarted = asyncio.ensure_future(anext(configs))
+        await asyncio.sleep(0.1)
+        kube.delete_object(SECRET, "ns", "tls")  # a new certificate: the listener restarts
+        second = await keeper.check()
+        assert second.serving.certificate != first.serving.certificate
+        await asyncio.wait_for(restarted, 10)
+        der = await _served_certificate(port, second.ca_bundle(), name)
+        assert x509.load_der_x509_certificate(der) == second.serving.certificate
+    finally:
+        await configs.aclose()
+        serving.close()
+        keeper.close()
