@@ -61,15 +61,8 @@ class Helm:
         self, values: dict[str, Any] | None = None, namespace: str = "redis-operator-system"
     ) -> list[dict[str, Any]]:
         """The objects the chart renders with these values (CRD included), as data."""
-        return [
-            doc
-            for doc in yaml.safe_load_all(
-                self.run(
-                    "template", *self.chart_args(values), "-n", namespace, "--include-crds"
-                ).stdout
-            )
-            if doc
-        ]
+        args = ["template", *self.chart_args(values), "-n", namespace, "--include-crds"]
+        return [doc for doc in yaml.safe_load_all(self.run(*args).stdout) if doc]
 
     def chart_args(self, values: dict[str, Any] | None = None) -> list[str]:
         """The release name, the chart and a values file holding ``values``."""
