@@ -8,6 +8,8 @@ calls `write_chart`; a unit test fails when the committed files differ from `ren
 Placeholders: a field to be templated is set to a token string, the objects are dumped as
 deploy/'s are, and each token is then replaced by its expression (inline), or the whole line
 holding it by template lines at that line's indentation (a block: `toYaml`, `range`, `with`).
+deploy/'s namespace becomes the release's wherever it is written, names built from it (the
+Service's DNS names, cert-manager's annotation) included.
 """
 
 from __future__ import annotations
@@ -200,14 +202,15 @@ class _Tokens:
         for token, expression in self._inline.items():
             text = text.replace(token, expression)
         leftover = [t for t in (*self._inline, *self._blocks) if t in text]
-        assert not leftover, f"placeholders left in a template: {leftover}"
+        if leftover:
+            raise ValueError(f"placeholders left in a template: {leftover}")
         return text.replace(manifests.NAMESPACE, "{{ .Release.Namespace }}")
 
 
-def _optional_field(key: str, value: str) -> Callable[[int], list[str]]:
-    """``key: <the value>`` only when the value is not empty."""
+def _optional_field(key: str) -> Callable[[int], list[str]]:
+    """``key: <the value of that name>`` only when the value is not empty."""
     return lambda indent: [
-        f"{{{{- with .Values.{value} }}}}",
+        f"{{{{- with .Values.{key} }}}}",
         f"{key}:",
         f"  {{{{- toYaml . | nindent {indent + 2} }}}}",
         "{{- end }}",
@@ -242,7 +245,7 @@ def _cert_manager_patches(tokens: _Tokens, obj: dict[str, Any]) -> dict[str, Any
             parent: Any = obj
             for step in parents:
                 parent = parent[int(step)] if isinstance(parent, list) else parent[step]
-            value = op["value"]
+            value = op.get("value")
             if op["op"] == "add" and last == "-":
                 parent.append(tokens.block(_with_cert_manager([value])))
             elif op["op"] == "add" and last not in parent:
@@ -292,7 +295,7 @@ def _deployment(tokens: _Tokens) -> dict[str, Any]:
         ]
     )
     for key in ("imagePullSecrets", "nodeSelector", "tolerations"):
-        pod[tokens.block(_optional_field(key, key))] = None
+        pod[tokens.block(_optional_field(key))] = None
     return deployment
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from redis_operator import api, chart, manifests
@@ -122,3 +123,28 @@ def test_operations_doc_lists_every_value() -> None:
     missing = [p for p in leaves(chart.VALUES) if f"| `{p}` |" not in section]
     assert not missing, f"docs/operations.md's Helm values table lacks {missing}"
     assert "never deleted by Helm" in section
+
+
+def test_an_overlay_patch_the_chart_cannot_template_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    overlay = manifests.cert_manager_kustomization()
+    target = {"kind": "Deployment", "name": manifests.NAME}
+    patch = "- op: remove\n  path: /spec/strategy\n"
+    monkeypatch.setattr(
+        manifests,
+        "cert_manager_kustomization",
+        lambda: overlay | {"patches": [{"target": target, "patch": patch}]},
+    )
+    with pytest.raises(ValueError, match=r"cannot template the overlay's patch.*remove"):
+        chart.render_chart()
+
+
+def test_the_overlays_patches_become_conditionals() -> None:
+    deployment = chart.render_chart()["redis-operator/templates/deployment.yaml"]
+    condition = '{{- if eq .Values.webhook.certificate "cert-manager" }}'
+    # args (a replace), the mount and the volume (adds to lists).
+    assert deployment.count(condition) == 3
+    assert f"{condition}\n        - --webhook-cert-file=" in deployment
+    webhook = chart.render_chart()["redis-operator/templates/webhook.yaml"]
+    assert f"  {condition}\n  annotations:\n    cert-manager.io/inject-ca-from:" in webhook
