@@ -7,6 +7,7 @@ mistake in a test can never send a packet off the machine.
 from __future__ import annotations
 
 import ipaddress
+import shlex
 import socket
 import subprocess
 from pathlib import Path
@@ -105,3 +106,11 @@ def in_pod_netns(pod: dict[str, Any], *argv: str) -> subprocess.CompletedProcess
         text=True,
         check=False,
     )
+
+
+def nat_rules() -> list[list[str]]:
+    """The host's nat table, one rule a list: chain first, then its arguments."""
+    saved = subprocess.run(
+        ["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True
+    ).stdout
+    return [shlex.split(line)[1:] for line in saved.splitlines() if line.startswith("-A ")]

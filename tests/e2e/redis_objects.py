@@ -91,3 +91,14 @@ def wait_status(kubectl: Kubectl, namespace: str, replicas: int, ready: int) -> 
 
 def scale(kubectl: Kubectl, namespace: str, replicas: int) -> None:
     kubectl("scale", "redis/my-op-redis", f"--replicas={replicas}", "-n", namespace)
+
+
+def scale_story(kubectl: Kubectl, namespace: str, **spec: Any) -> None:
+    """The seed's story: create with 2 replicas, then scale 2 -> 3 -> 1 -> 3, each step
+    converged."""
+    kubectl.apply(redis(**spec), "-n", namespace)
+    wait_ready_pods(kubectl, namespace, ordinals(2))
+    for replicas in (3, 1, 3):
+        scale(kubectl, namespace, replicas)
+        wait_ready_pods(kubectl, namespace, ordinals(replicas))
+        wait_status(kubectl, namespace, replicas, replicas)

@@ -23,6 +23,7 @@ from tests.e2e.redis_objects import (
     pods,
     redis,
     scale,
+    scale_story,
     wait_event,
     wait_ready_pods,
     wait_status,
@@ -77,19 +78,9 @@ def test_tutorial_manifest(kubectl: Kubectl, namespace: str, start_operator: Sta
     assert len(table[1].split()) == len(header) - 1
 
 
-def _scale_story(kubectl: Kubectl, namespace: str) -> None:
-    """Create with 2 replicas, then scale 2 -> 3 -> 1 -> 3, each step converged."""
-    kubectl.apply(redis(), "-n", namespace)
-    wait_ready_pods(kubectl, namespace, ordinals(2))
-    for replicas in (3, 1, 3):
-        scale(kubectl, namespace, replicas)
-        wait_ready_pods(kubectl, namespace, ordinals(replicas))
-        wait_status(kubectl, namespace, replicas, replicas)
-
-
 def test_scaling_events(kubectl: Kubectl, namespace: str, start_operator: Start) -> None:
     start_operator()
-    _scale_story(kubectl, namespace)
+    scale_story(kubectl, namespace)
     up = wait_event(kubectl, namespace, "ScalingUp", "my-op-redis replicas set to 3", "(x2 over")
     assert up.type == "Normal" and up.source == "RedisOperator"
     rows = events(kubectl, namespace)
@@ -106,7 +97,7 @@ def test_scaling_events(kubectl: Kubectl, namespace: str, start_operator: Start)
 
 def test_scaling_events_in_chinese(kubectl: Kubectl, namespace: str, start_operator: Start) -> None:
     start_operator("--event-language=zh")
-    _scale_story(kubectl, namespace)
+    scale_story(kubectl, namespace)
     up = wait_event(kubectl, namespace, "扩容", "my-op-redis 副本数设置为 3", "(x2 over")
     assert up.type == "Normal" and up.source == "RedisOperator"
     rows = events(kubectl, namespace)

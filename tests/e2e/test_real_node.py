@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import shlex
 import socket
 import ssl
 import subprocess
@@ -24,8 +23,7 @@ from typing import Any
 
 import pytest
 
-from devcluster import imagebuild, pki, realnode
-from devcluster.build import ensure_node_binaries
+from devcluster import pki, realnode
 from devcluster.cluster import DevCluster
 from devcluster.components import NODE_IP, POD_CIDR
 from devcluster.layout import Settings
@@ -33,10 +31,11 @@ from devcluster.supervisor import pid_alive
 from redis_operator import manifests
 from redis_operator.leaderelection.election import DEFAULT_LEASE_NAME
 from redis_operator.metrics import PREFIX
+from tests.e2e import in_cluster
+from tests.e2e.in_cluster import container_log, tag_image
 from tests.e2e.operator import (
     OPERATOR_GROUPS,
     OPERATOR_USER,
-    REPO,
     OperatorProcess,
     assert_log_clean,
     install_deploy,
@@ -45,6 +44,7 @@ from tests.e2e.realnode import (
     PROBE_PROCESSES,
     container_cgroup,
     in_pod_netns,
+    nat_rules,
     pod_processes,
     redis_call,
     redis_server_pid,
@@ -220,19 +220,12 @@ def test_network_stays_on_the_machine(real: RealCluster, ns: str) -> None:
     _assert_nat_stays_on_the_bridge()
 
 
-def _nat_rules() -> list[list[str]]:
-    saved = subprocess.run(
-        ["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True
-    ).stdout
-    return [shlex.split(line)[1:] for line in saved.splitlines() if line.startswith("-A ")]
-
-
 def _assert_nat_stays_on_the_bridge() -> None:
     """kube-proxy's NAT: every DNAT leads to an address on the bridge; MASQUERADE only in its
     KUBE-POSTROUTING, for packets it marked, and it marks only those from the bridge's
     addresses (a pod or the host reaching itself through a Service): nothing is NATed out."""
     pods = ipaddress.ip_network(realnode.POD_SUBNET)
-    rules = _nat_rules()
+    rules = nat_rules()
     dnat = [r[r.index("--to-destination") + 1] for r in rules if "DNAT" in r]
     assert dnat, "kube-proxy wrote no rule for the kubernetes Service"
     for target in dnat:
@@ -295,33 +288,11 @@ def test_deleting_a_pod_kills_redis_and_the_replacement_serves(
     assert redis_server_pid(replacement) != pid
 
 
-def _tag(real: RealCluster, name: str) -> None:
-    node = Settings.load(real.cluster.layout.settings).node
-    assert node is not None
-    socket = realnode.NodeFiles(real.cluster.layout.node).containerd_socket
-    subprocess.run(
-        [
-            str(node.binaries.ctr),
-            f"--address={socket}",
-            "-n",
-            "k8s.io",
-            "images",
-            "tag",
-            "--force",
-            real.redis_image,
-            name,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-
-
 def test_an_image_change_restarts_containers_one_at_a_time(
     real: RealCluster, ns: str, operator: OperatorProcess
 ) -> None:
     retagged = real.redis_image + "-retagged"
-    _tag(real, retagged)
+    tag_image(real.cluster, real.redis_image, retagged)
     real.kubectl.apply(redis(replicas=3, image=real.redis_image), "-n", ns)
     before = wait_ready_pods(real.kubectl, ns, ordinals(3))
     pids = {redis_server_pid(p) for p in before.values()}
@@ -404,9 +375,7 @@ def test_a_redis_that_tolerates_the_kwok_taint_is_simulated_on_kwok(
 @pytest.fixture(scope="module")
 def operator_image(real: RealCluster) -> str:
     """The operator's image, built from the Dockerfile (cached) and imported into the node."""
-    image = imagebuild.build_operator_image(ensure_node_binaries(), REPO)
-    real.cluster.import_image(image.archive)
-    return image.name
+    return in_cluster.operator_image(real.cluster)
 
 
 _IN_CLUSTER = """\
@@ -531,7 +500,7 @@ def test_the_operator_runs_from_its_image_under_deploy_rbac_ready_by_the_kubelet
         assert leader.rsplit("_", 1)[0] in running
         _reached_through_their_services(real, {p["status"]["podIP"] for p in running.values()})
         for name in running:
-            log = _container_log(real, name)
+            log = container_log(real.cluster, name)
             assert_log_clean(log)
             assert "name resolution" not in log, log[-3000:]
     finally:
@@ -572,7 +541,7 @@ def _service_address(real: RealCluster, name: str, pod_ips: set[str]) -> tuple[s
     def programmed() -> bool:
         targets = {
             r[r.index("--to-destination") + 1].rsplit(":", 1)[0]
-            for r in _nat_rules()
+            for r in nat_rules()
             if "DNAT" in r and comment in r
         }
         return targets == pod_ips
@@ -600,13 +569,6 @@ def _reached_through_their_services(real: RealCluster, pod_ips: set[str]) -> Non
         context.wrap_socket(raw, server_hostname=name) as tls,
     ):
         assert tls.version() is not None
-
-
-def _container_log(real: RealCluster, pod: str) -> str:
-    """A pod's container log, read where the kubelet writes it (not ``kubectl logs``)."""
-    logs = realnode.NodeFiles(real.cluster.layout.node).pod_logs
-    (directory,) = logs.glob(f"{manifests.NAMESPACE}_{pod}_*")
-    return "".join(f.read_text(errors="replace") for f in sorted(directory.rglob("*.log")))
 
 
 def _cmdlines(pod: dict[str, Any]) -> list[str]:
