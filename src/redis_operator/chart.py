@@ -123,6 +123,13 @@ VALUES = (
                 MANAGED,
                 {"enum": [MANAGED, CERT_MANAGER]},
             ),
+            Value(
+                "allowedImagePrefixes",
+                "Refuse a Redis whose spec.image starts with none of these (e.g. "
+                "registry.example/); empty: any image.",
+                [],
+                {"type": "array", "items": {"type": "string", "minLength": 1}},
+            ),
         ),
     ),
     Value(
@@ -276,6 +283,13 @@ def _deployment(tokens: _Tokens) -> dict[str, Any]:
             lambda _: [
                 "{{- range .Values.watchNamespaces }}",
                 '- {{ printf "--namespace=%s" . | quote }}',
+                "{{- end }}",
+            ]
+        ),
+        tokens.block(
+            lambda _: [
+                "{{- range .Values.webhook.allowedImagePrefixes }}",
+                '- {{ printf "--allowed-image-prefix=%s" . | quote }}',
                 "{{- end }}",
             ]
         ),

@@ -107,6 +107,13 @@ def _watch(o: Objects) -> None:
     _container(o)["args"] += ["--namespace=team-a", "--namespace=team-b"]
 
 
+def _allow(o: Objects) -> None:
+    _container(o)["args"] += [
+        "--allowed-image-prefix=localhost/",
+        "--allowed-image-prefix=docker.io/",
+    ]
+
+
 def _language(o: Objects) -> None:
     _container(o)["args"] += ["--event-language=zh"]
 
@@ -147,6 +154,10 @@ CASES: dict[str, tuple[dict[str, Any], Callable[[Objects], None]]] = {
     "replicas": ({"replicas": 3}, _set_replicas),
     "watchNamespaces": ({"watchNamespaces": ["team-a", "team-b"]}, _watch),
     "eventLanguage": ({"eventLanguage": "zh"}, _language),
+    "allowedImagePrefixes": (
+        {"webhook": {"allowedImagePrefixes": ["localhost/", "docker.io/"]}},
+        _allow,
+    ),
     "resources": ({"resources": RESOURCES}, _resources),
     # Maps merge with the defaults (Helm's coalescing); null removes a default key.
     "resources-merged": ({"resources": {"limits": {"cpu": None}}}, _no_cpu_limit),
