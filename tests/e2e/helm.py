@@ -1,7 +1,8 @@
 """helm, built from its Go module by the test bed, run against the chart in charts/.
 
 Every run gets its own HOME and Helm directories (no repositories, no plugins, nothing of the
-machine's), and talks to a cluster only through the kubeconfig it is given.
+machine's), and talks to a cluster only through the kubeconfig it is given: the test bed's,
+whose server is on 127.0.0.1 or on the project's bridge.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from devcluster import realnode
 from devcluster.build import build_helm
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "redis-operator"
@@ -29,7 +31,9 @@ class Helm:
             servers = [
                 c["cluster"]["server"] for c in yaml.safe_load(kubeconfig.read_text())["clusters"]
             ]
-            assert all(s.startswith("https://127.0.0.1:") for s in servers), servers
+            # Loopback, or the project's bridge (where a cluster with the real node listens).
+            local = ("https://127.0.0.1:", f"https://{realnode.BRIDGE_IP}:")
+            assert all(s.startswith(local) for s in servers), servers
         home.mkdir(parents=True, exist_ok=True)
         self._files = 0
         self.env = {
