@@ -1,4 +1,4 @@
-"""The ``redis-operator`` command line: run the operator, print its manifests."""
+"""The ``redis-operator`` command line: run the operator, print its manifests and chart."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from redis_operator import logs
+from redis_operator.chart import render_chart, write_chart
 from redis_operator.leaderelection.election import (
     DEFAULT_LEASE_DURATION,
     DEFAULT_LEASE_NAME,
@@ -310,6 +311,16 @@ def _manifests(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chart(args: argparse.Namespace) -> int:
+    if args.write:
+        for path in write_chart(Path(args.write)):
+            print(path)
+        return 0
+    for name, text in render_chart().items():
+        print(f"# {name}\n{text}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="redis-operator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -362,6 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     manifests = commands.add_parser("manifests", help="print the deploy/ manifests from the code")
     manifests.add_argument("--write", metavar="DIR", help="write them into DIR (e.g. deploy)")
     manifests.set_defaults(handler=_manifests)
+
+    chart = commands.add_parser("chart", help="print the Helm chart (charts/) from the code")
+    chart.add_argument("--write", metavar="DIR", help="write it into DIR (e.g. charts)")
+    chart.set_defaults(handler=_chart)
 
     return parser
 

@@ -23,6 +23,7 @@ ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
 CONTAINERD_VERSION = "v2.3.7"
 BUILDKIT_VERSION = "v0.34.2"
+HELM_VERSION = "v4.3.2"
 
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 KUBERNETES_NODE_COMMANDS = ("kubelet", "kube-proxy")
@@ -243,6 +244,25 @@ def build_buildkit(version: str = BUILDKIT_VERSION) -> Path:
     ldflags = f"-s -w -X {module}/version.Version={version}"
     tags = ["osusergo", "netgo", "static_build"]
     _build(work, packages, version, target, ldflags, "buildkit " + version, tags=tags)
+    _mark_complete(target)
+    return target
+
+
+def build_helm(version: str = HELM_VERSION) -> Path:
+    """Build helm (cmd/helm of ``helm.sh/helm/v4``), which installs the operator's chart."""
+    target = component_dir("helm", version)
+    if _is_complete(target):
+        return target
+    module = "helm.sh/helm/v4"
+    work = cache_root() / "work" / f"helm-{version}"
+    _wrapper(work, module, version, [])
+    target.mkdir(parents=True, exist_ok=True)
+    # The version variables of helm's Makefile; `helm version` reports them.
+    ldflags = (
+        f"-s -w -X {module}/internal/version.version={version}"
+        f" -X {module}/internal/version.gitTreeState=clean"
+    )
+    _build(work, [f"{module}/cmd/helm"], version, target / "helm", ldflags, "helm " + version)
     _mark_complete(target)
     return target
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from devcluster.build import BuildError, ensure_binaries, ensure_node_binaries
+from devcluster.build import BuildError, build_helm, ensure_binaries, ensure_node_binaries
 from devcluster.cluster import ClusterError, DevCluster
 from devcluster.hostpkgs import ensure_host_packages
 from devcluster.imagebuild import build_operator_image, default_context
@@ -25,6 +25,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.action == "build":
         for name, path in vars(ensure_binaries()).items():
             print(f"{name:<24} {path}")
+        # Not the cluster's: the chart's tests install with it (tests/e2e/helm.py).
+        print(f"{'helm':<24} {build_helm() / 'helm'}")
         if not args.kwok_only and os.geteuid() != 0:
             print("real node skipped: it needs root (kwok nodes only: 'up --real-nodes 0')")
         elif not args.kwok_only:

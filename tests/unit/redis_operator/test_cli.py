@@ -40,12 +40,12 @@ def test_run_help_works_where_the_test_bed_cannot_be_imported() -> None:
     assert "--leader-elect" in proc.stdout
 
 
-def test_the_commands_are_run_and_manifests_only(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_commands_are_run_manifests_and_chart_only(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--help"])
     assert exited.value.code == 0
     out = capsys.readouterr().out
-    assert "{run,manifests}" in out
+    assert "{run,manifests,chart}" in out
     assert "dev-cluster" not in out
 
 
