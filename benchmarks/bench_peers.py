@@ -325,12 +325,14 @@ async def baseline_round(admin: client.ApiClient, namespace: str, count: int) ->
     }
 
 
-def cell(values: list[float]) -> str:
+def cell(values: list[float], counts: bool = False) -> str:
+    """``median (min-max)``; ``counts`` (of writes) as whole numbers."""
     if not values:
         return "-"
-    digits = 0 if statistics.median(values) >= 100 else 2 if statistics.median(values) < 1 else 1
-    median = f"{statistics.median(values):,.{digits}f}"
-    if len(values) == 1:
+    middle = statistics.median(values)
+    digits = 0 if counts or middle >= 100 else 2 if middle < 1 else 1
+    median = f"{middle:,.{digits}f}"
+    if len(values) == 1 or min(values) == max(values):
         return median
     return f"{median} ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
 
@@ -360,7 +362,9 @@ def table(results: dict[str, list[Figures]], writes: dict[str, list[Counter[str]
     kinds = sorted({k for counters in writes.values() for c in counters for k in c})
     for kind in kinds:
         o, p = ([float(c[kind]) for c in writes.get(m, [])] for m in ("ours", "peer"))
-        lines.append(f"| writes: {kind} | - | {cell(o)} | {cell(p)} | {ratio(o, p)} | - |")
+        lines.append(
+            f"| writes: {kind} | - | {cell(o, True)} | {cell(p, True)} | {ratio(o, p)} | - |"
+        )
     return "\n".join(lines)
 
 

@@ -30,17 +30,20 @@ def test_the_table_has_medians_ranges_and_both_ratios() -> None:
     results = {
         "baseline": [{"all pods Ready (s)": 5.0}, {"all pods Ready (s)": 6.0}],
         "ours": [{"all pods Ready (s)": 10.0}, {"all pods Ready (s)": 12.0}],
-        "peer": [{"all pods Ready (s)": 8.0}, {"all pods Ready (s)": 8.0}],
+        "peer": [{"all pods Ready (s)": 8.0}, {"all pods Ready (s)": 9.0}],
     }
-    writes = {"ours": [Counter({"create pods": 600})], "peer": [Counter({"create pods": 600})]}
+    writes = {
+        "ours": [Counter({"create pods": 600}), Counter({"create pods": 600})],
+        "peer": [Counter({"create pods": 600}), Counter({"create pods": 602})],
+    }
     lines = table(results, writes).splitlines()
     assert lines[0] == "| what | baseline | ours | Go peer | ours/peer | ours/baseline |"
     assert lines[2].split(" | ") == [
         "| all pods Ready (s)",
         "5.5 (5.0-6.0)",
         "11.0 (10.0-12.0)",
-        "8.0 (8.0-8.0)",
-        "1.38x",
+        "8.5 (8.0-9.0)",
+        "1.29x",
         "2.00x |",
     ]
-    assert lines[3] == "| writes: create pods | - | 600 | 600 | 1.00x | - |"
+    assert lines[3] == "| writes: create pods | - | 600 | 601 (600-602) | 1.00x | - |"
