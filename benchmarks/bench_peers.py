@@ -12,7 +12,8 @@ A round of an operator, in its own namespace: start it (process start to ``/read
 by kind from the audit log until they stop for ``QUIET`` seconds), its peak RSS; restart it
 over the converged Redis (start to ``/readyz``, to the first full pass, i.e. as many passes as
 Redis, its CPU until then, and its writes, which must be none); ``kubectl scale`` to a new pod
-(``--scale-samples``); scale back and delete the namespace (until it is gone). A baseline
+(``--scale-samples``); scale back and delete the namespace (until it is gone; its writes
+meanwhile). A baseline
 round creates the same pods and as many Services directly and deletes its namespace.
 
 Run with ``python benchmarks/bench_peers.py [--redis 200] [--rounds 3] [--modes
@@ -304,12 +305,18 @@ async def operator_round(
         if not await pods_exactly(core, namespace, count * 3):
             raise RuntimeError(f"{namespace}: did not get back to {count * 3} pods")
         await asyncio.sleep(QUIET)  # status and Event writes trail
+        tearing_down = AuditTail(audit, operator.user)
         deleted = time.monotonic()
         await core.delete_namespace(namespace)
         gone = await namespace_gone(core, namespace)
         if gone is None:
             raise RuntimeError(f"{namespace}: not gone within 600 s")
         figures["namespace teardown (s)"] = gone - deleted
+        meanwhile = tearing_down.read()
+        tearing_down.close()
+        figures["teardown: writes"] = len(meanwhile)
+        if meanwhile:
+            print(f"{operator.name}: writes during the teardown: {tally(meanwhile)}")
     finally:
         running.stop()
     return figures, writes
