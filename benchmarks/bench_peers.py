@@ -363,9 +363,8 @@ def table(results: dict[str, list[Figures]], writes: dict[str, list[Counter[str]
 
     for name in rows:
         b, o, p = (values(m, name) for m in MODES)
-        lines.append(
-            f"| {name} | {cell(b)} | {cell(o)} | {cell(p)} | {ratio(o, p)} | {ratio(o, b)} |"
-        )
+        cells = " | ".join(cell(v, counts="writes" in name) for v in (b, o, p))
+        lines.append(f"| {name} | {cells} | {ratio(o, p)} | {ratio(o, b)} |")
     kinds = sorted({k for counters in writes.values() for c in counters for k in c})
     for kind in kinds:
         o, p = ([float(c[kind]) for c in writes.get(m, [])] for m in ("ours", "peer"))

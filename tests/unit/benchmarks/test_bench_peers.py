@@ -29,7 +29,10 @@ def test_a_list_the_apiserver_added_to_still_holds_each_wanted_item() -> None:
 def test_the_table_has_medians_ranges_and_both_ratios() -> None:
     results = {
         "baseline": [{"all pods Ready (s)": 5.0}, {"all pods Ready (s)": 6.0}],
-        "ours": [{"all pods Ready (s)": 10.0}, {"all pods Ready (s)": 12.0}],
+        "ours": [
+            {"all pods Ready (s)": 10.0, "restart: writes": 0.0},
+            {"all pods Ready (s)": 12.0, "restart: writes": 0.0},
+        ],
         "peer": [{"all pods Ready (s)": 8.0}, {"all pods Ready (s)": 9.0}],
     }
     writes = {
@@ -46,4 +49,5 @@ def test_the_table_has_medians_ranges_and_both_ratios() -> None:
         "1.29x",
         "2.00x |",
     ]
-    assert lines[3] == "| writes: create pods | - | 600 | 601 (600-602) | 1.00x | - |"
+    assert lines[3] == "| restart: writes | - | 0 | - | - | - |"
+    assert lines[4] == "| writes: create pods | - | 600 | 601 (600-602) | 1.00x | - |"
