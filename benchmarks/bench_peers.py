@@ -84,17 +84,18 @@ class Operator:
 
     name: str
     user: str
-    kubeconfig: Path
     passes_metric: str
     argv: Callable[[str, int, int], list[str]]
     """(namespace, metrics port, probe port) -> the command line."""
+    probe_beside_metrics: bool
+    """Ours serves /readyz beside /metrics; controller-runtime on a port of its own."""
 
 
 def ours(kubeconfig: Path) -> Operator:
+    """This operator, as bench_operator runs it: its ServiceAccount's identity, one namespace."""
     return Operator(
         "ours",
         USER,
-        kubeconfig,
         "redis_operator_reconcile_total",
         lambda namespace, port, _probe: [
             sys.executable,
@@ -106,14 +107,15 @@ def ours(kubeconfig: Path) -> Operator:
             f"--metrics-address=127.0.0.1:{port}",
             "--log-level=warning",
         ],
+        probe_beside_metrics=True,
     )
 
 
 def peer(kubeconfig: Path, binary: Path) -> Operator:
+    """The Go peer, watching one namespace, logging errors only (as ours logs warnings)."""
     return Operator(
         "peer",
         PEER_USER,
-        kubeconfig,
         "controller_runtime_reconcile_total",
         lambda namespace, port, probe: [
             str(binary),
@@ -123,6 +125,7 @@ def peer(kubeconfig: Path, binary: Path) -> Operator:
             f"--health-probe-bind-address=127.0.0.1:{probe}",
             "--zap-log-level=error",
         ],
+        probe_beside_metrics=False,
     )
 
 
@@ -131,8 +134,7 @@ class Running:
 
     def __init__(self, operator: Operator, namespace: str, log: Path) -> None:
         self.metrics_port = free_port()
-        # Ours serves /readyz beside /metrics; controller-runtime on a port of its own.
-        self.probe_port = free_port() if operator.name == "peer" else self.metrics_port
+        self.probe_port = self.metrics_port if operator.probe_beside_metrics else free_port()
         self.operator = operator
         self.started = time.monotonic()
         self.process = subprocess.Popen(
