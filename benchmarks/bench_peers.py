@@ -365,7 +365,8 @@ def table(results: dict[str, list[Figures]], writes: dict[str, list[Counter[str]
 
     for name in rows:
         b, o, p = (values(m, name) for m in MODES)
-        cells = " | ".join(cell(v, counts="writes" in name) for v in (b, o, p))
+        counts = name.startswith("writes") or name.endswith("writes")
+        cells = " | ".join(cell(v, counts) for v in (b, o, p))
         lines.append(f"| {name} | {cells} | {ratio(o, p)} | {ratio(o, b)} |")
     kinds = sorted({k for counters in writes.values() for c in counters for k in c})
     for kind in kinds:
