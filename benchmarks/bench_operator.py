@@ -80,13 +80,16 @@ async def bounded(calls: list[Callable[[], Awaitable[Any]]], limit: int) -> None
     await asyncio.gather(*(one(c) for c in calls))
 
 
-async def all_ready(core: Any, namespace: str, count: int) -> float:
-    """Watch the namespace's pods until ``count`` are Ready; when (monotonic) the last became so.
+async def pod_times(core: Any, namespace: str, count: int) -> tuple[float, float]:
+    """Watch the namespace's pods until ``count`` are Ready; when (monotonic) the ``count``-th
+    pod was first seen, and when the last became Ready.
 
     A watch, read as raw JSON: polling a list of hundreds of pods (and turning each into a
     model) loaded the apiserver and this process enough to distort what it measured. The
     apiserver closes a watch that reads too slowly; it is resumed where it stopped.
     """
+    seen: set[str] = set()
+    created: float | None = None
     ready: set[str] = set()
     version = ""
     while True:
@@ -101,6 +104,9 @@ async def all_ready(core: Any, namespace: str, count: int) -> float:
                 pod = event["object"]
                 meta = pod["metadata"]
                 version = meta["resourceVersion"]
+                seen.add(meta["name"])
+                if created is None and len(seen) >= count:
+                    created = time.monotonic()
                 conditions = (pod.get("status") or {}).get("conditions") or []
                 if (
                     event["type"] != "DELETED"
@@ -110,8 +116,8 @@ async def all_ready(core: Any, namespace: str, count: int) -> float:
                     ready.add(meta["name"])
                 else:
                     ready.discard(meta["name"])
-                if len(ready) >= count:
-                    return time.monotonic()
+                if created is not None and len(ready) >= count:
+                    return created, time.monotonic()
 
 
 def redis_body(name: str, replicas: int) -> dict[str, Any]:
@@ -147,12 +153,12 @@ async def namespace_gone(core: Any, name: str, timeout: float = 600.0) -> float 
 
 
 async def baseline(
-    admin: client.ApiClient, count: int, teardown: bool
-) -> tuple[float, float | None]:
-    """The same pods, created directly: what converging costs without an operator; with
-    ``teardown``, as many Services too, and how long deleting their namespace takes."""
+    admin: client.ApiClient, count: int, teardown: bool, namespace: str = "bench-baseline"
+) -> tuple[float, float, float | None]:
+    """The same pods, created directly: what converging costs without an operator (seconds
+    until all pods exist, until all are Ready); with ``teardown``, as many Services too, and
+    how long deleting their namespace takes."""
     core = client.CoreV1Api(admin)
-    namespace = "bench-baseline"
     await create_namespace(core, namespace)
     spec = api.RedisSpec(replicas=3, port=8333, image="redis:5-alpine")
     owners = [
@@ -163,13 +169,13 @@ async def baseline(
     services = [desired_service(owner) for owner in owners] if teardown else []
     for body in bodies + services:
         body["metadata"].pop("ownerReferences", None)  # no such owner exists here
-    watch = asyncio.create_task(all_ready(core, namespace, len(bodies)))
+    watch = asyncio.create_task(pod_times(core, namespace, len(bodies)))
     await asyncio.sleep(1)  # the watch is open
     started = time.monotonic()
     await bounded(
         [functools.partial(core.create_namespaced_pod, namespace, b) for b in bodies], CONCURRENCY
     )
-    elapsed = await watch - started
+    created, ready = await watch
     await bounded(
         [functools.partial(core.create_namespaced_service, namespace, b) for b in services],
         CONCURRENCY,
@@ -181,7 +187,7 @@ async def baseline(
     gone = await namespace_gone(core, namespace)
     if gone is None:
         raise RuntimeError(f"namespace {namespace} not gone within 600 s without an operator")
-    return elapsed, (gone - deleted) if teardown else None
+    return created - started, ready - started, (gone - deleted) if teardown else None
 
 
 async def pods_exactly(core: Any, namespace: str, count: int, timeout: float = 120.0) -> bool:
@@ -241,9 +247,11 @@ def metric(port: int, name: str) -> float:
     )
 
 
-async def scale_latency(cluster: DevCluster, admin: client.ApiClient, samples: int) -> None:
-    core = client.CoreV1Api(admin)
-    namespace = "bench"
+async def scale_samples(
+    cluster: DevCluster, core: Any, namespace: str, samples: int
+) -> tuple[list[float], list[float]]:
+    """Scale ``r0``.. ``r<samples-1>`` to 4 one at a time: seconds from ``kubectl scale`` to
+    the new pod existing, and to the ScalingUp Event being visible, for each."""
     to_pod, to_event = [], []
     for i in range(samples):
         name = f"r{i}"
@@ -268,10 +276,15 @@ async def scale_latency(cluster: DevCluster, admin: client.ApiClient, samples: i
             await asyncio.sleep(0.01)
         to_pod.append(pod_seen)
         to_event.append(event_seen)
+    return to_pod, to_event
 
-    def p95(values: list[float]) -> float:
-        return statistics.quantiles(values, n=20)[-1] if len(values) >= 2 else values[0]
 
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1] if len(values) >= 2 else values[0]
+
+
+async def scale_latency(cluster: DevCluster, admin: client.ApiClient, samples: int) -> None:
+    to_pod, to_event = await scale_samples(cluster, client.CoreV1Api(admin), "bench", samples)
     print(
         f"kubectl scale -> new pod exists: median {statistics.median(to_pod) * 1000:.0f} ms, "
         f"p95 {p95(to_pod) * 1000:.0f} ms ({samples} samples; includes kubectl's own start)"
@@ -308,7 +321,7 @@ async def run(
     admin = await api_client(cluster.kubeconfig)
     try:
         print(f"baseline: creating {count * 3} pods directly (concurrency {CONCURRENCY}) ...")
-        base, base_teardown = await baseline(admin, count, with_teardown)
+        _, base, base_teardown = await baseline(admin, count, with_teardown)
         print(f"baseline: {count * 3} pods Ready in {base:.1f}s")
         if base_teardown is not None:
             print(
@@ -349,7 +362,7 @@ async def run(
             converging = AuditTail(cluster.layout.audit_log, USER)
             profiler = start_profiler(operator.pid, profile) if profile else None
             cpu_before = cpu_seconds(operator.pid)
-            watch = asyncio.create_task(all_ready(core, "bench", count * 3))
+            watch = asyncio.create_task(pod_times(core, "bench", count * 3))
             await asyncio.sleep(1)  # the watch is open
             started = time.monotonic()
             await bounded(
@@ -366,7 +379,7 @@ async def run(
                 ],
                 CONCURRENCY,
             )
-            elapsed = await watch - started
+            elapsed = (await watch)[1] - started
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait(timeout=60)

@@ -53,6 +53,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             owner_pid=args.owner_pid,
             timeout=args.timeout,
             real_nodes=args.real_nodes,
+            scheduler_api_qps=args.scheduler_api_qps,
+            scheduler_api_burst=args.scheduler_api_burst,
         )
         kubectl = cluster.kubectl_path()
         print(f"Cluster ready. Admin kubeconfig: {kubeconfig}")
@@ -121,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="real nodes (0 or 1; needs root): containerd and a kubelet, pods really run",
+    )
+    up.add_argument(
+        "--scheduler-api-qps",
+        type=float,
+        help="kube-scheduler's --kube-api-qps (default: its own, 50), which bounds pod binding",
+    )
+    up.add_argument(
+        "--scheduler-api-burst", type=int, help="kube-scheduler's --kube-api-burst (default: 100)"
     )
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for ready")
     up.add_argument("--owner-pid", type=int, help="tear the cluster down when this process exits")

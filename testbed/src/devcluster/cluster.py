@@ -88,10 +88,14 @@ class DevCluster:
         owner_pid: int | None = None,
         timeout: float = 300.0,
         real_nodes: int = 0,
+        scheduler_api_qps: float | None = None,
+        scheduler_api_burst: int | None = None,
     ) -> Path:
         """Start the cluster (idempotent) and return the admin kubeconfig path.
 
         ``nodes`` kwok nodes, and ``real_nodes`` (0 or 1) real ones: see ``realnode``.
+        ``scheduler_api_qps``/``scheduler_api_burst`` raise kube-scheduler's client rate
+        (default 50 QPS, burst 100), so that binding pods is not what bounds a benchmark.
         """
         if self.is_ready():
             return self.kubeconfig
@@ -106,7 +110,8 @@ class DevCluster:
             self._check_real_node_host()
         binaries = ensure_binaries()
         node = self._node_settings() if real_nodes else None
-        self._prepare(binaries, nodes, owner_pid, node)
+        rate = (scheduler_api_qps, scheduler_api_burst)
+        self._prepare(binaries, nodes, owner_pid, node, rate)
         log = self.layout.log_file("supervisor").open("ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "devcluster.supervisor", str(self.layout.root)],
@@ -158,7 +163,12 @@ class DevCluster:
         )
 
     def _prepare(
-        self, binaries: Binaries, nodes: int, owner_pid: int | None, node: NodeSettings | None
+        self,
+        binaries: Binaries,
+        nodes: int,
+        owner_pid: int | None,
+        node: NodeSettings | None,
+        scheduler_rate: tuple[float | None, int | None] = (None, None),
     ) -> None:
         layout = self.layout
         if layout.root.exists():
@@ -167,7 +177,8 @@ class DevCluster:
             directory.mkdir(parents=True, exist_ok=True)
         layout.root.chmod(0o700)
         ports = Ports.allocate()
-        settings = Settings(ports, binaries, nodes, owner_pid, node)
+        qps, burst = scheduler_rate
+        settings = Settings(ports, binaries, nodes, owner_pid, node, qps, burst)
         settings.save(layout.settings)
         layout.audit_policy.write_text(AUDIT_POLICY)
         layout.extra_stages.write_text(POD_READY_AGAIN_STAGE)

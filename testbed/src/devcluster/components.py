@@ -205,6 +205,7 @@ def control_plane(layout: Layout, settings: Settings) -> list[Component]:
                 "--leader-elect=false",
                 "--profiling=false",
                 "--v=1",
+                *scheduler_rate_flags(settings),
             ],
         ),
         Component(
@@ -225,6 +226,16 @@ def control_plane(layout: Layout, settings: Settings) -> list[Component]:
             ],
         ),
     ]
+
+
+def scheduler_rate_flags(settings: Settings) -> list[str]:
+    """kube-scheduler's client rate flags when the cluster raised them; none by default."""
+    flags = []
+    if settings.scheduler_api_qps is not None:
+        flags.append(f"--kube-api-qps={settings.scheduler_api_qps:g}")
+    if settings.scheduler_api_burst is not None:
+        flags.append(f"--kube-api-burst={settings.scheduler_api_burst}")
+    return flags
 
 
 def fake_node(name: str, tainted: bool = False) -> dict[str, object]:

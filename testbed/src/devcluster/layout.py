@@ -63,6 +63,11 @@ class Settings:
     owner_pid: int | None
     #: The real node, when the cluster has one (``up --real-nodes 1``).
     node: NodeSettings | None = None
+    #: kube-scheduler's client rate (``--kube-api-qps``/``--kube-api-burst``); None keeps its
+    #: defaults (50 QPS, burst 100), which bound how fast pods are bound (``up
+    #: --scheduler-api-qps``).
+    scheduler_api_qps: float | None = None
+    scheduler_api_burst: int | None = None
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2, default=str))
@@ -76,6 +81,8 @@ class Settings:
             nodes=data["nodes"],
             owner_pid=data["owner_pid"],
             node=NodeSettings.from_json(data["node"]) if data.get("node") else None,
+            scheduler_api_qps=data.get("scheduler_api_qps"),
+            scheduler_api_burst=data.get("scheduler_api_burst"),
         )
 
     @property
