@@ -152,7 +152,7 @@ def main() -> None:
     try:
         node = Settings.load(cluster.layout.settings).node
         assert node is not None
-        kubectl(cluster, "apply", "-f", str(REPO / "deploy" / "crd.yaml"))
+        kubectl(cluster, "apply", "-f", str(REPO / "deploy" / "base" / "crd.yaml"))
         kubectl(cluster, "wait", "--for=condition=Established", "crd/redis.myapp.tangx.in")
         kubectl(cluster, "create", "namespace", NS)
         operator = subprocess.Popen(

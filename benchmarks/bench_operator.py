@@ -442,7 +442,7 @@ def main() -> None:
     cluster = DevCluster(state_dir=Path(tempfile.mkdtemp(prefix="bench-operator-")))
     cluster.up(nodes=2, owner_pid=os.getpid())
     try:
-        deploy = REPO / "deploy"
+        deploy = REPO / "deploy" / "base"
         for manifest in ("namespace.yaml", "crd.yaml", "rbac.yaml"):
             kubectl(cluster, "apply", "-f", str(deploy / manifest))
         kubectl(cluster, "wait", "--for=condition=Established", f"crd/{api.CRD_NAME}")

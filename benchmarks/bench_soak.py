@@ -530,7 +530,7 @@ def main() -> None:
     results = Path(tempfile.mkdtemp(prefix="soak-results-"))
     cluster = nodes.start(Path(tempfile.mkdtemp(prefix="bench-soak-")), args.node_count)
     try:
-        deploy = REPO / "deploy"
+        deploy = REPO / "deploy" / "base"
         kubectl = [str(cluster.kubectl_path()), f"--kubeconfig={cluster.kubeconfig}"]
         for manifest in ("namespace.yaml", "crd.yaml", "rbac.yaml"):
             subprocess.run([*kubectl, "apply", "-f", str(deploy / manifest)], check=True)
