@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime as dt
 import json
 import socket
 import ssl
@@ -22,10 +23,14 @@ from typing import Any
 import pytest
 import yaml
 from cryptography import x509
+from cryptography.x509.verification import PolicyBuilder, Store
 
 from devcluster.cluster import DevCluster
 from devcluster.ports import free_port
 from redis_operator import manifests
+from redis_operator.kube.client import JsonKubeApi, new_api_client
+from redis_operator.settings import WebhookCertificateSettings
+from redis_operator.webhook.keeper import CertificateKeeper
 from redis_operator.webhook.renewal import parse, service_names
 from tests.e2e.operator import OPERATOR_USER, REPO, OperatorProcess, Start
 from tests.e2e.webhook import listening
@@ -201,3 +206,62 @@ def test_every_kustomization_renders_and_the_base_passes_server_side_validation(
 
 def _documents(text: str) -> Iterator[dict[str, Any]]:
     yield from (d for d in yaml.safe_load_all(text) if d)
+
+
+async def test_a_rotation_through_the_real_api_under_deploy_rbac(
+    kubectl: Kubectl, cluster: DevCluster, configuration: None, operator_kubeconfig: Path
+) -> None:
+    """The keeper's calls as the operator's identity, a clock stepped through 250 days: the
+    Secret replaced by resourceVersion (update, by name), the caBundle with both CAs during
+    the CA rotation, the served certificate trusted by it at every step."""
+    start = dt.datetime.now(dt.UTC)
+    clock = [start]
+    settings = WebhookCertificateSettings(
+        secret=manifests.WEBHOOK_SECRET,
+        namespace=manifests.NAMESPACE,
+        service=manifests.WEBHOOK_SERVICE,
+        configuration=manifests.CONFIGURATION_NAME,
+    )
+    api_client = await new_api_client(str(operator_kubeconfig))
+    keeper = CertificateKeeper(JsonKubeApi(api_client), settings, clock=lambda: clock[0])
+    since = AuditLog(cluster.layout.audit_log).offset()
+    try:
+        steps = []
+        for days, seconds in ((0, 0), (61, 0), (240, 0), (250, 0), (250, settings.check_seconds)):
+            clock[0] = start + dt.timedelta(days=days, seconds=seconds)
+            material = await keeper.check()
+            steps.append((clock[0], material))
+            served = x509.load_pem_x509_certificate(keeper.pem_file.read_bytes())
+            assert served == material.serving.certificate
+            _verified(served, _ca_bundle(kubectl), clock[0])
+    finally:
+        keeper.close()
+        await api_client.close()
+    (_, created), (_, reissued), (_, renewed), (_, staged), (_, moved) = steps
+    ca, serving = created.ca.certificate, created.serving.certificate
+    assert reissued.ca.certificate == ca and reissued.serving.certificate != serving
+    assert renewed.ca.certificate == ca
+    assert renewed.serving.certificate != reissued.serving.certificate
+    assert staged.trusted == (staged.ca.certificate, ca)
+    assert staged.serving.certificate == renewed.serving.certificate
+    moved.serving.certificate.verify_directly_issued_by(staged.ca.certificate)
+    assert _certificate_writes(cluster, since) == [
+        ("create", "secrets", 201),
+        ("patch", "validatingwebhookconfigurations", 200),
+        ("update", "secrets", 200),  # day 61: the serving certificate renewed
+        ("update", "secrets", 200),  # day 240: again
+        ("update", "secrets", 200),  # day 250: the CA rotation's first step
+        ("patch", "validatingwebhookconfigurations", 200),  # both CAs
+        ("update", "secrets", 200),  # a check later: served by the new CA
+    ]
+
+
+def _verified(served: x509.Certificate, ca_bundle: bytes, at: dt.datetime) -> None:
+    """The served certificate chains to the caBundle at ``at``, for the Service's name."""
+    verifier = (
+        PolicyBuilder()
+        .store(Store(x509.load_pem_x509_certificates(ca_bundle)))
+        .time(at)
+        .build_server_verifier(x509.DNSName(NAMES[0]))
+    )
+    verifier.verify(served, [])
