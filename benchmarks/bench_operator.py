@@ -483,8 +483,8 @@ async def run(
             if base_teardown is not None:
                 await teardown(cluster, core, count, samples, base_teardown)
         finally:
-            operator.terminate()
-            operator.wait(timeout=30)
+            os.kill(pid, signal.SIGTERM)  # the operator itself: under py-spy, py-spy then writes
+            operator.wait(timeout=60)
     finally:
         await admin.close()
 
