@@ -12,7 +12,6 @@ import pytest
 from aiohttp import web
 
 from redis_operator.kube.client import call, in_cluster, new_api_client
-from redis_operator.kube.errors import ApiError, TransportError
 
 KUBECONFIG = """
 apiVersion: v1
@@ -112,47 +111,3 @@ def test_in_cluster_only_in_a_pod_given_no_kubeconfig(monkeypatch: pytest.Monkey
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
     assert in_cluster(None)
     assert not in_cluster("/etc/kubeconfig")
-
-
-async def test_an_answer_is_decoded_here_and_a_refusal_is_its_status(
-    tmp_path: Path, clean_environment: None
-) -> None:
-    """The body is read and decoded by :func:`call` (the client loads nothing): a Status
-    answer is the ApiError it describes, a body that is no JSON a TransportError."""
-
-    async def refused(request: web.Request) -> web.Response:
-        status = {"kind": "Status", "code": 404, "reason": "NotFound", "message": "not there"}
-        return web.json_response(status, status=404)
-
-    async def garbled(request: web.Request) -> web.Response:
-        return web.Response(text="{not json", content_type="application/json")
-
-    async def created(request: web.Request) -> web.Response:
-        return web.json_response({**await request.json(), "kind": "Pod"}, status=201)
-
-    app = web.Application()
-    app.router.add_get("/refused", refused)
-    app.router.add_get("/garbled", garbled)
-    app.router.add_post("/created", created)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    api = await new_api_client(
-        write_kubeconfig(tmp_path, f"http://{runner.addresses[0][0]}:{runner.addresses[0][1]}")
-    )
-    try:
-        with pytest.raises(ApiError) as error:
-            await call(api, "GET", "/refused")
-        assert (error.value.status, error.value.reason, error.value.message) == (
-            404,
-            "NotFound",
-            "not there",
-        )
-        with pytest.raises(TransportError, match="undecodable"):
-            await call(api, "GET", "/garbled")
-        body = {"metadata": {"name": "p"}}
-        assert await call(api, "POST", "/created", body) == {**body, "kind": "Pod"}
-    finally:
-        await api.close()
-        await runner.cleanup()
