@@ -16,7 +16,10 @@
 Run with ``python benchmarks/bench_operator.py [--redis 200] [--scale-samples 20]``. It starts
 a cluster of its own and removes it at the end. ``--profile FILE`` samples the operator with
 py-spy (``pip install py-spy``) while it converges and writes collapsed stacks to FILE;
-``--keep-audit-log FILE`` keeps the apiserver's audit log (every write, timed) for a timeline.
+``--keep-audit-log FILE`` keeps the apiserver's audit log (every write, timed) for a timeline;
+``--restart`` then stops the operator over the converged Redis and starts a new one, timing
+process start to ``/readyz`` and to its first full pass (a pass per Redis), its CPU until then
+and its writes (with ``--profile``, py-spy samples that start too, into ``FILE.restart``).
 """
 
 from __future__ import annotations
@@ -295,6 +298,87 @@ async def scale_latency(cluster: DevCluster, admin: client.ApiClient, samples: i
     )
 
 
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident set so far (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_operator(
+    kubeconfig: Path, port: int, log: Path, profile: str | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """The operator's process (under ``py-spy record`` with ``profile``) and its pid."""
+    command = [
+        sys.executable,
+        "-m",
+        "redis_operator.cli",
+        "run",
+        f"--kubeconfig={kubeconfig}",
+        "--namespace=bench",
+        f"--metrics-address=127.0.0.1:{port}",
+        "--log-level=warning",
+    ]
+    if profile:
+        spy = ["py-spy", "record", "--format", "raw", "--output", profile, "--rate", "200", "--"]
+        command = spy + command
+    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    if not profile:
+        return process, process.pid
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    while not children.read_text().split():
+        time.sleep(0.001)
+    return process, int(children.read_text().split()[0])
+
+
+def wait_ready(port: int, step: float = 0.01) -> None:
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
+            return
+        except OSError:
+            time.sleep(step)
+
+
+async def restart(
+    cluster: DevCluster,
+    operator: subprocess.Popen[bytes],
+    kubeconfig: Path,
+    log: Path,
+    count: int,
+    profile: str | None,
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    """Stop the operator over ``count`` converged Redis and start another; time its start to
+    ``/readyz`` and to a pass per Redis, and count its writes. The new process, pid, port."""
+    operator.terminate()
+    operator.wait(timeout=30)
+    port = free_port()
+    tail = AuditTail(cluster.layout.audit_log, USER)
+    started = time.monotonic()
+    process, pid = start_operator(kubeconfig, port, log, profile)
+    wait_ready(port)
+    ready = time.monotonic() - started
+    while True:
+        try:
+            if metric(port, "redis_operator_reconcile_total") >= count:
+                break
+        except OSError:
+            pass
+        time.sleep(0.01)
+    full = time.monotonic() - started
+    cpu = cpu_seconds(pid)
+    await asyncio.sleep(5)
+    writes = tail.read()
+    tail.close()
+    print(
+        f"restart over {count} converged Redis: /readyz {ready:.2f}s after process start, first "
+        f"full pass {full:.2f}s, CPU until then {cpu:.2f}s, RSS {rss_mib(pid):.0f} MiB; "
+        f"writes in the first 5 s after it: {len(writes)} {tally(writes)}"
+    )
+    return process, pid, port
+
+
 def start_profiler(pid: int, out: str) -> subprocess.Popen[bytes]:
     """Sample ``pid`` with py-spy until stopped with SIGINT (collapsed stacks, one per line)."""
     return subprocess.Popen(
@@ -316,7 +400,12 @@ def start_profiler(pid: int, out: str) -> subprocess.Popen[bytes]:
 
 
 async def run(
-    cluster: DevCluster, count: int, samples: int, profile: str | None, with_teardown: bool
+    cluster: DevCluster,
+    count: int,
+    samples: int,
+    profile: str | None,
+    with_teardown: bool,
+    with_restart: bool,
 ) -> None:
     admin = await api_client(cluster.kubeconfig)
     try:
@@ -337,31 +426,13 @@ async def run(
         )
         port = free_port()
         log = Path(tempfile.mkstemp(prefix="bench-operator-", suffix=".log")[1])
-        operator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "redis_operator.cli",
-                "run",
-                f"--kubeconfig={kubeconfig}",
-                "--namespace=bench",
-                f"--metrics-address=127.0.0.1:{port}",
-                "--log-level=warning",
-            ],
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
+        operator, pid = start_operator(kubeconfig, port, log)
         try:
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                    break
-                except OSError:
-                    await asyncio.sleep(0.2)
+            wait_ready(port, step=0.2)
             print(f"operator: applying {count} Redis objects x 3 replicas ...")
             converging = AuditTail(cluster.layout.audit_log, USER)
-            profiler = start_profiler(operator.pid, profile) if profile else None
-            cpu_before = cpu_seconds(operator.pid)
+            profiler = start_profiler(pid, profile) if profile else None
+            cpu_before = cpu_seconds(pid)
             watch = asyncio.create_task(pod_times(core, "bench", count * 3))
             await asyncio.sleep(1)  # the watch is open
             started = time.monotonic()
@@ -386,7 +457,7 @@ async def run(
             print(
                 f"operator: {count * 3} pods Ready in {elapsed:.1f}s "
                 f"({elapsed / base:.2f}x the baseline); the operator used "
-                f"{cpu_seconds(operator.pid) - cpu_before:.1f}s of CPU meanwhile"
+                f"{cpu_seconds(pid) - cpu_before:.1f}s of CPU meanwhile"
             )
             writes = Counter(w.kind for w in converging.read())
             converging.close()
@@ -398,7 +469,7 @@ async def run(
             await asyncio.sleep(10)
             print(
                 f"operator RSS with {count} Redis and {count * 3} pods: "
-                f"{rss_mib(operator.pid):.0f} MiB"
+                f"{rss_mib(pid):.0f} MiB (peak {peak_rss_mib(pid):.0f} MiB)"
             )
 
             at_rest = AuditTail(cluster.layout.audit_log, USER)
@@ -416,12 +487,17 @@ async def run(
                 f"after annotating every Redis: {steady} operator write calls "
                 f"({steady / passes if passes else 0:.2f} per pass)"
             )
+            if with_restart:
+                restart_profile = f"{profile}.restart" if profile else None
+                operator, pid, port = await restart(
+                    cluster, operator, kubeconfig, log, count, restart_profile
+                )
             await scale_latency(cluster, admin, samples)
             if base_teardown is not None:
                 await teardown(cluster, core, count, samples, base_teardown)
         finally:
-            operator.terminate()
-            operator.wait(timeout=30)
+            os.kill(pid, signal.SIGTERM)  # the operator itself: under py-spy, py-spy then writes
+            operator.wait(timeout=60)
     finally:
         await admin.close()
 
@@ -438,6 +514,11 @@ def main() -> None:
         default=True,
         help="time deleting the namespaces, with the operator and without (default: on)",
     )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="restart the operator over the converged Redis and time its first full pass",
+    )
     args = parser.parse_args()
     cluster = DevCluster(state_dir=Path(tempfile.mkdtemp(prefix="bench-operator-")))
     cluster.up(nodes=2, owner_pid=os.getpid())
@@ -446,7 +527,16 @@ def main() -> None:
         for manifest in ("namespace.yaml", "crd.yaml", "rbac.yaml"):
             kubectl(cluster, "apply", "-f", str(deploy / manifest))
         kubectl(cluster, "wait", "--for=condition=Established", f"crd/{api.CRD_NAME}")
-        asyncio.run(run(cluster, args.redis, args.scale_samples, args.profile, args.teardown))
+        asyncio.run(
+            run(
+                cluster,
+                args.redis,
+                args.scale_samples,
+                args.profile,
+                args.teardown,
+                args.restart,
+            )
+        )
         if args.keep_audit_log:
             shutil.copy(cluster.layout.audit_log, args.keep_audit_log)
     finally:

@@ -6,7 +6,8 @@ watch event never overwrites what is held unless it carries a newer resourceVers
 older one (late), nor the same one. The answer to an update that deletes the object (its last
 finalizer removed) keeps the version the object had, and the watch may still deliver that
 version as it was, finalizer and all. Of the
-namespaces only one fact is kept: which are being deleted (``namespaces.py``).
+namespaces only one fact is kept: which are being deleted (``namespaces.py``). Objects are kept
+without their ``metadata.managedFields`` (:func:`trimmed`), which nothing here reads.
 """
 
 from __future__ import annotations
@@ -39,6 +40,16 @@ def resource_version(obj: Obj) -> int | None:
     return version_number((obj.get("metadata") or {}).get("resourceVersion"))
 
 
+def trimmed(obj: Obj) -> Obj:
+    """``obj`` without ``metadata.managedFields``: the server-side-apply bookkeeping, a third
+    of a pod's JSON, read by nothing in the operator (client-go's
+    ``TransformStripManagedFields``, the default transform of controller-runtime's cache)."""
+    meta = obj.get("metadata")
+    if not meta or "managedFields" not in meta:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
 def key_of(obj: Obj) -> Key:
     """The object's namespace (empty if cluster-scoped) and name."""
     meta = obj["metadata"]
@@ -62,7 +73,7 @@ class Bucket:
             old, new = resource_version(current), resource_version(obj)
             if old is not None and new is not None and (new < old or (new == old and not answer)):
                 return obj  # a late event: we already hold this version or a newer one
-        objects[name] = obj
+        objects[name] = trimmed(obj)
         return current
 
     def remove(self, obj: Obj) -> Obj | None:

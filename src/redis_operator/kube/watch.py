@@ -10,12 +10,12 @@ apiserver's way of saying ``410 Gone`` mid-stream) raised as the :class:`ApiErro
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import aiohttp
+import orjson
 from kubernetes_asyncio import client
 
 from redis_operator.kube.client import (
@@ -153,7 +153,7 @@ class JsonListWatch:
 
 def _event(line: bytes) -> Event:
     try:
-        decoded = json.loads(line)
+        decoded = orjson.loads(line)
     except ValueError as exc:
         raise TransportError(f"watch stream: undecodable event: {exc}") from exc
     kind, obj = decoded.get("type"), decoded.get("object") or {}

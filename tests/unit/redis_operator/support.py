@@ -208,8 +208,36 @@ def status_exception(code: int, reason: str, message: str, **details: Any) -> Ap
     return exc
 
 
+class JsonResponse:
+    """What ``call_api(..., _preload_content=False)`` answers for a plain call: an aiohttp
+    response with a status and a body (the client raises nothing for an error status then)."""
+
+    def __init__(self, status: int, body: bytes, reason: str = "") -> None:
+        self.status = status
+        self.reason = reason
+        self.body = body
+        self.released = False
+
+    async def read(self) -> bytes:
+        return self.body
+
+    def release(self) -> None:
+        self.released = True
+
+
+def as_response(answer: Any) -> Any:
+    """A scripted answer as the unloaded call sees it: a dict as a 200 with its JSON, an
+    ApiException as the error response it stands for; anything else as it is."""
+    if isinstance(answer, dict):
+        return JsonResponse(200, json.dumps(answer).encode())
+    if isinstance(answer, ApiException):
+        return JsonResponse(int(answer.status or 0), answer.body or b"", str(answer.reason or ""))
+    return answer
+
+
 class StubApiClient:
-    """Answers ``call_api`` from a script: a page dict, or an exception to raise."""
+    """Answers ``call_api`` from a script: a page dict, an apiserver refusal
+    (:func:`status_exception`), a response, or an exception to raise."""
 
     def __init__(self, *answers: Any) -> None:
         self.answers = list(answers)
@@ -222,6 +250,8 @@ class StubApiClient:
         self.calls.append((method, path, kwargs.get("query_params")))
         self.options.append(kwargs)
         answer = self.answers.pop(0)
+        if kwargs.get("_preload_content") is False:
+            answer = as_response(answer)
         if isinstance(answer, BaseException):
             raise answer
         return answer

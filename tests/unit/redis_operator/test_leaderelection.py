@@ -508,6 +508,7 @@ def loaded_by(*modules: str) -> list[str]:
 
 def test_the_elector_imports_nothing_else_of_the_operator() -> None:
     assert loaded_by("redis_operator.leaderelection.election") == [
+        "redis_operator.lazy_client",  # the package's own first step (redis_operator/__init__)
         "redis_operator.leaderelection",
         "redis_operator.leaderelection.election",
     ]
@@ -521,4 +522,5 @@ def test_the_lease_lock_imports_only_the_client_seam_besides() -> None:
         if not m.startswith(("redis_operator.leaderelection", "redis_operator.kube"))
     ]
     assert "redis_operator.kube.client" in loaded
-    assert others == ["redis_operator.api"]  # the client's resource names
+    # The client's resource names, and the package's own first step (redis_operator/__init__).
+    assert others == ["redis_operator.api", "redis_operator.lazy_client"]

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from redis_operator.kube.errors import ApiError, TransportError
 from redis_operator.leaderelection.election import (
@@ -18,7 +19,7 @@ from redis_operator.leaderelection.election import (
     LeaseRecord,
 )
 from redis_operator.leaderelection.lease_lock import KubernetesLeaseLock
-from tests.unit.redis_operator.support import status_exception
+from tests.unit.redis_operator.support import as_response, status_exception
 
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/ns/leases"
 EPOCH = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -34,12 +35,16 @@ class LeaseApiClient:
         self.fail: BaseException | None = None
         self._revision = 0
 
-    async def call_api(
-        self, path: str, method: str, *, body: Any = None, **_: Any
-    ) -> dict[str, Any]:
+    async def call_api(self, path: str, method: str, *, body: Any = None, **_: Any) -> Any:
         self.requests.append((method, path, copy.deepcopy(body)))
         if self.fail is not None:
             raise self.fail
+        try:
+            return as_response(self._answer(path, method, body))
+        except ApiException as exc:
+            return as_response(exc)
+
+    def _answer(self, path: str, method: str, body: Any) -> dict[str, Any]:
         if method == "POST" and path == LEASES:
             name = body["metadata"]["name"]
             if name in self.leases:

@@ -62,3 +62,14 @@ def test_a_late_event_of_the_version_held_changes_nothing() -> None:
     store.redis.upsert(released, answer=True)  # the same version, as the apiserver answers
     store.redis.upsert(listed)  # the watch, late
     assert store.redis.get("ns", "r") == released
+
+
+def test_objects_are_kept_without_their_managed_fields() -> None:
+    store = Store()
+    body = pod("r-0", "u1", 5)
+    body["metadata"]["managedFields"] = [{"manager": "kwok", "operation": "Update"}]
+    store.pods.upsert(body)
+    held = store.pods.get("ns", "r-0")
+    assert held is not None and "managedFields" not in held["metadata"]
+    assert held["metadata"]["name"] == "r-0" and names(store, "r") == ["r-0"]
+    assert "managedFields" in body["metadata"]  # what was handed in is left as it was
