@@ -9,9 +9,9 @@ out in the decision's order and the step stops at the first that fails (so an ol
 label is always gone before a new one is set); the next step decides again from what Redis
 and the labels then say.
 
-The password is read from its Secret once per Redis and kept in memory as a `Password`, which
-never shows itself; without it (the Secret missing or unreadable) the step does nothing, since
-every Redis would look unreachable.
+The password comes from its Secret as the store holds it (the Secret informer keeps it current)
+and is used as a `Password`, which never shows itself; without it (the Secret not seen, or
+without its key) the step does nothing, since every Redis would look unreachable.
 """
 
 from __future__ import annotations
@@ -160,6 +160,21 @@ def replication_status(
     return status
 
 
+def _password(redis: Redis, secret: Obj | None) -> tuple[bool, Password | None]:
+    """(known, password): the Redis' password, or known=False when its Secret is not seen or
+    holds no usable password (the planner tells the user which)."""
+    ref = auth_secret(redis)
+    if ref is None:
+        return True, None
+    if secret is None:
+        return False, None
+    try:
+        return True, password_from_secret(secret, ref[1])
+    except ValueError as exc:  # names the Secret and the key, never the value
+        log.warning("%s/%s: %s", redis.namespace, redis.name, exc)
+        return False, None
+
+
 class Replicator:
     """Runs the replication step against the API and the Redis servers."""
 
@@ -169,42 +184,13 @@ class Replicator:
         self.kube = kube
         self.commands = commands
         self.settings = settings
-        self._passwords: dict[tuple[str, str, str], Password] = {}
 
-    async def _password(self, redis: Redis) -> tuple[bool, Password | None]:
-        """(known, password): the Redis' password, or known=False when it cannot be read."""
-        secret_ref = auth_secret(redis)
-        if secret_ref is None:
-            return True, None
-        cache_key = (redis.namespace, *secret_ref)
-        if cache_key in self._passwords:
-            return True, self._passwords[cache_key]
-        name, key = secret_ref
-        try:
-            secret = await self.kube.read_secret(redis.namespace, name)
-        except KubeError as exc:
-            log.warning(
-                "%s/%s: cannot read Secret %s: %s",
-                redis.namespace,
-                redis.name,
-                name,
-                error_text(exc),
-            )
-            return False, None
-        if secret is None:
-            log.warning("%s/%s: Secret %s not found", redis.namespace, redis.name, name)
-            return False, None
-        try:
-            password = password_from_secret(secret, key)
-        except ValueError as exc:
-            log.warning("%s/%s: %s", redis.namespace, redis.name, exc)
-            return False, None
-        self._passwords[cache_key] = password
-        return True, password
-
-    async def step(self, redis: Redis, pods: Sequence[Obj], *, now: datetime) -> StepResult:
-        """One replication step for a Redis in replication mode that is not being deleted."""
-        known, password = await self._password(redis)
+    async def step(
+        self, redis: Redis, pods: Sequence[Obj], secret: Obj | None, *, now: datetime
+    ) -> StepResult:
+        """One replication step for a Redis in replication mode that is not being deleted;
+        `secret`: the Secret holding its password, as watched (None when not seen)."""
+        known, password = _password(redis, secret)
         if not known:
             return StepResult(requeue_after=self.settings.check_seconds)
         found = members(redis, pods)

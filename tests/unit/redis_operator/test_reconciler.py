@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from redis_operator.api import LEGACY_FINALIZER, ChildKind
-from redis_operator.auth import password_from_secret
+from redis_operator.auth import password_digest, password_from_secret
+from redis_operator.children import AUTH_DIGEST_ANNOTATION, AUTH_SECRET_LABEL
 from redis_operator.controller.expectations import Expectations
 from redis_operator.controller.store import Store
 from redis_operator.kube.client import NAMESPACE, REDIS, SECRET, Obj
@@ -769,9 +770,14 @@ async def test_the_generated_password_is_created_once_and_never_told(
     assert secret["metadata"]["ownerReferences"][0]["kind"] == "Redis"
     password = password_from_secret(secret, "password").reveal()
     assert len(password) >= 43
-    # Converged: another pass reads nothing and writes nothing (the Secret is remembered).
+    # Converged: another pass reads nothing and writes nothing (the Secret is watched).
     c.fake.fail(Verb.GET, SECRET, api_error(500), times=1000)
     assert await c.reconcile() == []
+    assert secret["metadata"]["labels"][AUTH_SECRET_LABEL] == NAME
+    digest = password_digest(secret, "password")
+    assert digest is not None and password not in digest
+    for pod in c.fake.objects(POD, NS):
+        assert pod["metadata"]["annotations"][AUTH_DIGEST_ANNOTATION] == digest
     assert len([w for w in c.fake.writes if w.kind == SECRET]) == 1
     redis = c.fake.get(REDIS, NS, NAME)
     told = [*c.recorder.events, caplog.text, json.dumps(redis), json.dumps(c.fake.objects(POD))]
@@ -780,7 +786,10 @@ async def test_the_generated_password_is_created_once_and_never_told(
 
 async def test_a_secret_taken_by_someone_else_is_a_name_conflict() -> None:
     c = make_controller()
-    c.fake.create_object(SECRET, NS, {"metadata": {"name": f"{NAME}-auth"}, "data": {}})
+    labels = {AUTH_SECRET_LABEL: "x"}
+    c.fake.create_object(
+        SECRET, NS, {"metadata": {"name": f"{NAME}-auth", "labels": labels}, "data": {}}
+    )
     create_redis(c, replicas=1)
     await c.reconcile()
     assert not [w for w in c.fake.writes if w.kind == SECRET]
@@ -789,6 +798,17 @@ async def test_a_secret_taken_by_someone_else_is_a_name_conflict() -> None:
     assert redis is not None
     (ready,) = [x for x in redis["status"]["conditions"] if x["type"] == "Ready"]
     assert ready["reason"] == "NameConflict" and f"secret/{NAME}-auth" in ready["message"]
+
+
+async def test_an_unlabelled_secret_under_the_generated_name_is_a_failed_create() -> None:
+    c = make_controller()
+    c.fake.create_object(SECRET, NS, {"metadata": {"name": f"{NAME}-auth"}, "data": {}})
+    create_redis(c, replicas=1)
+    await c.reconcile()
+    assert any(
+        e.startswith(f"Warning FailedCreate Error creating secret {NAME}-auth") and "exists" in e
+        for e in c.recorder.events
+    )
 
 
 @pytest.mark.parametrize("auth", [{"disabled": True}, {"secretRef": {"name": "mine"}}])
