@@ -233,9 +233,7 @@ def _short(error: str) -> str:
     return error[: MAX_ERROR_LENGTH - 1] + "…"
 
 
-def render(
-    key: EventKey | str, language: Language | str, /, **args: str | int
-) -> RenderedEvent:
+def render(key: EventKey | str, language: Language | str, /, **args: str | int) -> RenderedEvent:
     """Type, reason and message of an Event in `language`; missing arguments are a KeyError."""
     key, language = EventKey(key), Language(language)
     entry = _CATALOG[key]
