@@ -337,8 +337,12 @@ def _pod_work(
     work.stale = [
         o for o, pod in work.active.items() if not pod_matches_spec(pod, redis, auth_digest)
     ]
-    rekeyed = [o for o in work.stale if password_changed(work.active[o], auth_digest)]
-    if rekeyed and redis.spec.mode is Mode.REPLICATION:
+    rekeyed = [
+        o
+        for o in work.stale
+        if redis.spec.mode is Mode.REPLICATION and password_changed(work.active[o], auth_digest)
+    ]
+    if rekeyed:
         # A replica with the new password cannot authenticate to a primary with the old one
         # (nor the reverse): all at once, or the rollout would wait for a link that never
         # comes (docs/replication.md#changing-the-password).

@@ -183,6 +183,7 @@ class Reconciler:
         held = self.store.redis.get(*key)
         if held is not None:
             self.store.redis.remove(held)
+        self.metrics.forget_redis(*key)
         self.queue.forget(key)
         self.own_writes.forget(key)
 
@@ -276,6 +277,10 @@ class Reconciler:
         step = await self.replicator.step(current, pods, secret, now=self.clock.now())
         for event in step.events:
             self._record(redis, event)
+            if event.key is EventKey.FAILOVER_COMPLETED:
+                self.metrics.failed_over(*key)
+        if step.observed is not None:
+            self.metrics.observe_replication(*key, *step.observed)
         if step.status is not None:
             await self._write_status(redis, step.status)
         if step.requeue_after is not None:
@@ -304,6 +309,7 @@ class Reconciler:
         if event is not None:
             self._record(redis, event)
         self.own_writes.tell_deletion(key, uid)
+        self.metrics.forget_redis(*key)
         self.queue.forget(key)
         return event is not None
 

@@ -35,6 +35,7 @@ from redis_operator.controller.store import Obj
 from redis_operator.kube.client import KubeApi
 from redis_operator.kube.errors import KubeError, error_text
 from redis_operator.messages import Event
+from redis_operator.metrics import ReplicaSample
 from redis_operator.planning import timestamp
 from redis_operator.replication.commands import (
     Endpoint,
@@ -62,12 +63,15 @@ BROKEN = "ReplicationBroken"
 
 @dataclass(frozen=True)
 class StepResult:
-    """What a step did: its Events, the status to write (None: unchanged), when to look again."""
+    """What a step did: its Events, the status to write (None: unchanged), when to look again;
+    `observed`: the primary and replicas it saw (for the metrics), None when it decided
+    nothing."""
 
     events: tuple[Event, ...] = ()
     status: dict[str, Any] | None = None
     requeue_after: float | None = None
     acted: bool = False
+    observed: tuple[str | None, tuple[ReplicaSample, ...]] | None = None
 
 
 def members(redis: Redis, pods: Sequence[Mapping[str, Any]]) -> list[Member]:
@@ -215,11 +219,15 @@ class Replicator:
         requeue = self.settings.check_seconds
         if decision.requeue_after is not None:
             requeue = min(requeue, decision.requeue_after)
+        samples = tuple(
+            ReplicaSample(lk.pod, lk.link is LinkState.UP, lk.lag_bytes) for lk in decision.links
+        )
         return StepResult(
             events=decision.events,
             status=None if status == dict(redis.status) else status,
             requeue_after=requeue,
             acted=bool(decision.actions),
+            observed=(decision.primary, samples),
         )
 
     async def _carry_out(

@@ -5,6 +5,7 @@ expectations), deleted_by_us, status only on change, the error boundary, workers
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from typing import Any
@@ -838,3 +839,82 @@ async def test_a_failed_secret_create_is_a_warning_and_retried() -> None:
     )
     await c.reconcile()
     assert len(c.fake.objects(SECRET, NS)) == 1
+
+
+def user_redis(c: Controller) -> None:
+    body = redis_body(replicas=2)
+    body["spec"]["auth"] = {"secretRef": {"name": "mine", "key": "pw"}}
+    c.fake.create_object(REDIS, NS, body)
+    c.deliver()
+
+
+def auth_condition(c: Controller) -> dict[str, Any]:
+    redis = c.fake.get(REDIS, NS, NAME)
+    assert redis is not None
+    (condition,) = [x for x in redis["status"]["conditions"] if x["type"] == "AuthSecret"]
+    return dict(condition)
+
+
+async def test_a_missing_user_secret_or_key_is_told_once_naming_them_and_nothing_is_lost() -> None:
+    c = make_controller()
+    user_redis(c)
+    await c.reconcile()
+    settle(c)
+    assert len(c.fake.objects(POD, NS)) == 2  # the pods wait for the Secret, as created
+    missing = [e for e in c.recorder.events if "AuthSecretMissing" in e]
+    assert missing == [
+        f"Warning AuthSecretMissing Secret mine not found among the Secrets labelled "
+        f"{AUTH_SECRET_LABEL}: create it, or label it"
+    ]
+    assert auth_condition(c)["status"] == "False"
+    assert auth_condition(c)["reason"] == "SecretNotFound"
+    await c.reconcile()
+    assert len([e for e in c.recorder.events if "AuthSecretMissing" in e]) == 1  # once
+
+    while len(c.queue):
+        c.queue.done(await c.queue.get())
+    secret = {"metadata": {"name": "mine", "labels": {AUTH_SECRET_LABEL: ""}}, "data": {}}
+    c.fake.create_object(SECRET, NS, secret)
+    c.deliver()
+    assert len(c.queue) == 1 and await c.queue.get() == KEY  # a Secret change queues its Redis
+    c.queue.done(KEY)
+    await c.reconcile()
+    assert [e for e in c.recorder.events if "AuthKeyMissing" in e] == [
+        "Warning AuthKeyMissing Secret mine has no key pw"
+    ]
+    assert auth_condition(c)["reason"] == "KeyNotFound"
+
+    value = base64.b64encode(b"user-chosen-pass").decode()
+    c.fake.edit(SECRET, NS, "mine", lambda s: s.update(data={"pw": value}))
+    c.deliver()
+    await c.reconcile()
+    assert auth_condition(c)["status"] == "True"
+    told = [*c.recorder.events, json.dumps(c.fake.get(REDIS, NS, NAME))]
+    assert not [text for text in told if "user-chosen-pass" in text or value in text]
+
+
+async def test_an_unlabelled_secret_is_not_held() -> None:
+    c = make_controller()
+    c.fake.create_object(SECRET, NS, {"metadata": {"name": "other"}, "data": {"k": "dg=="}})
+    c.deliver()
+    assert len(c.store.secrets) == 0
+
+
+async def test_a_rotated_user_password_replaces_the_pods_one_at_a_time() -> None:
+    c = make_controller()
+    value = base64.b64encode(b"first").decode()
+    labels = {AUTH_SECRET_LABEL: NAME}
+    c.fake.create_object(
+        SECRET, NS, {"metadata": {"name": "mine", "labels": labels}, "data": {"pw": value}}
+    )
+    user_redis(c)
+    for _ in range(3):
+        await c.reconcile()
+        settle(c)
+    assert await c.reconcile() == []
+    second = base64.b64encode(b"second").decode()
+    c.fake.edit(SECRET, NS, "mine", lambda s: s.update(data={"pw": second}))
+    c.deliver()
+    writes = await c.reconcile()
+    assert [w.name for w in writes if w.verb is Verb.DELETE] == [f"{NAME}-1"]
+    assert any("PodReplaced" in e for e in c.recorder.events)
