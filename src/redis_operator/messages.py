@@ -129,8 +129,9 @@ _CATALOG: dict[EventKey, _Entry] = {
     EventKey.POD_REPLACED: _Entry(
         EventType.NORMAL,
         "替换",
-        "Replacing pod {pod}: its image, port, resources or placement do not match the spec",
-        "Pod {pod} 的镜像、端口、资源或调度设置与规格不一致，正在替换",
+        "Replacing pod {pod}: its image, port, password, resources or placement do not match "
+        "the spec",
+        "Pod {pod} 的镜像、端口、密码、资源或调度设置与规格不一致，正在替换",
     ),
     EventKey.POD_FINISHED: _Entry(
         EventType.WARNING,
