@@ -11,6 +11,7 @@ import base64
 import ipaddress
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -752,6 +753,21 @@ def test_replication_a_write_to_the_primary_is_read_on_every_replica_and_survive
     _service_address(real, "my-op-redis-replicas", replica_ips, ns)
     for ip in replica_ips:
         assert redis_call(ip, 8333, "GET", "via", password=password) == "service"
+    labels = f'namespace="{ns}",redis="my-op-redis"'
+    expected = (
+        f'{PREFIX}_replication_primary{{{labels},pod="{primary}"}} 1.0',
+        f"{PREFIX}_replication_connected_replicas{{{labels}}} 2.0",
+    )
+
+    # The gauges are as of the last replication step (one every few seconds).
+    def current_metrics() -> str | None:
+        text = _scrape(operator)
+        return text if all(e in text for e in expected) else None
+
+    scraped: str = wait_for(current_metrics, "the replication metrics", 30)
+    shown = [scraped, operator.log(), real.kubectl("get", "events", "-n", ns, "-o", "json")]
+    shown.append(real.kubectl("get", "redis,pods,services", "-n", ns, "-o", "json"))
+    assert not [text for text in shown if password in text]
 
     # The primary's pod is deleted: a replica is promoted, the key is there, one label.
     real.kubectl("delete", "pod", primary, "-n", ns, "--wait=false")
@@ -777,6 +793,17 @@ def test_replication_a_write_to_the_primary_is_read_on_every_replica_and_survive
         30,
     )
     assert any(r.reason == "FailoverCompleted" for r in events(real.kubectl, ns))
+
+
+def _scrape(operator: OperatorProcess) -> str:
+    """The operator's /metrics, at the loopback address its log names."""
+    served = r"serving /metrics, /healthz and /readyz on (http://127\.0\.0\.1:\d+)"
+    found = re.search(served, operator.log())
+    assert found is not None, "the operator did not say where it serves /metrics"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
+    with direct.open(f"{found.group(1)}/metrics", timeout=5) as response:
+        text: str = response.read().decode()
+    return text
 
 
 def _status(kubectl: Kubectl, ns: str) -> dict[str, Any]:
