@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from devcluster import imagebuild, pki, realnode
 from devcluster.build import ensure_node_binaries
@@ -753,16 +754,20 @@ def test_replication_a_write_to_the_primary_is_read_on_every_replica_and_survive
     _service_address(real, "my-op-redis-replicas", replica_ips, ns)
     for ip in replica_ips:
         assert redis_call(ip, 8333, "GET", "via", password=password) == "service"
-    labels = f'namespace="{ns}",redis="my-op-redis"'
-    expected = (
-        f'{PREFIX}_replication_primary{{{labels},pod="{primary}"}} 1.0',
-        f"{PREFIX}_replication_connected_replicas{{{labels}}} 2.0",
-    )
+    expected = {
+        (f"{PREFIX}_replication_primary", ns, "my-op-redis", primary): 1.0,
+        (f"{PREFIX}_replication_connected_replicas", ns, "my-op-redis", None): 2.0,
+    }
 
     # The gauges are as of the last replication step (one every few seconds).
     def current_metrics() -> str | None:
         text = _scrape(operator)
-        return text if all(e in text for e in expected) else None
+        values = {
+            (s.name, s.labels.get("namespace"), s.labels.get("redis"), s.labels.get("pod")): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        return text if all(values.get(k) == v for k, v in expected.items()) else None
 
     scraped: str = wait_for(current_metrics, "the replication metrics", 30)
     shown = [scraped, operator.log(), real.kubectl("get", "events", "-n", ns, "-o", "json")]
