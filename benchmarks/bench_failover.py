@@ -6,8 +6,11 @@ checkout (admin credentials), and a Redis in replication mode with 3 replicas. E
 ``--keys`` keys to the primary, each acknowledged by ``WAIT 1``, then kills the primary, by
 turns deleting its pod and killing its redis-server process (the pod stays), and times until
 another pod answers ``SET`` as master; it then counts the acknowledged keys found there and
-waits for the Redis to settle (3 Ready pods, one primary) before the next run. Every address
-dialled is a pod address on the project's bridge.
+waits for the Redis to settle (3 Ready pods, one primary) before the next run. Then, for
+``--sync-runs`` runs, it writes ``--sync-keys`` keys to the primary, scales to 4 and times until
+the new replica's link is up with every key (``DBSIZE``), from the scale and from the moment the
+pod has an address (the operator's part), then scales back to 3. Every address dialled is a pod
+address on the project's bridge.
 """
 
 from __future__ import annotations
@@ -70,12 +73,14 @@ def client(ip: str, password: str) -> redis.Redis:
     )
 
 
-def settled(cluster: DevCluster, timeout: float = 180) -> tuple[str, dict[str, dict[str, Any]]]:
+def settled(
+    cluster: DevCluster, timeout: float = 180, count: int = 3
+) -> tuple[str, dict[str, dict[str, Any]]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         current = pods(cluster)
         labelled = [n for n, p in current.items() if p["metadata"]["labels"].get(ROLE) == "primary"]
-        if len(current) == 3 and len(labelled) == 1 and all(ready(p) for p in current.values()):
+        if len(current) == count and len(labelled) == 1 and all(ready(p) for p in current.values()):
             return labelled[0], current
         time.sleep(0.5)
     raise SystemExit("the Redis did not settle")
@@ -140,10 +145,53 @@ def one_run(cluster: DevCluster, password: str, keys: int, kill_process: bool, r
 RESULTS: list[tuple[str, float, int]] = []
 
 
+def sync_run(cluster: DevCluster, password: str, keys: int, run: int) -> tuple[float, float]:
+    """Scale 3 -> 4 with `keys` keys on the primary: seconds until the new replica is linked
+    and holds them all, from the scale and from its pod's address."""
+    primary, current = settled(cluster)
+    writer = client(current[primary]["status"]["podIP"], password)
+    writer.flushall()
+    pipe = writer.pipeline(transaction=False)
+    for i in range(keys):
+        pipe.set(f"sync{run}:key{i}", i)
+    pipe.execute()
+    new = f"{NAME}-3"
+    started = time.monotonic()
+    kubectl(cluster, "scale", f"redis/{NAME}", "--replicas=4", "-n", NS)
+    addressed = None
+    while True:
+        pod = pods(cluster).get(new)
+        ip = (pod or {}).get("status", {}).get("podIP")
+        if ip and addressed is None:
+            addressed = time.monotonic()
+        if ip:
+            try:
+                replica = client(ip, password)
+                link = replica.info("replication").get("master_link_status")
+                if link == "up" and replica.dbsize() == keys:
+                    break
+            except redis.RedisError:
+                pass
+        time.sleep(0.05)
+    done = time.monotonic()
+    assert addressed is not None
+    print(
+        f"sync run {run}: {new} in sync with {keys} keys {done - started:.2f}s after the scale, "
+        f"{done - addressed:.2f}s after its pod had an address",
+        flush=True,
+    )
+    kubectl(cluster, "scale", f"redis/{NAME}", "--replicas=3", "-n", NS)
+    while new in pods(cluster):
+        time.sleep(0.2)
+    return done - started, done - addressed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--keys", type=int, default=1000)
+    parser.add_argument("--sync-runs", type=int, default=3)
+    parser.add_argument("--sync-keys", type=int, default=10_000)
     args = parser.parse_args()
     cluster = DevCluster(state_dir=Path(tempfile.mkdtemp(prefix="bench-failover-")))
     cluster.up(nodes=1, real_nodes=1, owner_pid=os.getpid())
@@ -190,7 +238,15 @@ def main() -> None:
                     f"{statistics.median(times):.2f}s, min {min(times):.2f}s, "
                     f"max {max(times):.2f}s ({len(times)} runs)"
                 )
-        print(f"acknowledged writes lost: {sum(lost for _, _, lost in RESULTS)}")
+        if RESULTS:
+            print(f"acknowledged writes lost: {sum(lost for _, _, lost in RESULTS)}")
+        syncs = [sync_run(cluster, password, args.sync_keys, run) for run in range(args.sync_runs)]
+        for label, values in (("scale", [a for a, _ in syncs]), ("address", [b for _, b in syncs])):
+            if values:
+                print(
+                    f"new replica in sync with {args.sync_keys} keys, from its {label}: "
+                    + ", ".join(f"{v:.2f}s" for v in values)
+                )
     finally:
         if operator is not None:
             operator.terminate()

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import secrets
 from collections.abc import Mapping
 from typing import Any
 
 from redis_operator.api import DEFAULT_AUTH_KEY, Redis
-from redis_operator.children import auth_secret_name, labels, owner_reference
+from redis_operator.children import (
+    AUTH_SECRET_LABEL,
+    auth_secret_name,
+    labels,
+    owner_reference,
+)
 
 PASSWORD_BYTES = 32
 """Random bytes per generated password (256 bits; `secrets.token_urlsafe` encodes them as
@@ -71,7 +78,7 @@ def generated_secret(redis: Redis, password: Password) -> dict[str, Any]:
         "metadata": {
             "name": auth_secret_name(redis.name),
             "namespace": redis.namespace,
-            "labels": labels(redis.name),
+            "labels": labels(redis.name) | {AUTH_SECRET_LABEL: redis.name},
             "ownerReferences": [owner_reference(redis)],
         },
         "type": "Opaque",
@@ -98,3 +105,24 @@ def password_from_secret(secret: Mapping[str, Any], key: str) -> Password:
             f"Secret {name} key {key!r} must be one non-empty line without '\"' or '\\'"
         )
     return Password(value)
+
+
+DIGEST_LENGTH = 16
+"""Hex characters of `password_digest` kept (64 bits: enough to tell two passwords apart)."""
+
+
+def password_digest(secret: Mapping[str, Any], key: str) -> str | None:
+    """A digest of the Secret's value under `key` for the pods' annotation, or None when the
+    key is absent.
+
+    HMAC-SHA256 keyed by the Secret's uid, which only those who may read the Secret (and so the
+    password itself) know: a user-chosen password cannot be guessed offline from a pod. A
+    Secret recreated under the same name has a new uid, so its pods are replaced whatever it
+    holds.
+    """
+    data: Mapping[str, Any] = secret.get("data") or {}
+    if key not in data:
+        return None
+    uid = str((secret.get("metadata") or {}).get("uid", ""))
+    mac = hmac.new(uid.encode(), str(data[key]).encode(), hashlib.sha256)
+    return mac.hexdigest()[:DIGEST_LENGTH]

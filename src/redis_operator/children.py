@@ -1,5 +1,6 @@
-"""The children of a Redis: its pods `<name>-<ordinal>`, its headless Service `<name>`, and
-the Secret `<name>-auth` of a generated password (its body is `auth.generated_secret`'s).
+"""The children of a Redis: its pods `<name>-<ordinal>`, its headless Service `<name>` (and in
+replication mode `<name>-primary` and `<name>-replicas`), and the Secret `<name>-auth` of a
+generated password (its body is `auth.generated_secret`'s).
 
 Everything here builds or inspects plain object dicts, from the typed `Redis` the reconciler
 parses once per pass; what to do with them is planning's job.
@@ -165,6 +166,16 @@ REPLICATION_PROBE_SCRIPT = (
 )
 
 
+AUTH_SECRET_LABEL = f"{GROUP}/redis-auth"
+"""On every Secret the operator reads a password from: the generated `<name>-auth` carries it
+(the Redis' name as value), a user's own Secret must be given it (any value). The operator
+watches only Secrets with this label, never the cluster's others."""
+
+AUTH_DIGEST_ANNOTATION = f"{GROUP}/auth-digest"
+"""On each pod with a password: `auth.password_digest` of the password it started with (a
+keyed hash, never the value); a pod whose digest differs from the Secret's is replaced."""
+
+
 def auth_secret_name(redis_name: str) -> str:
     """The name of the Secret the operator generates for a Redis without `spec.auth`."""
     return f"{redis_name}-auth"
@@ -237,8 +248,9 @@ def redis_command(port: int) -> list[str]:
     return ["redis-server", "--port", str(port), "--protected-mode", "no"]
 
 
-def desired_pod(redis: Redis, ordinal: int) -> dict[str, Any]:
-    """The pod with this ordinal as the Redis' spec wants it."""
+def desired_pod(redis: Redis, ordinal: int, auth_digest: str | None = None) -> dict[str, Any]:
+    """The pod with this ordinal as the Redis' spec wants it; `auth_digest`: the password's
+    (`AUTH_DIGEST_ANNOTATION`), None while the Secret is not seen."""
     name = pod_name(redis.name, ordinal)
     spec = redis.spec
     pod_spec: dict[str, Any] = {
@@ -265,7 +277,10 @@ def desired_pod(redis: Redis, ordinal: int) -> dict[str, Any]:
     if secret is not None:
         pod_spec["containers"][0]["volumeMounts"] = _auth_mounts()
         pod_spec["volumes"] = _auth_volumes(secret)
-    metadata = _metadata(redis, name) | {"annotations": {SETTINGS_ANNOTATION: pod_settings(spec)}}
+    annotations = {SETTINGS_ANNOTATION: pod_settings(spec)}
+    if secret is not None and auth_digest is not None:
+        annotations[AUTH_DIGEST_ANNOTATION] = auth_digest
+    metadata = _metadata(redis, name) | {"annotations": annotations}
     if spec.mode is Mode.REPLICATION:
         metadata["labels"][ROLE_LABEL] = REPLICA_ROLE
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
@@ -289,15 +304,53 @@ def desired_service(redis: Redis) -> dict[str, Any]:
     }
 
 
-def service_patch(service: Mapping[str, Any], redis: Redis) -> dict[str, Any] | None:
+def primary_service_name(redis_name: str) -> str:
+    """Replication mode: the Service selecting the primary only (the write address)."""
+    return f"{redis_name}-primary"
+
+
+def replicas_service_name(redis_name: str) -> str:
+    """Replication mode: the Service selecting the replicas (read-only traffic)."""
+    return f"{redis_name}-replicas"
+
+
+def role_service_names(redis_name: str) -> tuple[str, str]:
+    """The names of the role Services, primary's first."""
+    return primary_service_name(redis_name), replicas_service_name(redis_name)
+
+
+def desired_role_services(redis: Redis) -> list[dict[str, Any]]:
+    """Replication mode: `<name>-primary` and `<name>-replicas`, ClusterIP Services selecting
+    the pods by role label (the operator moves the label on failover); none in standalone."""
+    if redis.spec.mode is not Mode.REPLICATION:
+        return []
+    roles = zip(role_service_names(redis.name), (PRIMARY_ROLE, REPLICA_ROLE), strict=True)
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _metadata(redis, name),
+            "spec": {
+                "selector": selector_labels(redis.name) | {ROLE_LABEL: role},
+                "ports": _service_ports(redis.spec.port),
+            },
+        }
+        for name, role in roles
+    ]
+
+
+def service_patch(
+    service: Mapping[str, Any], redis: Redis, desired: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
     """A JSON merge patch (RFC 7386) bringing an owned Service's ports and selector back to the
-    spec, or None when they match.
+    spec (`desired`, default the headless Service), or None when they match.
 
     Merge patch replaces the ports list whole (a strategic merge would add a port rather than
     change it); selector keys someone added are removed with explicit nulls.
     """
     spec: Mapping[str, Any] = service.get("spec") or {}
-    want_selector = selector_labels(redis.name)
+    want = desired_service(redis) if desired is None else desired
+    want_selector = dict(want["spec"]["selector"])
     want_ports = _service_ports(redis.spec.port)
     have_selector: Mapping[str, Any] = spec.get("selector") or {}
     patch: dict[str, Any] = {}
@@ -367,13 +420,27 @@ def _volume_secret(pod: Mapping[str, Any]) -> tuple[str, str] | None:
     return str(source.get("secretName", "")), str(items[0].get("key", ""))
 
 
-def pod_matches_spec(pod: Mapping[str, Any], redis: Redis) -> bool:
+def password_changed(pod: Mapping[str, Any], auth_digest: str | None) -> bool:
+    """Whether the pod started with another password than the Secret now holds.
+
+    Not judged while the Secret is not seen (`auth_digest` None), nor for a pod without the
+    annotation (created by an earlier version: replacing every pod on an upgrade would lose
+    their data for nothing).
+    """
+    annotations: Mapping[str, Any] = (pod.get("metadata") or {}).get("annotations") or {}
+    have = annotations.get(AUTH_DIGEST_ANNOTATION)
+    return auth_digest is not None and have is not None and have != auth_digest
+
+
+def pod_matches_spec(pod: Mapping[str, Any], redis: Redis, auth_digest: str | None = None) -> bool:
     """Whether the pod runs what the spec says: the image, Redis on the spec's port, the
-    password from the spec's Secret (or none), and the resources and placement it was created
-    with (its `SETTINGS_ANNOTATION`)."""
+    password from the spec's Secret (or none) as it is now (`password_changed`), and the
+    resources and placement it was created with (its `SETTINGS_ANNOTATION`)."""
     spec = redis.spec
     annotations: Mapping[str, Any] = (pod.get("metadata") or {}).get("annotations") or {}
     if annotations.get(SETTINGS_ANNOTATION) != pod_settings(spec):
+        return False
+    if password_changed(pod, auth_digest):
         return False
     containers = (pod.get("spec") or {}).get("containers") or []
     container = next((c for c in containers if c.get("name") == CONTAINER_NAME), None)

@@ -102,12 +102,12 @@ def cluster_role() -> dict[str, Any]:
         # patch: the role label of replication mode.
         _rule("", ["pods"], ["list", "watch", "create", "delete", "patch"]),
         # patch: a Service whose port or selector drifted is patched back; get: the admission
-        # webhook checks whether a new Redis' Service name is taken. No delete: the garbage
-        # collector deletes a Service with its Redis.
-        _rule("", ["services"], ["get", "list", "watch", "create", "patch"]),
-        # The generated password: its Secret <name>-auth is read until seen, and created once.
-        # No list or watch: the operator never holds the cluster's Secrets.
-        _rule("", ["secrets"], ["get", "create"]),
+        # webhook checks whether a new Redis' Service name is taken; delete: an owned role
+        # Service of replication mode in a Redis that does not want it.
+        _rule("", ["services"], ["get", "list", "watch", "create", "patch", "delete"]),
+        # The password Secrets, watched by label (children.AUTH_SECRET_LABEL: the operator never
+        # holds the cluster's other Secrets); create: the generated <name>-auth, once.
+        _rule("", ["secrets"], ["list", "watch", "create"]),
         # kopf's watch of the namespaces, cluster-scoped whichever namespaces are served: one
         # being deleted gets no create, status or Event (controller/namespaces.py).
         _rule("", ["namespaces"], ["list", "watch"]),

@@ -57,6 +57,9 @@ class EventKey(StrEnum):
     FAILOVER_COMPLETED = "FailoverCompleted"
     REPLICATION_BROKEN = "ReplicationBroken"
     SWITCHOVER = "Switchover"
+    AUTH_SECRET_MISSING = "AuthSecretMissing"
+    AUTH_KEY_MISSING = "AuthKeyMissing"
+    PASSWORD_CHANGED = "PasswordChanged"
 
 
 _KIND_NAMES: dict[Language, dict[str, str]] = {
@@ -75,7 +78,8 @@ class _Entry:
 
 # Arguments: name = the Redis, replicas, pods = a count, kind (ChildKind), child = a child's
 # name, pod = a pod's name, phase, error, children = a list of `kind/name`, primary = the
-# primary pod's name, offset = a replication offset, seconds = a duration.
+# primary pod's name, offset = a replication offset, seconds = a duration, secret = a Secret's
+# name, key = a key of it (never a value), label = a label key.
 _CATALOG: dict[EventKey, _Entry] = {
     EventKey.SCALING_UP: _Entry(
         EventType.NORMAL,
@@ -125,8 +129,9 @@ _CATALOG: dict[EventKey, _Entry] = {
     EventKey.POD_REPLACED: _Entry(
         EventType.NORMAL,
         "替换",
-        "Replacing pod {pod}: its image, port, resources or placement do not match the spec",
-        "Pod {pod} 的镜像、端口、资源或调度设置与规格不一致，正在替换",
+        "Replacing pod {pod}: its image, port, password, resources or placement do not match "
+        "the spec",
+        "Pod {pod} 的镜像、端口、密码、资源或调度设置与规格不一致，正在替换",
     ),
     EventKey.POD_FINISHED: _Entry(
         EventType.WARNING,
@@ -182,6 +187,24 @@ _CATALOG: dict[EventKey, _Entry] = {
         "Switching the primary from {primary} to {pod} at offset {offset}: {primary} is going",
         "主节点由 {primary} 切换到 {pod}，复制偏移量 {offset}：{primary} 即将删除",
     ),
+    EventKey.AUTH_SECRET_MISSING: _Entry(
+        EventType.WARNING,
+        "密码Secret缺失",
+        "Secret {secret} not found among the Secrets labelled {label}: create it, or label it",
+        "未在带有标签 {label} 的 Secret 中找到 {secret}：请创建它或为它添加该标签",
+    ),
+    EventKey.AUTH_KEY_MISSING: _Entry(
+        EventType.WARNING,
+        "密码键缺失",
+        "Secret {secret} has no key {key}",
+        "Secret {secret} 中没有键 {key}",
+    ),
+    EventKey.PASSWORD_CHANGED: _Entry(
+        EventType.WARNING,
+        "密码已更改",
+        "The password of {name} changed: replacing all its pods at once (their data is lost)",
+        "{name} 的密码已更改：同时替换其全部 Pod（数据将丢失）",
+    ),
 }
 
 
@@ -211,7 +234,7 @@ def _short(error: str) -> str:
     return error[: MAX_ERROR_LENGTH - 1] + "…"
 
 
-def render(key: EventKey | str, language: Language | str, **args: str | int) -> RenderedEvent:
+def render(key: EventKey | str, language: Language | str, /, **args: str | int) -> RenderedEvent:
     """Type, reason and message of an Event in `language`; missing arguments are a KeyError."""
     key, language = EventKey(key), Language(language)
     entry = _CATALOG[key]

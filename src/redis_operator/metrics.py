@@ -8,7 +8,8 @@ of ``/metrics`` shows both (``event_recorder_*``, see ``event_recorder/metrics.p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from prometheus_client import (
@@ -74,7 +75,18 @@ _WRITES = (
     (ChildKind.POD, "delete"),
     (ChildKind.SERVICE, "create"),
     (ChildKind.SERVICE, "patch"),
+    (ChildKind.SERVICE, "delete"),
 )
+
+
+@dataclass(frozen=True)
+class ReplicaSample:
+    """One replica of a Redis in replication mode as a step observed it: its link to the
+    primary and its lag in bytes (None when not known)."""
+
+    pod: str
+    linked: bool
+    lag_bytes: int | None
 
 
 def process_registry() -> CollectorRegistry:
@@ -124,6 +136,30 @@ class OperatorMetrics:
             "pods_recreated", "Pods recreated after someone else deleted them (PodRecreated)."
         )
         self.services_created = counter("services_created", "Services created.")
+        redis_labels = ("namespace", "redis")
+        pod_labels = (*redis_labels, "pod")
+        self.primary = Gauge(
+            f"{PREFIX}_replication_primary",
+            "Replication mode: 1 on the pod that is primary, 0 on the replicas.",
+            pod_labels,
+            registry=self.registry,
+        )
+        self.connected_replicas = Gauge(
+            f"{PREFIX}_replication_connected_replicas",
+            "Replication mode: replicas whose link to the primary is up.",
+            redis_labels,
+            registry=self.registry,
+        )
+        self.lag_bytes = Gauge(
+            f"{PREFIX}_replication_lag_bytes",
+            "Replication mode: the primary's offset minus the replica's, per linked replica.",
+            pod_labels,
+            registry=self.registry,
+        )
+        self.failovers = counter(
+            "failovers", "Replication mode: replicas promoted (FailoverCompleted).", redis_labels
+        )
+        self._replication_series: dict[tuple[str, str], set[str]] = {}
         self.queue_depth = Gauge(
             f"{PREFIX}_workqueue_depth",
             "Redis keys waiting in the work queue for a worker (not counting delayed retries).",
@@ -164,3 +200,47 @@ class OperatorMetrics:
     def track_queue_depth(self, depth: Callable[[], int]) -> None:
         """Read the work queue's depth at each scrape."""
         self.queue_depth.set_function(depth)
+
+    def observe_replication(
+        self, namespace: str, redis: str, primary: str | None, replicas: Iterable[ReplicaSample]
+    ) -> None:
+        """What a replication step of a Redis saw; the series of pods it no longer has go."""
+        samples = list(replicas)
+        pods = {s.pod for s in samples} | ({primary} if primary else set())
+        self._drop_pods(namespace, redis, keep=pods)
+        self._replication_series[(namespace, redis)] = pods
+        if primary is not None:
+            self.primary.labels(namespace, redis, primary).set(1)
+        for sample in samples:
+            self.primary.labels(namespace, redis, sample.pod).set(0)
+            if sample.linked and sample.lag_bytes is not None:
+                self.lag_bytes.labels(namespace, redis, sample.pod).set(sample.lag_bytes)
+            else:
+                _remove(self.lag_bytes, namespace, redis, sample.pod)
+        linked = sum(1 for s in samples if s.linked)
+        self.connected_replicas.labels(namespace, redis).set(linked)
+        self.failovers.labels(namespace, redis)
+
+    def failed_over(self, namespace: str, redis: str) -> None:
+        """A replica of the Redis was promoted after its primary was lost."""
+        self.failovers.labels(namespace, redis).inc()
+
+    def forget_redis(self, namespace: str, redis: str) -> None:
+        """The Redis is going: its replication series go with it."""
+        self._drop_pods(namespace, redis, keep=set())
+        self._replication_series.pop((namespace, redis), None)
+        _remove(self.connected_replicas, namespace, redis)
+        _remove(self.failovers, namespace, redis)
+
+    def _drop_pods(self, namespace: str, redis: str, *, keep: set[str]) -> None:
+        for pod in self._replication_series.get((namespace, redis), set()) - keep:
+            _remove(self.primary, namespace, redis, pod)
+            _remove(self.lag_bytes, namespace, redis, pod)
+
+
+def _remove(metric: Gauge | Counter, *labels: str) -> None:
+    """Drop one labelled series if it exists (prometheus_client raises KeyError otherwise)."""
+    try:
+        metric.remove(*labels)
+    except KeyError:
+        return

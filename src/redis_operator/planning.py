@@ -36,24 +36,37 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from redis_operator.api import LEGACY_FINALIZER, Auth, ChildKind, Redis, is_being_deleted
+from redis_operator.api import LEGACY_FINALIZER, Auth, ChildKind, Mode, Redis, is_being_deleted
+from redis_operator.auth import password_digest
 from redis_operator.children import (
+    AUTH_SECRET_LABEL,
+    PRIMARY_ROLE,
+    ROLE_LABEL,
+    auth_secret,
     auth_secret_name,
     desired_pod,
+    desired_role_services,
     desired_service,
     is_finished,
     is_owned_by,
     is_ready,
     ordinal_of,
+    password_changed,
     pod_matches_spec,
     pod_name,
+    role_service_names,
     selector_string,
     service_patch,
 )
-from redis_operator.messages import SECRET_KIND, Event, EventKey
+from redis_operator.messages import SECRET_KIND, Event, EventKey, Language
 
 READY = "Ready"
 REPLICA_FAILURE = "ReplicaFailure"
+AUTH = "AuthSecret"
+"""The condition saying whether the password's Secret is there and holds its key."""
+SECRET_FOUND = "SecretFound"
+SECRET_NOT_FOUND = "SecretNotFound"
+KEY_NOT_FOUND = "KeyNotFound"
 
 # Reasons of the Ready condition, most important first.
 NAME_CONFLICT = "NameConflict"
@@ -111,10 +124,12 @@ class Plan:
     Actions: `create_pods` (full bodies, lowest ordinal first); `delete_pods` (scale-down and
     stray owned pods, highest ordinal first); `replace_pods` (delete now, recreated under the
     same name by a later pass once gone); `create_service` (full body); `patch_service` (a JSON
-    merge patch for the owned Service); `create_auth_secret` (the generated password's Secret,
-    whose body, with its random password, the controller builds). `status` is the new status,
-    None when unchanged; `events` are recorded on the Redis; `requeue` asks for another pass,
-    and says why, when something is awaited that may produce no watch event.
+    merge patch for the owned Service); `create_services`, `patch_services` (by name) and
+    `delete_services`: the role Services of replication mode; `create_auth_secret` (the
+    generated password's Secret, whose body, with its random password, the controller builds;
+    it stamps the pods it creates in that pass with the new Secret's digest). `status` is the
+    new status, None when unchanged; `events` are recorded on the Redis; `requeue` asks for
+    another pass, and says why, when something is awaited that may produce no watch event.
     """
 
     create_pods: tuple[dict[str, Any], ...] = ()
@@ -122,6 +137,9 @@ class Plan:
     replace_pods: tuple[ChildRef, ...] = ()
     create_service: dict[str, Any] | None = None
     patch_service: dict[str, Any] | None = None
+    create_services: tuple[dict[str, Any], ...] = ()
+    patch_services: tuple[tuple[str, dict[str, Any]], ...] = ()
+    delete_services: tuple[ChildRef, ...] = ()
     create_auth_secret: bool = False
     status: dict[str, Any] | None = None
     events: tuple[Event, ...] = ()
@@ -136,6 +154,9 @@ class Plan:
             or self.replace_pods
             or self.create_service is not None
             or self.patch_service is not None
+            or self.create_services
+            or self.patch_services
+            or self.delete_services
             or self.create_auth_secret
         )
 
@@ -219,6 +240,14 @@ def _scaling_event(redis: Redis, status: Mapping[str, Any]) -> Event | None:
     return None
 
 
+def _keeps_primary(redis: Redis, pod: Mapping[str, Any]) -> bool:
+    """Replication mode: a scale-down never deletes the pod labelled primary while any
+    replica stays; the replication step hands over first (`Switchover`), which moves the label,
+    and the next pass deletes it as a replica."""
+    role = ((pod.get("metadata") or {}).get("labels") or {}).get(ROLE_LABEL)
+    return redis.spec.mode is Mode.REPLICATION and role == PRIMARY_ROLE and redis.spec.replicas > 0
+
+
 def _replacement(active: Mapping[int, Mapping[str, Any]], stale: Sequence[int]) -> int | None:
     """The stale pod to replace now, if any: one at a time, without losing a Ready pod early.
 
@@ -254,6 +283,7 @@ def _pod_work(
     deleted_by_us: frozenset[str],
     acknowledged: bool,
     known_conflicts: frozenset[str],
+    auth_digest: str | None = None,
 ) -> _PodWork:
     """Create missing ordinals, delete the excess, replace finished and stale pods (image,
     port, resources, nodeSelector or tolerations changed: `children.pod_matches_spec`).
@@ -298,13 +328,33 @@ def _pod_work(
             and is_owned_by(pod, redis.uid)
             and not is_being_deleted(pod)
         ):
+            if _keeps_primary(redis, pod):
+                work.waiting = True  # the replication step switches over, then it goes
+                continue
             work.deletes.append(ChildRef.of(pod))
     work.deletes += sorted(strays, key=lambda ref: ref.name)
 
-    work.stale = [o for o, pod in work.active.items() if not pod_matches_spec(pod, redis)]
+    work.stale = [
+        o for o, pod in work.active.items() if not pod_matches_spec(pod, redis, auth_digest)
+    ]
+    rekeyed = [
+        o
+        for o in work.stale
+        if redis.spec.mode is Mode.REPLICATION and password_changed(work.active[o], auth_digest)
+    ]
+    if rekeyed:
+        # A replica with the new password cannot authenticate to a primary with the old one
+        # (nor the reverse): all at once, or the rollout would wait for a link that never
+        # comes (docs/replication.md#changing-the-password).
+        work.waiting = True
+        if not (work.creates or work.replaces or any(is_being_deleted(p) for p in owned)):
+            work.events.append(Event(EventKey.PASSWORD_CHANGED, {"name": redis.name}))
+            work.replaces += [ChildRef.of(work.active[o]) for o in sorted(rekeyed, reverse=True)]
+        work.stale = [o for o in work.stale if o not in rekeyed]
     if work.stale:
         work.waiting = True
         busy = work.creates or work.replaces or any(is_being_deleted(pod) for pod in owned)
+        busy = busy or bool(rekeyed)
         ordinal = None if busy else _replacement(work.active, work.stale)
         if ordinal is not None:
             work.replaces.append(ChildRef.of(work.active[ordinal]))
@@ -321,13 +371,15 @@ def plan(
     *,
     now: datetime,
     auth_secret: Mapping[str, Any] | None = None,
+    role_services: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Plan:
     """Plan one reconcile pass of a Redis that is not being deleted.
 
     `pods`: the pods of the Redis' namespace named like its children or labelled with its
     instance; `service`: the Service named like the Redis, if any; `now`: for condition times;
-    `auth_secret`: the Secret `<name>-auth` as read, if any (looked at only when the Redis'
-    password is generated).
+    `auth_secret`: the Secret holding the password (`<name>-auth` or the user's) as watched,
+    if any; `role_services`: the Services named `<name>-primary` and `<name>-replicas` found,
+    by name.
     A Redis being deleted gets an empty plan: the garbage collector deletes its children, and
     nothing is recreated for it.
     """
@@ -338,7 +390,8 @@ def plan(
     old_ready = _find_condition(current, READY)
     known_conflicts = _known_conflicts(old_ready)
     scaling = _scaling_event(redis, current)
-    work = _pod_work(redis, pods, deleted_by_us, acknowledged, known_conflicts)
+    password = _password_check(redis, auth_secret)
+    work = _pod_work(redis, pods, deleted_by_us, acknowledged, known_conflicts, password.digest)
     events = ([] if scaling is None else [scaling]) + work.events
 
     create_service: dict[str, Any] | None = None
@@ -352,12 +405,13 @@ def plan(
     else:
         patch_service = service_patch(service, redis)
     service_pending = service is None or patch_service is not None or is_being_deleted(service)
-    create_auth_secret = False
-    if redis.spec.auth == Auth():
-        if auth_secret is None:
-            create_auth_secret = True
-        elif not is_owned_by(auth_secret, redis.uid):
-            work.conflicts.append(f"{SECRET_KIND}/{auth_secret_name(redis.name)}")
+    roles = _role_service_work(redis, role_services or {}, work)
+    service_pending = service_pending or roles.pending
+    if password.conflict:
+        work.conflicts.append(f"{SECRET_KIND}/{auth_secret_name(redis.name)}")
+    old_auth = _find_condition(current, AUTH)
+    if password.problem is not None and (old_auth or {}).get("reason") != password.problem.reason:
+        events.append(password.problem.event)
 
     conflict_message = CONFLICT_MESSAGE_PREFIX + ", ".join(work.conflicts)
     new_conflicts = [c for c in work.conflicts if c not in known_conflicts]
@@ -401,18 +455,34 @@ def plan(
     ]
 
     has_actions = bool(work.creates or work.deletes or work.replaces) or (
-        create_service is not None or patch_service is not None or create_auth_secret
+        create_service is not None
+        or patch_service is not None
+        or password.create
+        or roles.has_actions
     )
     # A failure reported by an earlier pass stands until a pass that acts succeeds (see
     # `status_after`); a pass with nothing to do has nothing left failing.
     old_failure = _find_condition(current, REPLICA_FAILURE)
     if old_failure is not None and has_actions:
         conditions.append(dict(old_failure))
+    if password.problem is not None or old_auth is not None:
+        problem = password.problem
+        conditions.append(
+            _condition(
+                old_auth,
+                AUTH,
+                true=problem is None,
+                reason=SECRET_FOUND if problem is None else problem.reason,
+                message=_auth_message(redis) if problem is None else problem.message,
+                generation=redis.generation,
+                now=now,
+            )
+        )
     # What the replication step writes (controller/replicator.py) stays as it is.
     conditions += [
         dict(c)
         for c in current.get("conditions") or []
-        if c.get("type") not in (READY, REPLICA_FAILURE)
+        if c.get("type") not in (READY, REPLICA_FAILURE, AUTH)
     ]
     kept = {k: v for k, v in current.items() if k not in _PLANNED_STATUS}
     status = kept | {
@@ -430,16 +500,111 @@ def plan(
     else:
         requeue = None
     return Plan(
-        create_pods=tuple(desired_pod(redis, ordinal) for ordinal in work.creates),
+        create_pods=tuple(desired_pod(redis, ordinal, password.digest) for ordinal in work.creates),
         delete_pods=tuple(work.deletes),
         replace_pods=tuple(work.replaces),
         create_service=create_service,
         patch_service=patch_service,
-        create_auth_secret=create_auth_secret,
+        create_services=roles.creates,
+        patch_services=roles.patches,
+        delete_services=roles.deletes,
+        create_auth_secret=password.create,
         status=None if status == dict(current) else status,
         events=tuple(events),
         requeue=requeue,
     )
+
+
+@dataclass(frozen=True)
+class _Password:
+    """What the pass found of the password's Secret: its digest (None: not known), whether to
+    create `<name>-auth`, whether that name is someone else's, what is wrong with it."""
+
+    digest: str | None = None
+    create: bool = False
+    conflict: bool = False
+    problem: _AuthProblem | None = None
+
+
+@dataclass(frozen=True)
+class _AuthProblem:
+    reason: str
+    event: Event
+
+    @property
+    def message(self) -> str:
+        return self.event.render(Language.EN).message
+
+
+def _password_check(redis: Redis, secret: Mapping[str, Any] | None) -> _Password:
+    """The password's Secret as watched: created when generated and missing; a user's Secret
+    that is missing (or lacks the label the operator watches by) or lacks its key is told,
+    naming the Secret and the key (never a value), and nothing else changes."""
+    ref = auth_secret(redis)
+    if ref is None:
+        return _Password()
+    name, key = ref
+    generated = redis.spec.auth == Auth()
+    if secret is None:
+        if generated:
+            return _Password(create=True)
+        event = Event(EventKey.AUTH_SECRET_MISSING, {"secret": name, "label": AUTH_SECRET_LABEL})
+        return _Password(problem=_AuthProblem(SECRET_NOT_FOUND, event))
+    if generated and not is_owned_by(secret, redis.uid):
+        return _Password(conflict=True)
+    digest = password_digest(secret, key)
+    if digest is None:
+        event = Event(EventKey.AUTH_KEY_MISSING, {"secret": name, "key": key})
+        return _Password(problem=_AuthProblem(KEY_NOT_FOUND, event))
+    return _Password(digest=digest)
+
+
+def _auth_message(redis: Redis) -> str:
+    ref = auth_secret(redis)
+    return "" if ref is None else f"Secret {ref[0]} holds the key {ref[1]!r}"
+
+
+@dataclass(frozen=True)
+class _RoleServices:
+    creates: tuple[dict[str, Any], ...] = ()
+    patches: tuple[tuple[str, dict[str, Any]], ...] = ()
+    deletes: tuple[ChildRef, ...] = ()
+    pending: bool = False
+
+    @property
+    def has_actions(self) -> bool:
+        return bool(self.creates or self.patches or self.deletes)
+
+
+def _role_service_work(
+    redis: Redis, found: Mapping[str, Mapping[str, Any]], work: _PodWork
+) -> _RoleServices:
+    """Create or patch `<name>-primary` and `<name>-replicas` in replication mode; delete owned
+    ones otherwise. A name taken by someone else's Service is a conflict, like any child."""
+    creates: list[dict[str, Any]] = []
+    patches: list[tuple[str, dict[str, Any]]] = []
+    pending = False
+    desired = {body["metadata"]["name"]: body for body in desired_role_services(redis)}
+    for name, body in desired.items():
+        have = found.get(name)
+        if have is None:
+            creates.append(body)
+        elif not is_owned_by(have, redis.uid):
+            work.conflicts.append(f"{ChildKind.SERVICE}/{name}")
+        elif is_being_deleted(have):
+            work.waiting = pending = True
+        elif (patch := service_patch(have, redis, body)) is not None:
+            patches.append((name, patch))
+    deletes = tuple(
+        ChildRef.of(have)
+        for name in role_service_names(redis.name)
+        if name not in desired
+        and (have := found.get(name)) is not None
+        and is_owned_by(have, redis.uid)
+        and not is_being_deleted(have)
+    )
+    pending = pending or bool(creates or patches)
+    return _RoleServices(tuple(creates), tuple(patches), deletes, pending)
 
 
 def with_failure(

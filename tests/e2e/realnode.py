@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from devcluster.realnode import POD_SUBNET
+from devcluster.realnode import POD_SUBNET, SERVICE_SUBNET
 from devcluster.teardown import CGROUP_ROOT, kubepods_cgroups
 
 
@@ -38,8 +38,9 @@ def redis_call(
 ) -> str:
     """One Redis command, after `AUTH password` if given, answered as `_reply` reads it (an
     AUTH refused answers its error instead)."""
-    if ipaddress.ip_address(host) not in ipaddress.ip_network(POD_SUBNET):
-        raise AssertionError(f"{host} is not a pod address on the project's bridge")
+    address = ipaddress.ip_address(host)
+    if not any(address in ipaddress.ip_network(n) for n in (POD_SUBNET, SERVICE_SUBNET)):
+        raise AssertionError(f"{host} is neither a pod nor a Service address on the bridge")
     with (
         socket.create_connection((host, port), timeout=timeout) as conn,
         conn.makefile("rb") as replies,

@@ -202,8 +202,8 @@ def test_a_resources_change_replaces_the_pods_one_at_a_time(
     }
     told = [r.message for r in events(kubectl, namespace) if r.reason == "PodReplaced"]
     assert told == [
-        f"Replacing pod my-op-redis-{o}: its image, port, resources or placement do not match "
-        "the spec"
+        f"Replacing pod my-op-redis-{o}: its image, port, password, resources or placement do "
+        "not match the spec"
         for o in (2, 1, 0)
     ]
 

@@ -11,6 +11,8 @@ import base64
 import ipaddress
 import json
 import os
+import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -24,6 +26,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from prometheus_client.parser import text_string_to_metric_families
 
 from devcluster import realnode
 from devcluster.cluster import DevCluster
@@ -31,6 +34,7 @@ from devcluster.components import NODE_IP, POD_CIDR
 from devcluster.layout import Settings
 from devcluster.supervisor import pid_alive
 from redis_operator import manifests
+from redis_operator.children import AUTH_SECRET_LABEL
 from redis_operator.leaderelection.election import DEFAULT_LEASE_NAME
 from redis_operator.metrics import PREFIX
 from redis_operator.webhook import renewal
@@ -61,6 +65,8 @@ from tests.e2e.redis_objects import (
     ordinals,
     pods,
     redis,
+    scale,
+    wait_event,
     wait_ready_pods,
 )
 from tests.support.kube import Kubectl, wait_for
@@ -558,18 +564,19 @@ def test_the_operator_runs_from_its_image_under_deploy_rbac_ready_by_the_kubelet
         _remove_webhook(real)
 
 
-def _service_address(real: RealCluster, name: str, pod_ips: set[str]) -> tuple[str, int]:
-    """A Service's ClusterIP and port, once the EndpointSlice controller lists every pod."""
-    service = real.kubectl.json("get", "service", name, "-n", manifests.NAMESPACE)
+def _service_address(
+    real: RealCluster, name: str, pod_ips: set[str], namespace: str = manifests.NAMESPACE
+) -> tuple[str, int]:
+    """A Service's ClusterIP and port, once the EndpointSlice controller lists exactly these
+    pods and kube-proxy's rules lead to them."""
+    service = real.kubectl.json("get", "service", name, "-n", namespace)
     address = service["spec"]["clusterIP"]
     if ipaddress.ip_address(address) not in ipaddress.ip_network(realnode.SERVICE_SUBNET):
         raise AssertionError(f"{address} is not in the Service range routed to the bridge")
     selector = f"kubernetes.io/service-name={name}"
 
     def listed() -> bool:
-        slices = real.kubectl.json(
-            "get", "endpointslices", "-n", manifests.NAMESPACE, "-l", selector
-        )
+        slices = real.kubectl.json("get", "endpointslices", "-n", namespace, "-l", selector)
         ready = {
             a
             for s in slices["items"]
@@ -580,7 +587,7 @@ def _service_address(real: RealCluster, name: str, pod_ips: set[str]) -> tuple[s
         return ready == pod_ips
 
     wait_for(listed, f"the EndpointSlice of {name} to list the pods", 60)
-    comment = f"{manifests.NAMESPACE}/{name}:{service['spec']['ports'][0]['name']}"
+    comment = f"{namespace}/{name}:{service['spec']['ports'][0]['name']}"
 
     def programmed() -> bool:
         targets = {
@@ -660,9 +667,12 @@ def test_a_password_is_required_and_shown_nowhere(
 def test_a_user_secret_is_the_password(
     real: RealCluster, ns: str, operator: OperatorProcess
 ) -> None:
+    """A user's Secret, labelled for the operator to watch it; rotating the password in it
+    replaces the pod, which then requires the new one."""
     real.kubectl(
         "create", "secret", "generic", "mine", "-n", ns, "--from-literal=pw=user-chosen-pass"
     )
+    real.kubectl("label", "secret", "mine", "-n", ns, f"{AUTH_SECRET_LABEL}=my-op-redis")
     auth = {"secretRef": {"name": "mine", "key": "pw"}}
     real.kubectl.apply(redis(replicas=1, image=real.redis_image, auth=auth), "-n", ns)
     (pod,) = wait_ready_pods(real.kubectl, ns, ordinals(1)).values()
@@ -671,6 +681,22 @@ def test_a_user_secret_is_the_password(
     assert redis_call(ip, 8333, "PING", password="user-chosen-pass") == "+PONG"
     secrets = real.kubectl.json("get", "secrets", "-n", ns)["items"]
     assert [s["metadata"]["name"] for s in secrets] == ["mine"]
+
+    rotated = base64.b64encode(b"rotated-pass").decode()
+    real.kubectl("patch", "secret", "mine", "-n", ns, "-p", json.dumps({"data": {"pw": rotated}}))
+
+    def restarted() -> dict[str, Any] | None:
+        current = pods(real.kubectl, ns).get("my-op-redis-0")
+        if current is None or current["metadata"]["uid"] == pod["metadata"]["uid"]:
+            return None
+        return current if is_ready(current) else None
+
+    pod = wait_for(restarted, "the pod replaced with the rotated password", 90)
+    ip = pod["status"]["podIP"]
+    assert redis_call(ip, 8333, "PING", password="user-chosen-pass").startswith("-WRONGPASS")
+    assert redis_call(ip, 8333, "PING", password="rotated-pass") == "+PONG"
+    replaced = "Replacing pod my-op-redis-0: its image, port, password, resources or placement"
+    assert find(events(real.kubectl, ns), "PodReplaced", f"{replaced} do not match the spec")
 
 
 def test_auth_disabled_serves_without_a_password(
@@ -682,20 +708,25 @@ def test_auth_disabled_serves_without_a_password(
     assert serves(pod["status"]["podIP"], 8333)
 
 
-def _primary(kubectl: Kubectl, ns: str) -> tuple[str, dict[str, dict[str, Any]]]:
-    """The one pod labelled primary once status names it and every pod is Ready."""
+def _primary(
+    kubectl: Kubectl, ns: str, count: int = 3, exclude: str | None = None
+) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The one pod labelled primary (not `exclude`) once status names it and `count` pods are
+    Ready; never two labelled at any observation."""
 
     def settled() -> tuple[str, dict[str, dict[str, Any]]] | None:
         current = pods(kubectl, ns)
         labelled = [n for n, p in current.items() if p["metadata"]["labels"].get(ROLE) == "primary"]
         assert len(labelled) <= 1, labelled
         status = kubectl.json("get", "redis", "my-op-redis", "-n", ns).get("status") or {}
-        ready = len(current) == 3 and all(is_ready(p) for p in current.values())
+        ready = len(current) == count and all(is_ready(p) for p in current.values())
         if labelled and status.get("primary") == labelled[0] and ready:
-            return labelled[0], current
+            return None if labelled[0] == exclude else (labelled[0], current)
         return None
 
-    found: tuple[str, dict[str, dict[str, Any]]] = wait_for(settled, "one primary, 3 Ready", 120)
+    found: tuple[str, dict[str, dict[str, Any]]] = wait_for(
+        settled, f"one primary, {count} Ready", 120
+    )
     return found
 
 
@@ -723,6 +754,35 @@ def test_replication_a_write_to_the_primary_is_read_on_every_replica_and_survive
     assert find(rows, "PrimaryElected", "my-op-redis-0 is the primary of my-op-redis")
     assert find(rows, "ReplicaAttached", "my-op-redis-1 replicates from my-op-redis-0")
 
+    # The write address: <name>-primary's ClusterIP leads to the primary only (kube-proxy on
+    # the real node), and a write there is on both replicas within a second (WAIT's timeout).
+    host, port = _service_address(real, "my-op-redis-primary", {primary_ip}, ns)
+    assert redis_call(host, port, "SET", "via", "service", password=password) == "+OK"
+    assert redis_call(host, port, "WAIT", "2", "1000", password=password) == ":2"
+    replica_ips = {p["status"]["podIP"] for n, p in current.items() if n != primary}
+    _service_address(real, "my-op-redis-replicas", replica_ips, ns)
+    for ip in replica_ips:
+        assert redis_call(ip, 8333, "GET", "via", password=password) == "service"
+    expected = {
+        (f"{PREFIX}_replication_primary", ns, "my-op-redis", primary): 1.0,
+        (f"{PREFIX}_replication_connected_replicas", ns, "my-op-redis", None): 2.0,
+    }
+
+    # The gauges are as of the last replication step (one every few seconds).
+    def current_metrics() -> str | None:
+        text = _scrape(operator)
+        values = {
+            (s.name, s.labels.get("namespace"), s.labels.get("redis"), s.labels.get("pod")): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        return text if all(values.get(k) == v for k, v in expected.items()) else None
+
+    scraped: str = wait_for(current_metrics, "the replication metrics", 30)
+    shown = [scraped, operator.log(), real.kubectl("get", "events", "-n", ns, "-o", "json")]
+    shown.append(real.kubectl("get", "redis,pods,services", "-n", ns, "-o", "json"))
+    assert not [text for text in shown if password in text]
+
     # The primary's pod is deleted: a replica is promoted, the key is there, one label.
     real.kubectl("delete", "pod", primary, "-n", ns, "--wait=false")
     wait_for(
@@ -747,3 +807,84 @@ def test_replication_a_write_to_the_primary_is_read_on_every_replica_and_survive
         30,
     )
     assert any(r.reason == "FailoverCompleted" for r in events(real.kubectl, ns))
+
+
+def _scrape(operator: OperatorProcess) -> str:
+    """The operator's /metrics, at the loopback address its log names."""
+    served = r"serving /metrics, /healthz and /readyz on (http://127\.0\.0\.1:\d+)"
+    found = re.search(served, operator.log())
+    assert found is not None, "the operator did not say where it serves /metrics"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
+    with direct.open(f"{found.group(1)}/metrics", timeout=5) as response:
+        text: str = response.read().decode()
+    return text
+
+
+def _status(kubectl: Kubectl, ns: str) -> dict[str, Any]:
+    status: dict[str, Any] = kubectl.json("get", "redis", "my-op-redis", "-n", ns).get("status")
+    return status or {}
+
+
+def test_replication_scale_3_5_2_attaches_replicas_and_keeps_the_primary(
+    real: RealCluster, ns: str, operator: OperatorProcess
+) -> None:
+    real.kubectl.apply(redis(replicas=3, image=real.redis_image, mode="replication"), "-n", ns)
+    primary, current = _primary(real.kubectl, ns)
+    uid = current[primary]["metadata"]["uid"]
+    password = auth_password(real.kubectl, ns)
+    primary_ip = current[primary]["status"]["podIP"]
+    assert redis_call(primary_ip, 8333, "SET", "k", "v", password=password) == "+OK"
+
+    scale(real.kubectl, ns, 5)
+    grown = _primary(real.kubectl, ns, count=5)
+    assert grown[0] == primary and grown[1][primary]["metadata"]["uid"] == uid
+    for name in ("my-op-redis-3", "my-op-redis-4"):
+        wait_event(real.kubectl, ns, "ReplicaAttached", f"{name} replicates from {primary}")
+        ip = grown[1][name]["status"]["podIP"]
+        assert redis_call(ip, 8333, "GET", "k", password=password) == "v"
+
+    scale(real.kubectl, ns, 2)
+    shrunk = _primary(real.kubectl, ns, count=2)
+    assert shrunk[0] == primary and shrunk[1][primary]["metadata"]["uid"] == uid
+    assert set(shrunk[1]) == ordinals(2)
+    rows = events(real.kubectl, ns)
+    assert find(rows, "ScalingUp", "my-op-redis replicas set to 5")
+    assert find(rows, "ScalingDown", "my-op-redis replicas set to 2")
+    assert not [r for r in rows if r.reason in ("FailoverCompleted", "PrimaryLost")]
+    assert redis_call(primary_ip, 8333, "SET", "k", "w", password=password) == "+OK"
+    assert redis_call(primary_ip, 8333, "WAIT", "1", "1000", password=password) == ":1"
+
+
+def test_an_operator_killed_during_a_failover_completes_it_once_restarted(
+    real: RealCluster, ns: str, operator: OperatorProcess
+) -> None:
+    """SIGKILL while the failover clock runs (PrimaryLost told, nobody promoted yet): the new
+    process resumes from the status and promotes exactly one replica, once."""
+    real.kubectl.apply(redis(replicas=3, image=real.redis_image, mode="replication"), "-n", ns)
+    primary, current = _primary(real.kubectl, ns)
+    password = auth_password(real.kubectl, ns)
+    primary_ip = current[primary]["status"]["podIP"]
+    for i in range(100):
+        assert redis_call(primary_ip, 8333, "SET", f"k{i}", "v", password=password) == "+OK"
+    assert redis_call(primary_ip, 8333, "WAIT", "2", "2000", password=password) == ":2"
+
+    os.kill(redis_server_pid(current[primary]), signal.SIGKILL)  # the pod stays
+    wait_for(lambda: _status(real.kubectl, ns).get("primaryLostSince"), "PrimaryLost", 30)
+    operator.kill()
+    assert not [r for r in events(real.kubectl, ns) if r.reason == "FailoverCompleted"]
+    operator.start()
+
+    new_primary, after = _primary(real.kubectl, ns, exclude=primary)
+    assert new_primary != primary
+    listed = real.kubectl.json("get", "events", "-n", ns)["items"]
+    (completed,) = [e for e in listed if e["reason"] == "FailoverCompleted"]
+    assert completed.get("count", 1) == 1  # one promotion, told once
+    assert completed["message"].startswith(f"Promoted {new_primary} at offset ")
+    masters = []
+    for name, pod in after.items():
+        info = redis_call(pod["status"]["podIP"], 8333, "INFO", "replication", password=password)
+        if "role:master" in info:
+            masters.append(name)
+    assert masters == [new_primary]
+    ip = after[new_primary]["status"]["podIP"]
+    assert redis_call(ip, 8333, "DBSIZE", password=password) == ":100"

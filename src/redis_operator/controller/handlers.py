@@ -1,10 +1,12 @@
 """Watch events in: into the store, and the Redis they concern into the work queue.
 
 controller-runtime's ``EnqueueRequestForOwner`` and informer cache: the informers
-(``informer.py``) deliver the listings and watch events of Redis objects, pods, Services and
-namespaces. A listing replaces what was held of its kind and scope: whatever it lacks went while
-nobody watched, and is handled as if its ``DELETED`` event had come. The Namespace objects only
-say which namespaces are being deleted (``namespaces.py``); they queue nothing.
+(``informer.py``) deliver the listings and watch events of Redis objects, pods, Services,
+password Secrets (only those labelled ``AUTH_SECRET_LABEL``: a Secret change queues every Redis
+whose password it holds) and namespaces. A listing replaces what was held of its kind and
+scope: whatever it lacks went while nobody watched, and is handled as if its ``DELETED`` event
+had come. The Namespace objects only say which namespaces are being deleted (``namespaces.py``);
+they queue nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from redis_operator.api import ChildKind
-from redis_operator.children import controller_name, redis_name_of
+from redis_operator.children import (
+    AUTH_SECRET_LABEL,
+    auth_secret_name,
+    controller_name,
+    redis_name_of,
+)
 from redis_operator.controller.expectations import OwnWrites
 from redis_operator.controller.informer import Informer
 from redis_operator.controller.store import (
@@ -25,12 +32,15 @@ from redis_operator.controller.store import (
     version_number,
 )
 from redis_operator.controller.workqueue import WorkQueue
-from redis_operator.kube.client import NAMESPACE, REDIS, Kind
+from redis_operator.kube.client import NAMESPACE, REDIS, SECRET, Kind
 from redis_operator.kube.watch import Listing, ListWatch
 
 #: What the controller watches, children before Redis objects: the first pass of a Redis finds
 #: its children listed.
-WATCHED: tuple[Kind, ...] = (ChildKind.POD, ChildKind.SERVICE, REDIS)
+WATCHED: tuple[Kind, ...] = (ChildKind.POD, ChildKind.SERVICE, SECRET, REDIS)
+
+#: The label selector of each kind watched by one (the others are watched whole).
+SELECTORS: dict[Kind, str] = {SECRET: AUTH_SECRET_LABEL}
 
 
 class WatchHandlers:
@@ -69,6 +79,30 @@ class WatchHandlers:
         if owner is not None:
             self.queue.add(owner)
 
+    def on_secret(self, event_type: str, body: Obj) -> None:
+        """A password Secret changed: store it (one that lost the label is gone) and queue every
+        Redis whose password it holds."""
+        labels = body["metadata"].get("labels") or {}
+        if event_type == "DELETED" or AUTH_SECRET_LABEL not in labels:
+            self.store.secrets.remove(body)
+        else:
+            self.store.secrets.upsert(body)
+        for key in self._users_of(body):
+            self.queue.add(key)
+
+    def _users_of(self, secret: Obj) -> list[Key]:
+        """The Redis objects in the store whose password is in this Secret."""
+        namespace, name = key_of(secret)
+        users = []
+        for redis in self.store.redis.by_namespace.get(namespace, {}).values():
+            auth = (redis.get("spec") or {}).get("auth") or {}
+            if auth.get("disabled"):
+                continue
+            ref = auth.get("secretRef") or {}
+            if (ref.get("name") or auth_secret_name(redis["metadata"]["name"])) == name:
+                users.append(key_of(redis))
+        return users
+
     def _owner_of(self, child: Obj) -> Key | None:
         """The Redis a child belongs to, or whose child name it takes."""
         meta = child["metadata"]
@@ -90,6 +124,8 @@ class WatchHandlers:
             self.on_redis(event_type, obj)
         elif kind == NAMESPACE:
             self.on_namespace(event_type, obj)
+        elif kind == SECRET:
+            self.on_secret(event_type, obj)
         else:
             self.on_child(ChildKind(kind), event_type, obj)
 
@@ -113,7 +149,12 @@ class WatchHandlers:
             terminating = self.store.terminating
             names = sorted({*terminating.watched, *terminating.refused})
             return [{"metadata": {"name": name}} for name in names]
-        bucket: Bucket = self.store.redis if kind == REDIS else self.store.children(kind)
+        if kind == REDIS:
+            bucket: Bucket = self.store.redis
+        elif kind == SECRET:
+            bucket = self.store.secrets
+        else:
+            bucket = self.store.children(kind)
         scopes = [namespace] if namespace is not None else list(bucket.by_namespace)
         return [obj for ns in scopes for obj in list(bucket.by_namespace.get(ns, {}).values())]
 
@@ -138,7 +179,14 @@ def informers(
     the Namespace objects, which are cluster-scoped whichever namespaces are served."""
     scopes: list[str | None] = [*namespaces] or [None]
     built = [
-        Informer(source, kind, namespace, handlers, backoffs=backoffs)
+        Informer(
+            source,
+            kind,
+            namespace,
+            handlers,
+            backoffs=backoffs,
+            label_selector=SELECTORS.get(kind),
+        )
         for kind in WATCHED
         for namespace in scopes
     ]

@@ -49,10 +49,12 @@ class Informer:
         *,
         backoffs: Sequence[float],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        label_selector: str | None = None,
     ) -> None:
         self.source = source
         self.kind = kind
         self.namespace = namespace
+        self.label_selector = label_selector
         self.sink = sink
         self.backoffs = tuple(backoffs) or (1.0,)
         self.sleep = sleep
@@ -71,14 +73,19 @@ class Informer:
         while True:
             try:
                 if resource_version is None:
-                    listing = await self.source.list_objects(self.kind, self.namespace)
+                    listing = await self.source.list_objects(
+                        self.kind, self.namespace, self.label_selector
+                    )
                     self.lists += 1
                     self.sink.replace(self.kind, self.namespace, listing)
                     resource_version = listing.resource_version
                     self.synced.set()
                     failures = 0
                 quiet = True
-                async for event in self.source.watch(self.kind, self.namespace, resource_version):
+                stream = self.source.watch(
+                    self.kind, self.namespace, resource_version, self.label_selector
+                )
+                async for event in stream:
                     quiet, failures = False, 0
                     resource_version = self._take(event) or resource_version
                 if quiet:

@@ -41,9 +41,16 @@ from typing import Any, Protocol
 
 from event_recorder import EventRecorder
 from redis_operator import planning
-from redis_operator.api import LEGACY_FINALIZER, Auth, ChildKind, Mode, Redis, is_being_deleted
-from redis_operator.auth import generated_secret, new_password
-from redis_operator.children import auth_secret_name, is_owned_by
+from redis_operator.api import (
+    DEFAULT_AUTH_KEY,
+    LEGACY_FINALIZER,
+    ChildKind,
+    Mode,
+    Redis,
+    is_being_deleted,
+)
+from redis_operator.auth import generated_secret, new_password, password_digest
+from redis_operator.children import AUTH_DIGEST_ANNOTATION, auth_secret, role_service_names
 from redis_operator.controller.expectations import OwnWrites
 from redis_operator.controller.replicator import Replicator
 from redis_operator.controller.store import ChildKey, Key, Obj, Store, key_of
@@ -118,7 +125,6 @@ class Reconciler:
         self.metrics = metrics
         self.clock = clock
         self._writes = asyncio.Semaphore(settings.max_concurrent_writes)
-        self._auth_secrets: dict[Key, Obj] = {}
         self.replicator = replicator
 
     # -- workers -------------------------------------------------------------------------
@@ -177,6 +183,7 @@ class Reconciler:
         held = self.store.redis.get(*key)
         if held is not None:
             self.store.redis.remove(held)
+        self.metrics.forget_redis(*key)
         self.queue.forget(key)
         self.own_writes.forget(key)
 
@@ -217,8 +224,15 @@ class Reconciler:
         service = self.store.services.get(namespace, name)
         view = Redis.from_object(redis)  # once per pass; a malformed spec raises ValueError
         deleted = self.own_writes.deleted_by_us(key)
-        secret = await self._auth_secret(key, view)
-        plan = planning.plan(view, pods, service, deleted, now=self.clock.now(), auth_secret=secret)
+        plan = planning.plan(
+            view,
+            pods,
+            service,
+            deleted,
+            now=self.clock.now(),
+            auth_secret=self._password_secret(view),
+            role_services=self._role_services(view),
+        )
         if plan.is_empty:
             self.queue.forget(key)
             replicated = await self._replicate(key, view)
@@ -259,34 +273,30 @@ class Reconciler:
             return False
         current = Redis.from_object(redis)
         pods = self.store.candidate_pods(*key)
-        step = await self.replicator.step(current, pods, now=self.clock.now())
+        secret = self._password_secret(current)
+        step = await self.replicator.step(current, pods, secret, now=self.clock.now())
         for event in step.events:
             self._record(redis, event)
+            if event.key is EventKey.FAILOVER_COMPLETED:
+                self.metrics.failed_over(*key)
+        if step.observed is not None:
+            self.metrics.observe_replication(*key, *step.observed)
         if step.status is not None:
             await self._write_status(redis, step.status)
         if step.requeue_after is not None:
             self.queue.add_after(key, step.requeue_after)
         return step.acted or step.status is not None or bool(step.events)
 
-    async def _auth_secret(self, key: Key, view: Redis) -> Obj | None:
-        """The metadata of the Secret `<name>-auth` when the Redis' password is generated.
+    def _password_secret(self, view: Redis) -> Obj | None:
+        """The Secret holding the Redis' password, as watched (None: auth disabled, or not
+        seen: missing, or a user's Secret without the label the operator watches by)."""
+        ref = auth_secret(view)
+        return None if ref is None else self.store.secrets.get(view.namespace, ref[0])
 
-        Secrets are not watched (the operator would hold every Secret of the cluster): it is
-        read until it is seen owned by this Redis, then remembered, metadata only, so a pass
-        with nothing to do still calls no API and no password stays in memory.
-        """
-        if view.spec.auth != Auth():
-            return None
-        known = self._auth_secrets.get(key)
-        if known is not None and is_owned_by(known, view.uid):
-            return known
-        secret = await self.kube.read_secret(key[0], auth_secret_name(view.name))
-        if secret is None:
-            return None
-        metadata = {"metadata": dict(secret.get("metadata") or {})}
-        if is_owned_by(metadata, view.uid):
-            self._auth_secrets[key] = metadata
-        return metadata
+    def _role_services(self, view: Redis) -> dict[str, Obj]:
+        """The Services named `<name>-primary` and `<name>-replicas` in the store, by name."""
+        found = (self.store.services.get(view.namespace, n) for n in role_service_names(view.name))
+        return {service["metadata"]["name"]: service for service in found if service is not None}
 
     def _tell_deletion(self, key: Key, redis: Obj) -> bool:
         """Record the ``Deleting`` Event, once per Redis; whether this pass recorded it."""
@@ -299,6 +309,7 @@ class Reconciler:
         if event is not None:
             self._record(redis, event)
         self.own_writes.tell_deletion(key, uid)
+        self.metrics.forget_redis(*key)
         self.queue.forget(key)
         return event is not None
 
@@ -320,18 +331,28 @@ class Reconciler:
     async def _carry_out(self, key: Key, redis: Obj, plan: Plan) -> _PassResult:
         namespace, _ = key
         result = _PassResult(untold=list(plan.events))
+        pod_bodies = list(plan.create_pods)
         if plan.create_auth_secret:
-            # First: the pods mount it, and wait in ContainerCreating until it exists.
-            await self._create_auth_secret(key, redis, result)
+            # First: the pods mount it, and wait in ContainerCreating until it exists; they
+            # carry the digest of the password it was created with.
+            digest = await self._create_auth_secret(key, redis, result)
+            if digest is not None:
+                pod_bodies = [_with_digest(body, digest) for body in pod_bodies]
         # Removals before creations (a replaced pod's name is free only once it is gone); the
         # rest at once: creating a Redis' children takes one round trip, not one per child.
         removals = [*plan.delete_pods, *plan.replace_pods]
         await self._gather(self._delete_pod(key, redis, ref, result) for ref in removals)
-        writes = [self._create(redis, ChildKind.POD, body, result) for body in plan.create_pods]
+        await self._gather(
+            self._delete_child(key, redis, ChildKind.SERVICE, ref, result)
+            for ref in plan.delete_services
+        )
+        writes = [self._create(redis, ChildKind.POD, body, result) for body in pod_bodies]
         if plan.create_service is not None:
             writes.append(self._create(redis, ChildKind.SERVICE, plan.create_service, result))
         if plan.patch_service is not None:
-            writes.append(self._patch_service(redis, plan.patch_service, result))
+            writes.append(self._patch_service(redis, key[1], plan.patch_service, result))
+        writes += [self._create(redis, ChildKind.SERVICE, b, result) for b in plan.create_services]
+        writes += [self._patch_service(redis, n, p, result) for n, p in plan.patch_services]
         await self._gather(writes)
         for kind, name in result.created:
             if kind == ChildKind.POD:
@@ -355,8 +376,8 @@ class Reconciler:
             )
         return result
 
-    async def _gather(self, calls: Iterable[Awaitable[None]]) -> None:
-        async def bounded(call: Awaitable[None]) -> None:
+    async def _gather(self, calls: Iterable[Awaitable[object]]) -> None:
+        async def bounded(call: Awaitable[object]) -> None:
             async with self._writes:
                 await call
 
@@ -421,8 +442,9 @@ class Reconciler:
         self.metrics.child_created(kind)
         self._tell(redis, result, Event(EventKey.SUCCESSFUL_CREATE, {"kind": kind, "child": child}))
 
-    async def _create_auth_secret(self, key: Key, redis: Obj, result: _PassResult) -> None:
-        """Create `<name>-auth` with a fresh random password (never logged or told)."""
+    async def _create_auth_secret(self, key: Key, redis: Obj, result: _PassResult) -> str | None:
+        """Create `<name>-auth` with a fresh random password (never logged or told); the
+        digest of the Secret created, None if it was not."""
         view = Redis.from_object(redis)
         body = generated_secret(view, new_password())
         child = body["metadata"]["name"]
@@ -432,36 +454,46 @@ class Reconciler:
             if is_namespace_terminating(exc):
                 self.store.terminating.refuse(key[0], self.clock.now())
                 result.namespace_terminating = True
-            elif isinstance(exc, ApiError) and exc.status == 409:
-                result.requeue_soon = True  # created since we read: read it again
             else:
+                # 409 included: a Secret under that name without the label the operator
+                # watches by is someone else's (an owned one would be seen).
                 self._fail(redis, result, EventKey.FAILED_CREATE, SECRET_KIND, child, exc)
-            return
-        self._auth_secrets[key] = {"metadata": dict(created.get("metadata") or {})}
+            return None
+        self.store.secrets.upsert(created, answer=True)
         self._tell(
             redis, result, Event(EventKey.SUCCESSFUL_CREATE, {"kind": SECRET_KIND, "child": child})
         )
+        return password_digest(created, DEFAULT_AUTH_KEY)
 
     async def _delete_pod(self, key: Key, redis: Obj, ref: ChildRef, result: _PassResult) -> None:
+        if await self._delete_child(key, redis, ChildKind.POD, ref, result):
+            self.own_writes.pod_deleted(key, ref.name)
+            self.metrics.pod_deleted()
+
+    async def _delete_child(
+        self, key: Key, redis: Obj, kind: ChildKind, ref: ChildRef, result: _PassResult
+    ) -> bool:
+        """Delete a child by name and uid; whether it was deleted."""
         try:
-            await self.kube.delete(ChildKind.POD, key[0], ref.name, ref.uid)
+            await self.kube.delete(kind, key[0], ref.name, ref.uid)
         except KubeError as exc:
             if isinstance(exc, ApiError) and exc.status in (404, 409):
                 result.requeue_soon = True  # already gone, or no longer the object we saw
-                return
-            self._fail(redis, result, EventKey.FAILED_DELETE, ChildKind.POD, ref.name, exc)
-            return
-        result.deleted[(ChildKind.POD, ref.name)] = ref.uid
-        self.own_writes.pod_deleted(key, ref.name)
-        self.metrics.pod_deleted()
+                return False
+            self._fail(redis, result, EventKey.FAILED_DELETE, kind, ref.name, exc)
+            return False
+        result.deleted[(kind, ref.name)] = ref.uid
         self._tell(
             redis,
             result,
-            Event(EventKey.SUCCESSFUL_DELETE, {"kind": ChildKind.POD, "child": ref.name}),
+            Event(EventKey.SUCCESSFUL_DELETE, {"kind": kind, "child": ref.name}),
         )
+        return True
 
-    async def _patch_service(self, redis: Obj, patch: dict[str, Any], result: _PassResult) -> None:
-        namespace, name = key_of(redis)
+    async def _patch_service(
+        self, redis: Obj, name: str, patch: dict[str, Any], result: _PassResult
+    ) -> None:
+        namespace = key_of(redis)[0]
         try:
             # A merge patch replaces the ports list whole; a strategic merge would add the new
             # port beside the old one (both named "redis": refused).
@@ -500,3 +532,10 @@ class Reconciler:
             "%s/%s: removed the finalizer %s of earlier versions", namespace, name, LEGACY_FINALIZER
         )
         return updated
+
+
+def _with_digest(pod: dict[str, Any], digest: str) -> dict[str, Any]:
+    """A pod body to create carrying the password's digest (`AUTH_DIGEST_ANNOTATION`)."""
+    metadata = pod["metadata"]
+    annotations = dict(metadata.get("annotations") or {}) | {AUTH_DIGEST_ANNOTATION: digest}
+    return pod | {"metadata": metadata | {"annotations": annotations}}

@@ -9,9 +9,9 @@ out in the decision's order and the step stops at the first that fails (so an ol
 label is always gone before a new one is set); the next step decides again from what Redis
 and the labels then say.
 
-The password is read from its Secret once per Redis and kept in memory as a `Password`, which
-never shows itself; without it (the Secret missing or unreadable) the step does nothing, since
-every Redis would look unreachable.
+The password comes from its Secret as the store holds it (the Secret informer keeps it current)
+and is used as a `Password`, which never shows itself; without it (the Secret not seen, or
+without its key) the step does nothing, since every Redis would look unreachable.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from redis_operator.controller.store import Obj
 from redis_operator.kube.client import KubeApi
 from redis_operator.kube.errors import KubeError, error_text
 from redis_operator.messages import Event
+from redis_operator.metrics import ReplicaSample
 from redis_operator.planning import timestamp
 from redis_operator.replication.commands import (
     Endpoint,
@@ -62,12 +63,15 @@ BROKEN = "ReplicationBroken"
 
 @dataclass(frozen=True)
 class StepResult:
-    """What a step did: its Events, the status to write (None: unchanged), when to look again."""
+    """What a step did: its Events, the status to write (None: unchanged), when to look again;
+    `observed`: the primary and replicas it saw (for the metrics), None when it decided
+    nothing."""
 
     events: tuple[Event, ...] = ()
     status: dict[str, Any] | None = None
     requeue_after: float | None = None
     acted: bool = False
+    observed: tuple[str | None, tuple[ReplicaSample, ...]] | None = None
 
 
 def members(redis: Redis, pods: Sequence[Mapping[str, Any]]) -> list[Member]:
@@ -160,6 +164,21 @@ def replication_status(
     return status
 
 
+def _password(redis: Redis, secret: Obj | None) -> tuple[bool, Password | None]:
+    """(known, password): the Redis' password, or known=False when its Secret is not seen or
+    holds no usable password (the planner tells the user which)."""
+    ref = auth_secret(redis)
+    if ref is None:
+        return True, None
+    if secret is None:
+        return False, None
+    try:
+        return True, password_from_secret(secret, ref[1])
+    except ValueError as exc:  # names the Secret and the key, never the value
+        log.warning("%s/%s: %s", redis.namespace, redis.name, exc)
+        return False, None
+
+
 class Replicator:
     """Runs the replication step against the API and the Redis servers."""
 
@@ -169,42 +188,13 @@ class Replicator:
         self.kube = kube
         self.commands = commands
         self.settings = settings
-        self._passwords: dict[tuple[str, str, str], Password] = {}
 
-    async def _password(self, redis: Redis) -> tuple[bool, Password | None]:
-        """(known, password): the Redis' password, or known=False when it cannot be read."""
-        secret_ref = auth_secret(redis)
-        if secret_ref is None:
-            return True, None
-        cache_key = (redis.namespace, *secret_ref)
-        if cache_key in self._passwords:
-            return True, self._passwords[cache_key]
-        name, key = secret_ref
-        try:
-            secret = await self.kube.read_secret(redis.namespace, name)
-        except KubeError as exc:
-            log.warning(
-                "%s/%s: cannot read Secret %s: %s",
-                redis.namespace,
-                redis.name,
-                name,
-                error_text(exc),
-            )
-            return False, None
-        if secret is None:
-            log.warning("%s/%s: Secret %s not found", redis.namespace, redis.name, name)
-            return False, None
-        try:
-            password = password_from_secret(secret, key)
-        except ValueError as exc:
-            log.warning("%s/%s: %s", redis.namespace, redis.name, exc)
-            return False, None
-        self._passwords[cache_key] = password
-        return True, password
-
-    async def step(self, redis: Redis, pods: Sequence[Obj], *, now: datetime) -> StepResult:
-        """One replication step for a Redis in replication mode that is not being deleted."""
-        known, password = await self._password(redis)
+    async def step(
+        self, redis: Redis, pods: Sequence[Obj], secret: Obj | None, *, now: datetime
+    ) -> StepResult:
+        """One replication step for a Redis in replication mode that is not being deleted;
+        `secret`: the Secret holding its password, as watched (None when not seen)."""
+        known, password = _password(redis, secret)
         if not known:
             return StepResult(requeue_after=self.settings.check_seconds)
         found = members(redis, pods)
@@ -229,11 +219,15 @@ class Replicator:
         requeue = self.settings.check_seconds
         if decision.requeue_after is not None:
             requeue = min(requeue, decision.requeue_after)
+        samples = tuple(
+            ReplicaSample(lk.pod, lk.link is LinkState.UP, lk.lag_bytes) for lk in decision.links
+        )
         return StepResult(
             events=decision.events,
             status=None if status == dict(redis.status) else status,
             requeue_after=requeue,
             acted=bool(decision.actions),
+            observed=(decision.primary, samples),
         )
 
     async def _carry_out(

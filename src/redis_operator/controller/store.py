@@ -143,12 +143,13 @@ class PodBucket(Bucket):
 
 @dataclass
 class Store:
-    """Redis objects, pods and Services the operator has seen, and the namespaces being
-    deleted."""
+    """Redis objects, pods and Services the operator has seen, the password Secrets (those
+    labelled ``children.AUTH_SECRET_LABEL``), and the namespaces being deleted."""
 
     redis: Bucket = field(default_factory=Bucket)
     pods: PodBucket = field(default_factory=PodBucket)
     services: Bucket = field(default_factory=Bucket)
+    secrets: Bucket = field(default_factory=Bucket)
     terminating: TerminatingNamespaces = field(default_factory=TerminatingNamespaces)
 
     def children(self, kind: str) -> Bucket:

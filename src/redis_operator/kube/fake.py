@@ -69,7 +69,7 @@ _RESOURCES: dict[str, str] = {
 #: Kinds without a namespace (stored under namespace ``""``).
 _CLUSTER_SCOPED: tuple[Kind, ...] = (NAMESPACE, WEBHOOK_CONFIGURATION)
 #: Kinds the operator does not watch: their changes make no watch event.
-_UNWATCHED: tuple[Kind, ...] = (SECRET, WEBHOOK_CONFIGURATION)
+_UNWATCHED: tuple[Kind, ...] = (WEBHOOK_CONFIGURATION,)
 
 #: The finalizers the apiserver adds for the garbage collector, by propagation policy.
 PROPAGATION_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
@@ -273,13 +273,20 @@ class FakeKubeApi:
 
     # -- the ListWatch protocol: the informers' calls ----------------------------------------
 
-    async def list_objects(self, kind: Kind, namespace: str | None) -> Listing:
+    async def list_objects(
+        self, kind: Kind, namespace: str | None, label_selector: str | None = None
+    ) -> Listing:
         await asyncio.sleep(0)
         self._raise_scripted(Verb.LIST, kind, "")
-        return Listing(self.objects(kind, namespace), str(self._revision))
+        items = [o for o in self.objects(kind, namespace) if _selects(label_selector, o)]
+        return Listing(items, str(self._revision))
 
     async def watch(
-        self, kind: Kind, namespace: str | None, resource_version: str
+        self,
+        kind: Kind,
+        namespace: str | None,
+        resource_version: str,
+        label_selector: str | None = None,
     ) -> AsyncIterator[Event]:
         await asyncio.sleep(0)
         self._raise_scripted(Verb.WATCH, kind, "")
@@ -295,7 +302,10 @@ class FakeKubeApi:
             for event in [e for e in self._history if since < _revision(e.object) <= until]:
                 since = _revision(event.object)
                 if event.kind == kind and namespace in (None, _namespace(event.object)):
-                    yield Event(event.type, copy.deepcopy(event.object))
+                    if _selects(label_selector, event.object):
+                        yield Event(event.type, copy.deepcopy(event.object))
+                    elif event.type == "MODIFIED":  # it no longer matches: gone from the view
+                        yield Event("DELETED", copy.deepcopy(event.object))
             if ended:
                 raise self._stream_error or TransportError("connection reset by peer")
             changed = self._changed
@@ -617,6 +627,18 @@ class FakeKubeApi:
         gone["metadata"]["resourceVersion"] = str(self._revision)
         if kind not in _UNWATCHED:
             self._emit(WatchEvent("DELETED", kind, gone))
+
+
+def _selects(label_selector: str | None, obj: Obj) -> bool:
+    """Whether a label selector of ``key`` and ``key=value`` terms matches the object."""
+    if not label_selector:
+        return True
+    labels: Obj = (obj.get("metadata") or {}).get("labels") or {}
+    for term in label_selector.split(","):
+        key, has_value, value = term.partition("=")
+        if key not in labels or (has_value and labels[key] != value):
+            return False
+    return True
 
 
 def _conflict(kind: Kind, name: str) -> ApiError:

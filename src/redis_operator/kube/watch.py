@@ -65,17 +65,24 @@ class Event:
 
 
 class ListWatch(Protocol):
-    """Listing and watching one kind, in one namespace or in all (``None``).
+    """Listing and watching one kind, in one namespace or in all (``None``), optionally only
+    the objects a label selector (``key`` or ``key=value``, comma-separated) matches.
 
     Implementations raise only :class:`~redis_operator.kube.errors.KubeError`; a watch whose
     resourceVersion is too old raises an :class:`ApiError` with status :data:`GONE`, at its
     start or mid-stream.
     """
 
-    async def list_objects(self, kind: Kind, namespace: str | None) -> Listing: ...
+    async def list_objects(
+        self, kind: Kind, namespace: str | None, label_selector: str | None = None
+    ) -> Listing: ...
 
     def watch(
-        self, kind: Kind, namespace: str | None, resource_version: str
+        self,
+        kind: Kind,
+        namespace: str | None,
+        resource_version: str,
+        label_selector: str | None = None,
     ) -> AsyncIterator[Event]:
         """The changes after ``resource_version``, until the server ends the stream."""
         ...
@@ -95,12 +102,16 @@ class JsonListWatch:
         self._server_timeout = server_timeout
         self._client_timeout = client_timeout
 
-    async def list_objects(self, kind: Kind, namespace: str | None) -> Listing:
+    async def list_objects(
+        self, kind: Kind, namespace: str | None, label_selector: str | None = None
+    ) -> Listing:
         path = collection_path(kind, namespace)
         items: list[Obj] = []
         token = ""
         while True:
             query: list[tuple[str, Any]] = [("limit", LIST_PAGE_SIZE)]
+            if label_selector:
+                query.append(("labelSelector", label_selector))
             if token:
                 query.append(("continue", token))
             page = await call(self._client, "GET", path, query=query)
@@ -111,7 +122,11 @@ class JsonListWatch:
                 return Listing(items, str(meta.get("resourceVersion") or ""))
 
     async def watch(
-        self, kind: Kind, namespace: str | None, resource_version: str
+        self,
+        kind: Kind,
+        namespace: str | None,
+        resource_version: str,
+        label_selector: str | None = None,
     ) -> AsyncIterator[Event]:
         query: list[tuple[str, Any]] = [
             ("watch", "true"),
@@ -119,6 +134,8 @@ class JsonListWatch:
             ("allowWatchBookmarks", "true"),
             ("timeoutSeconds", self._server_timeout),
         ]
+        if label_selector:
+            query.append(("labelSelector", label_selector))
         timeout = aiohttp.ClientTimeout(sock_read=self._client_timeout)
         try:
             response: aiohttp.ClientResponse = await self._client.call_api(

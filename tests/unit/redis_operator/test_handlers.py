@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from redis_operator.api import ChildKind
+from redis_operator.children import AUTH_SECRET_LABEL
 from redis_operator.controller.handlers import WATCHED, informers
-from redis_operator.kube.client import NAMESPACE, REDIS
+from redis_operator.kube.client import NAMESPACE, REDIS, SECRET
 from tests.unit.redis_operator.support import NAME, NS, Controller, make_controller, redis_body
 
 KEY = (NS, NAME)
@@ -203,3 +204,23 @@ async def test_namespace_events_say_which_namespaces_are_being_deleted() -> None
     c.fake.create_object(REDIS, NS, redis_body())
     c.deliver()
     assert NS not in c.store.terminating
+
+
+async def test_only_the_labelled_secrets_are_listed_and_watched() -> None:
+    c = make_controller()
+    (secrets,) = [i for i in informers(c.fake, c.handlers, [NS], (1.0,)) if i.kind == SECRET]
+    assert secrets.label_selector == AUTH_SECRET_LABEL
+    labelled = {"metadata": {"name": "mine", "labels": {AUTH_SECRET_LABEL: "x"}}, "data": {}}
+    c.fake.create_object(SECRET, NS, labelled)
+    c.fake.create_object(SECRET, NS, {"metadata": {"name": "theirs"}, "data": {}})
+    listing = await c.fake.list_objects(SECRET, NS, AUTH_SECRET_LABEL)
+    assert [s["metadata"]["name"] for s in listing.items] == ["mine"]
+    # The label removed: gone from the selected watch, and from the store.
+    c.deliver()
+    assert c.store.secrets.get(NS, "mine") is not None
+    c.fake.edit(SECRET, NS, "mine", lambda s: s["metadata"].pop("labels"))
+    stream = c.fake.watch(SECRET, NS, listing.resource_version, AUTH_SECRET_LABEL)
+    event = await anext(aiter(stream))
+    assert (event.type, event.object["metadata"]["name"]) == ("DELETED", "mine")
+    c.deliver()
+    assert c.store.secrets.get(NS, "mine") is None

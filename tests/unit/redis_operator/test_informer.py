@@ -150,11 +150,17 @@ class Scripted:
         self.events = events
         self.watched_from: list[str] = []
 
-    async def list_objects(self, kind: Kind, namespace: str | None) -> Listing:
+    async def list_objects(
+        self, kind: Kind, namespace: str | None, label_selector: str | None = None
+    ) -> Listing:
         return Listing([], "5")
 
     async def watch(
-        self, kind: Kind, namespace: str | None, resource_version: str
+        self,
+        kind: Kind,
+        namespace: str | None,
+        resource_version: str,
+        label_selector: str | None = None,
     ) -> AsyncIterator[Event]:
         self.watched_from.append(resource_version)
         events, self.events = self.events, []

@@ -64,14 +64,16 @@ def test_cluster_role_grants_exactly_what_is_used() -> None:
     }
     # No CRD access (kopf with scanning disabled uses only discovery), namespaces only watched
     # (which are being deleted), deploy/'s webhook configuration only read and patched (its
-    # caBundle), no get where nothing GETs, no delete of what the garbage collector deletes.
+    # caBundle), no get where nothing GETs, Secrets only listed and watched by label (and the
+    # generated one created), Services deleted only when a Redis does not want a role Service
+    # it owns.
     expected = {
         *(("myapp.tangx.in", "redis", v) for v in ("list", "watch", "patch")),
         ("myapp.tangx.in", "redis/status", "patch"),
         ("myapp.tangx.in", "redis/finalizers", "update"),
         *(("", "pods", v) for v in ("list", "watch", "create", "delete", "patch")),
-        *(("", "services", v) for v in ("get", "list", "watch", "create", "patch")),
-        *(("", "secrets", v) for v in ("get", "create")),
+        *(("", "services", v) for v in ("get", "list", "watch", "create", "patch", "delete")),
+        *(("", "secrets", v) for v in ("list", "watch", "create")),
         *(("", "namespaces", v) for v in ("list", "watch")),
         *(("", "events", v) for v in ("create", "patch", "list")),
         *(("events.k8s.io", "events", v) for v in ("create", "patch")),

@@ -27,6 +27,9 @@ ARGS: dict[str, str | int] = {
     "primary": "my-op-redis-0",
     "offset": 18230,
     "seconds": 10,
+    "secret": "my-redis-password",
+    "key": "password",
+    "label": "myapp.tangx.in/redis-auth",
 }
 
 

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from redis_operator.api import LEGACY_FINALIZER, ChildKind, Redis
 from redis_operator.children import (
+    ROLE_LABEL,
     auth_secret_name,
     desired_pod,
     desired_service,
@@ -1012,3 +1013,47 @@ async def test_only_new_conflicts_warn() -> None:
     p = await world.reconcile()
     assert [pod["metadata"]["name"] for pod in p.create_pods] == [f"{NAME}-1"]
     assert not p.events
+
+
+def replication_redis() -> Redis:
+    body = make_redis(replicas=2)
+    body["spec"] |= {"mode": "replication", "auth": {"disabled": True}}
+    return Redis.from_object(body)
+
+
+def test_replication_mode_wants_its_role_services_and_a_foreign_one_is_a_conflict() -> None:
+    redis = replication_redis()
+    p = plan(redis, [], None, now=NOW)
+    assert [s["metadata"]["name"] for s in p.create_services] == [
+        f"{NAME}-primary",
+        f"{NAME}-replicas",
+    ]
+    (primary, _) = p.create_services
+    foreign = {"metadata": {"name": f"{NAME}-primary", "namespace": NS, "uid": "x"}}
+    p = plan(redis, [], None, now=NOW, role_services={f"{NAME}-primary": foreign})
+    assert [s["metadata"]["name"] for s in p.create_services] == [f"{NAME}-replicas"]
+    assert p.status is not None
+    assert f"service/{NAME}-primary" in ready_condition(p.status)["message"]
+    # Owned ones are kept as they are, and removed from a Redis that does not want them.
+    p = plan(redis, [], None, now=NOW, role_services={f"{NAME}-primary": primary})
+    assert not p.patch_services
+    standalone = Redis.from_object(make_redis(replicas=2))
+    owned = primary | {"metadata": primary["metadata"] | {"uid": "svc-uid"}}
+    p = plan(standalone, [], None, now=NOW, role_services={f"{NAME}-primary": owned})
+    assert p.delete_services == (ChildRef(f"{NAME}-primary", "svc-uid"),)
+
+
+def test_a_scale_down_never_deletes_the_pod_labelled_primary() -> None:
+    redis = replication_redis()
+    pods = []
+    for ordinal in range(3):
+        pod = desired_pod(redis, ordinal)
+        pod["metadata"]["uid"] = f"uid-{ordinal}"
+        pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+        if ordinal == 2:
+            pod["metadata"]["labels"][ROLE_LABEL] = "primary"
+        pods.append(pod)
+    p = plan(redis, pods, None, now=NOW)
+    assert p.delete_pods == () and p.requeue is Requeue.WAIT
+    pods[2]["metadata"]["labels"][ROLE_LABEL] = "replica"  # switched over
+    assert names(plan(redis, pods, None, now=NOW).delete_pods) == [f"{NAME}-2"]

@@ -5,6 +5,7 @@ expectations), deleted_by_us, status only on change, the error boundary, workers
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 import pytest
 
 from redis_operator.api import LEGACY_FINALIZER, ChildKind
-from redis_operator.auth import password_from_secret
+from redis_operator.auth import password_digest, password_from_secret
+from redis_operator.children import AUTH_DIGEST_ANNOTATION, AUTH_SECRET_LABEL
 from redis_operator.controller.expectations import Expectations
 from redis_operator.controller.store import Store
 from redis_operator.kube.client import NAMESPACE, REDIS, SECRET, Obj
@@ -769,9 +771,14 @@ async def test_the_generated_password_is_created_once_and_never_told(
     assert secret["metadata"]["ownerReferences"][0]["kind"] == "Redis"
     password = password_from_secret(secret, "password").reveal()
     assert len(password) >= 43
-    # Converged: another pass reads nothing and writes nothing (the Secret is remembered).
+    # Converged: another pass reads nothing and writes nothing (the Secret is watched).
     c.fake.fail(Verb.GET, SECRET, api_error(500), times=1000)
     assert await c.reconcile() == []
+    assert secret["metadata"]["labels"][AUTH_SECRET_LABEL] == NAME
+    digest = password_digest(secret, "password")
+    assert digest is not None and password not in digest
+    for pod in c.fake.objects(POD, NS):
+        assert pod["metadata"]["annotations"][AUTH_DIGEST_ANNOTATION] == digest
     assert len([w for w in c.fake.writes if w.kind == SECRET]) == 1
     redis = c.fake.get(REDIS, NS, NAME)
     told = [*c.recorder.events, caplog.text, json.dumps(redis), json.dumps(c.fake.objects(POD))]
@@ -780,7 +787,10 @@ async def test_the_generated_password_is_created_once_and_never_told(
 
 async def test_a_secret_taken_by_someone_else_is_a_name_conflict() -> None:
     c = make_controller()
-    c.fake.create_object(SECRET, NS, {"metadata": {"name": f"{NAME}-auth"}, "data": {}})
+    labels = {AUTH_SECRET_LABEL: "x"}
+    c.fake.create_object(
+        SECRET, NS, {"metadata": {"name": f"{NAME}-auth", "labels": labels}, "data": {}}
+    )
     create_redis(c, replicas=1)
     await c.reconcile()
     assert not [w for w in c.fake.writes if w.kind == SECRET]
@@ -789,6 +799,17 @@ async def test_a_secret_taken_by_someone_else_is_a_name_conflict() -> None:
     assert redis is not None
     (ready,) = [x for x in redis["status"]["conditions"] if x["type"] == "Ready"]
     assert ready["reason"] == "NameConflict" and f"secret/{NAME}-auth" in ready["message"]
+
+
+async def test_an_unlabelled_secret_under_the_generated_name_is_a_failed_create() -> None:
+    c = make_controller()
+    c.fake.create_object(SECRET, NS, {"metadata": {"name": f"{NAME}-auth"}, "data": {}})
+    create_redis(c, replicas=1)
+    await c.reconcile()
+    assert any(
+        e.startswith(f"Warning FailedCreate Error creating secret {NAME}-auth") and "exists" in e
+        for e in c.recorder.events
+    )
 
 
 @pytest.mark.parametrize("auth", [{"disabled": True}, {"secretRef": {"name": "mine"}}])
@@ -818,3 +839,82 @@ async def test_a_failed_secret_create_is_a_warning_and_retried() -> None:
     )
     await c.reconcile()
     assert len(c.fake.objects(SECRET, NS)) == 1
+
+
+def user_redis(c: Controller) -> None:
+    body = redis_body(replicas=2)
+    body["spec"]["auth"] = {"secretRef": {"name": "mine", "key": "pw"}}
+    c.fake.create_object(REDIS, NS, body)
+    c.deliver()
+
+
+def auth_condition(c: Controller) -> dict[str, Any]:
+    redis = c.fake.get(REDIS, NS, NAME)
+    assert redis is not None
+    (condition,) = [x for x in redis["status"]["conditions"] if x["type"] == "AuthSecret"]
+    return dict(condition)
+
+
+async def test_a_missing_user_secret_or_key_is_told_once_naming_them_and_nothing_is_lost() -> None:
+    c = make_controller()
+    user_redis(c)
+    await c.reconcile()
+    settle(c)
+    assert len(c.fake.objects(POD, NS)) == 2  # the pods wait for the Secret, as created
+    missing = [e for e in c.recorder.events if "AuthSecretMissing" in e]
+    assert missing == [
+        f"Warning AuthSecretMissing Secret mine not found among the Secrets labelled "
+        f"{AUTH_SECRET_LABEL}: create it, or label it"
+    ]
+    assert auth_condition(c)["status"] == "False"
+    assert auth_condition(c)["reason"] == "SecretNotFound"
+    await c.reconcile()
+    assert len([e for e in c.recorder.events if "AuthSecretMissing" in e]) == 1  # once
+
+    while len(c.queue):
+        c.queue.done(await c.queue.get())
+    secret = {"metadata": {"name": "mine", "labels": {AUTH_SECRET_LABEL: ""}}, "data": {}}
+    c.fake.create_object(SECRET, NS, secret)
+    c.deliver()
+    assert len(c.queue) == 1 and await c.queue.get() == KEY  # a Secret change queues its Redis
+    c.queue.done(KEY)
+    await c.reconcile()
+    assert [e for e in c.recorder.events if "AuthKeyMissing" in e] == [
+        "Warning AuthKeyMissing Secret mine has no key pw"
+    ]
+    assert auth_condition(c)["reason"] == "KeyNotFound"
+
+    value = base64.b64encode(b"user-chosen-pass").decode()
+    c.fake.edit(SECRET, NS, "mine", lambda s: s.update(data={"pw": value}))
+    c.deliver()
+    await c.reconcile()
+    assert auth_condition(c)["status"] == "True"
+    told = [*c.recorder.events, json.dumps(c.fake.get(REDIS, NS, NAME))]
+    assert not [text for text in told if "user-chosen-pass" in text or value in text]
+
+
+async def test_an_unlabelled_secret_is_not_held() -> None:
+    c = make_controller()
+    c.fake.create_object(SECRET, NS, {"metadata": {"name": "other"}, "data": {"k": "dg=="}})
+    c.deliver()
+    assert len(c.store.secrets) == 0
+
+
+async def test_a_rotated_user_password_replaces_the_pods_one_at_a_time() -> None:
+    c = make_controller()
+    value = base64.b64encode(b"first").decode()
+    labels = {AUTH_SECRET_LABEL: NAME}
+    c.fake.create_object(
+        SECRET, NS, {"metadata": {"name": "mine", "labels": labels}, "data": {"pw": value}}
+    )
+    user_redis(c)
+    for _ in range(3):
+        await c.reconcile()
+        settle(c)
+    assert await c.reconcile() == []
+    second = base64.b64encode(b"second").decode()
+    c.fake.edit(SECRET, NS, "mine", lambda s: s.update(data={"pw": second}))
+    c.deliver()
+    writes = await c.reconcile()
+    assert [w.name for w in writes if w.verb is Verb.DELETE] == [f"{NAME}-1"]
+    assert any("PodReplaced" in e for e in c.recorder.events)

@@ -9,12 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 
 from redis_operator.api import ChildKind
 from redis_operator.auth import password_from_secret
 from redis_operator.children import ROLE_LABEL
 from redis_operator.controller.replicator import Replicator, memory
 from redis_operator.kube.client import REDIS, SECRET
+from redis_operator.kube.fake import Verb
 from redis_operator.replication.commands import Endpoint
 from redis_operator.replication.failover import Memory
 from redis_operator.replication.fake import FakeRedisServers
@@ -30,6 +32,7 @@ from tests.unit.redis_operator.support import (
 )
 
 POD = ChildKind.POD
+SERVICE = ChildKind.SERVICE
 PORT = 8333
 
 
@@ -169,3 +172,99 @@ def test_memory_reads_the_status() -> None:
     assert memory({}) == Memory()
     held = memory({"primary": "r-1", "primaryLostSince": "2026-12-01T12:00:00Z"})
     assert held.primary == "r-1" and held.lost_since is not None
+
+
+async def test_the_role_services_select_the_primary_and_the_replicas() -> None:
+    c, servers = start()
+    await converge(c, servers)
+    primary = c.fake.get(SERVICE, NS, f"{NAME}-primary")
+    replicas = c.fake.get(SERVICE, NS, f"{NAME}-replicas")
+    assert primary is not None and replicas is not None
+    assert primary["spec"]["selector"][ROLE_LABEL] == "primary"
+    assert replicas["spec"]["selector"][ROLE_LABEL] == "replica"
+    assert "clusterIP" not in primary["spec"]  # a ClusterIP: the one write address
+    headless = c.fake.get(SERVICE, NS, NAME)
+    assert headless is not None and ROLE_LABEL not in headless["spec"]["selector"]
+    # Drift is patched back, as for the headless Service.
+    c.fake.patch_object(SERVICE, NS, f"{NAME}-primary", {"spec": {"selector": {ROLE_LABEL: "x"}}})
+    c.deliver()
+    await c.reconcile()
+    patched = c.fake.get(SERVICE, NS, f"{NAME}-primary")
+    assert patched is not None and patched["spec"]["selector"][ROLE_LABEL] == "primary"
+
+
+async def fail_over_to_the_last(c: Controller, servers: FakeRedisServers) -> None:
+    """Make ordinal 2 the primary: ordinal 0 is lost, ordinal 1 lags; ordinal 0 comes back."""
+    servers.write(at(0), 500)
+    servers.servers[at(1)].offset -= 100
+    servers.stop(at(0))
+    await c.reconcile()
+    c.clock.wall += timedelta(seconds=10)
+    await c.reconcile()
+    c.deliver()
+    server = servers.servers[at(0)]
+    server.reachable, server.role, server.offset = True, Role.REPLICA, 0
+    server.master = Endpoint("127.0.0.1", 1)
+    for _ in range(3):
+        await c.reconcile()
+        c.deliver()
+    assert roles(c)[f"{NAME}-2"] == "primary"
+
+
+async def test_a_scale_down_switches_over_before_it_deletes_the_primary() -> None:
+    c, servers = start()
+    await converge(c, servers)
+    await fail_over_to_the_last(c, servers)
+    c.recorder.clear()
+    c.fake.patch_object(REDIS, NS, NAME, {"spec": {"replicas": 2}})
+    c.deliver()
+    before = len(c.fake.writes)
+    for _ in range(4):
+        await c.reconcile()
+        c.deliver()
+    deleted = [w for w in c.fake.writes[before:] if w.verb is Verb.DELETE and w.kind == POD]
+    assert [w.name for w in deleted] == [f"{NAME}-2"]
+    assert roles(c)[f"{NAME}-0"] == "primary"
+    assert servers.servers[at(0)].role is Role.MASTER
+    assert servers.servers[at(1)].master == at(0)
+    told = " | ".join(c.recorder.events)
+    assert f"Normal Switchover Switching the primary from {NAME}-2 to {NAME}-0" in told
+    # The label moved before the delete: the pod deleted was a replica by then.
+    switch = next(
+        i
+        for i, w in enumerate(c.fake.writes)
+        if w.verb is Verb.PATCH and w.name == f"{NAME}-0" and "primary" in json.dumps(w.body)
+    )
+    assert switch < c.fake.writes.index(deleted[0])
+
+
+async def test_the_metrics_show_roles_links_lag_and_failovers() -> None:
+    c, servers = start()
+    await converge(c, servers)
+    labels = {"namespace": NS, "redis": NAME}
+    assert c.metric("redis_operator_replication_primary", **labels, pod=f"{NAME}-0") == 1
+    assert c.metric("redis_operator_replication_primary", **labels, pod=f"{NAME}-1") == 0
+    assert c.metric("redis_operator_replication_connected_replicas", **labels) == 2
+    assert c.metric("redis_operator_replication_lag_bytes", **labels, pod=f"{NAME}-2") == 0
+    assert c.metric("redis_operator_failovers_total", **labels) == 0
+    await fail_over_to_the_last(c, servers)
+    assert c.metric("redis_operator_failovers_total", **labels) == 1
+    assert c.metric("redis_operator_replication_primary", **labels, pod=f"{NAME}-2") == 1
+    (secret,) = c.fake.objects(SECRET, NS)
+    password = password_from_secret(secret, "password").reveal()
+    assert password not in generate_latest(c.registry).decode()
+
+
+async def test_a_new_password_replaces_every_pod_at_once_in_replication_mode() -> None:
+    c, servers = start()
+    await converge(c, servers)
+    c.recorder.clear()
+    c.fake.delete_object(SECRET, NS, f"{NAME}-auth")
+    c.deliver()
+    await c.reconcile()  # recreated, with a new password
+    c.deliver()
+    writes = await c.reconcile()
+    replaced = sorted(w.name for w in writes if w.verb is Verb.DELETE and w.kind == POD)
+    assert replaced == [f"{NAME}-0", f"{NAME}-1", f"{NAME}-2"]
+    told = " | ".join(c.recorder.events)
+    assert f"Warning PasswordChanged The password of {NAME} changed" in told
