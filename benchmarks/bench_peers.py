@@ -449,7 +449,7 @@ def main() -> None:
         scheduler_api_burst=int(args.scheduler_qps * 2),
     )
     try:
-        deploy = Path(__file__).resolve().parents[1] / "deploy"
+        deploy = Path(__file__).resolve().parents[1] / "deploy" / "base"
         for manifest in ("namespace.yaml", "crd.yaml", "rbac.yaml"):
             kubectl(cluster, "apply", "-f", str(deploy / manifest))
         kubectl(cluster, "wait", "--for=condition=Established", f"crd/{api.CRD_NAME}")
