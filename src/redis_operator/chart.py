@@ -176,7 +176,7 @@ def _values_text(values: tuple[Value, ...] = VALUES, indent: str = "") -> str:
 
 
 def _dump_plain(document: Any) -> str:
-    return yaml.dump(document, Dumper=manifests._Dumper, sort_keys=False, width=4096)
+    return yaml.dump(document, Dumper=manifests.Dumper, sort_keys=False, width=4096)
 
 
 class _Tokens:
@@ -315,7 +315,7 @@ def _deployment(tokens: _Tokens) -> dict[str, Any]:
 
 def _template(*documents: Callable[[_Tokens], dict[str, Any]]) -> str:
     tokens = _Tokens()
-    body = manifests._dump(*(document(tokens) for document in documents))
+    body = manifests.dump(*(document(tokens) for document in documents))
     return HEADER + tokens.render(body.removeprefix(manifests.HEADER))
 
 
@@ -366,7 +366,7 @@ def render_chart() -> dict[str, str]:
         "Chart.yaml": HEADER + _dump_plain(chart_yaml()),
         "values.yaml": HEADER + _values_text(),
         "values.schema.json": json.dumps(values_schema(), indent=2) + "\n",
-        "crds/redis.yaml": HEADER + manifests._dump(api.crd()).removeprefix(manifests.HEADER),
+        "crds/redis.yaml": HEADER + manifests.dump(api.crd()).removeprefix(manifests.HEADER),
         "templates/NOTES.txt": NOTES,
         "templates/rbac.yaml": _template(
             _constant(manifests.service_account),
@@ -394,10 +394,4 @@ def render_chart() -> dict[str, str]:
 
 def write_chart(directory: Path) -> list[Path]:
     """Write `render_chart()` under `directory` (e.g. charts); returns the paths written."""
-    written = []
-    for relative, text in render_chart().items():
-        path = directory / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
+    return manifests.write_files(directory, render_chart())

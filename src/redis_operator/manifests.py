@@ -415,7 +415,7 @@ def kustomization() -> dict[str, Any]:
 
 def _json_patch(target: dict[str, str], *operations: dict[str, Any]) -> dict[str, Any]:
     """A kustomize patch: RFC 6902 operations on one object."""
-    text = yaml.dump(list(operations), Dumper=_Dumper, sort_keys=False, width=4096)
+    text = yaml.dump(list(operations), Dumper=Dumper, sort_keys=False, width=4096)
     return {"target": target, "patch": text}
 
 
@@ -471,18 +471,19 @@ def dev_kustomization() -> dict[str, Any]:
     }
 
 
-class _Dumper(yaml.SafeDumper):
+class Dumper(yaml.SafeDumper):
     """Writes a dict used twice (the labels, as selector too) out twice, not as a YAML alias."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
-def _dump(*documents: dict[str, Any], note: str = "") -> str:
-    # A wide line keeps CEL rules and patterns on one line, as written in the code.
+def dump(*documents: dict[str, Any], note: str = "") -> str:
+    """Documents as one generated YAML file, headed by HEADER (and ``note``): deploy/'s and the
+    chart's. A wide line keeps CEL rules and patterns on one line, as written in the code."""
     body = yaml.dump_all(
         documents,
-        Dumper=_Dumper,
+        Dumper=Dumper,
         sort_keys=False,
         default_flow_style=False,
         allow_unicode=True,
@@ -499,31 +500,36 @@ def render_manifests() -> dict[str, str]:
     is the base too, so `kubectl apply -k deploy` installs it.
     """
     return {
-        "kustomization.yaml": _dump(_KUSTOMIZATION | {"resources": [BASE]}),
-        f"{BASE}/namespace.yaml": _dump(namespace()),
-        f"{BASE}/crd.yaml": _dump(api.crd()),
-        f"{BASE}/rbac.yaml": _dump(
+        "kustomization.yaml": dump(_KUSTOMIZATION | {"resources": [BASE]}),
+        f"{BASE}/namespace.yaml": dump(namespace()),
+        f"{BASE}/crd.yaml": dump(api.crd()),
+        f"{BASE}/rbac.yaml": dump(
             service_account(),
             cluster_role(),
             cluster_role_binding(),
             certificate_role(),
             certificate_role_binding(),
         ),
-        f"{BASE}/deployment.yaml": _dump(deployment(), pod_disruption_budget()),
-        f"{BASE}/service.yaml": _dump(webhook_service(), metrics_service()),
-        f"{BASE}/webhook.yaml": _dump(validating_webhook_configuration()),
-        f"{BASE}/kustomization.yaml": _dump(kustomization()),
-        "cert-manager/cert-manager.yaml": _dump(cert_manager_issuer(), cert_manager_certificate()),
-        "cert-manager/kustomization.yaml": _dump(cert_manager_kustomization()),
-        "dev/kustomization.yaml": _dump(dev_kustomization()),
-        "samples/redis.yaml": _dump(sample_redis(), note=SAMPLE_NOTE),
+        f"{BASE}/deployment.yaml": dump(deployment(), pod_disruption_budget()),
+        f"{BASE}/service.yaml": dump(webhook_service(), metrics_service()),
+        f"{BASE}/webhook.yaml": dump(validating_webhook_configuration()),
+        f"{BASE}/kustomization.yaml": dump(kustomization()),
+        "cert-manager/cert-manager.yaml": dump(cert_manager_issuer(), cert_manager_certificate()),
+        "cert-manager/kustomization.yaml": dump(cert_manager_kustomization()),
+        "dev/kustomization.yaml": dump(dev_kustomization()),
+        "samples/redis.yaml": dump(sample_redis(), note=SAMPLE_NOTE),
     }
 
 
 def write_manifests(directory: Path) -> list[Path]:
     """Write `render_manifests()` under `directory`; returns the paths written."""
+    return write_files(directory, render_manifests())
+
+
+def write_files(directory: Path, files: dict[str, str]) -> list[Path]:
+    """Write generated files (relative path -> text) under `directory`; returns their paths."""
     written = []
-    for relative, text in render_manifests().items():
+    for relative, text in files.items():
         path = directory / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

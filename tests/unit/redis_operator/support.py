@@ -29,6 +29,16 @@ NS = "ns"
 NAME = "my-op-redis"
 START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
+#: A kubeconfig for one server (``.format(server=...)``) with a token user.
+KUBECONFIG = """
+apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "{server}"}}}}]
+users: [{{name: u, user: {{token: t}}}}]
+contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
+current-context: x
+"""
+
 
 class FakeClock:
     """Monotonic and wall-clock time that move only when told."""

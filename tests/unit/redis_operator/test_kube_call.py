@@ -12,15 +12,7 @@ from kubernetes_asyncio import client
 
 from redis_operator.kube.client import call, new_api_client
 from redis_operator.kube.errors import ApiError, TransportError
-
-KUBECONFIG = """
-apiVersion: v1
-kind: Config
-clusters: [{{name: c, cluster: {{server: "{server}"}}}}]
-users: [{{name: u, user: {{token: t}}}}]
-contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
-current-context: x
-"""
+from tests.unit.redis_operator.support import KUBECONFIG
 
 
 async def refused(request: web.Request) -> web.Response:

@@ -12,15 +12,7 @@ import pytest
 from aiohttp import web
 
 from redis_operator.kube.client import JsonKubeApi, call, in_cluster, new_api_client
-
-KUBECONFIG = """
-apiVersion: v1
-kind: Config
-clusters: [{{name: c, cluster: {{server: "{server}"}}}}]
-users: [{{name: u, user: {{token: t}}}}]
-contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
-current-context: x
-"""
+from tests.unit.redis_operator.support import KUBECONFIG
 
 
 @pytest.fixture
