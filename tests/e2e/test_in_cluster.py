@@ -118,6 +118,14 @@ def _once(rows: list[EventRow], reason: str, message: str) -> None:
     assert row is not None and "(x" not in row.age, (reason, message, rows)
 
 
+def _each_told_once(kubectl: Kubectl, ns: str, *expected: tuple[str, str]) -> None:
+    """The namespace's Events: none doubled, and each (reason, message) told exactly once."""
+    rows = events(kubectl, ns)
+    _unique(rows)
+    for reason, message in expected:
+        _once(rows, reason, message)
+
+
 def test_two_replicas_ready_by_the_kubelets_probes_one_leading(deployed: Deployed) -> None:
     running = operator_pods(deployed.kubectl)
     assert len(running) == manifests.REPLICAS == 2
@@ -202,16 +210,15 @@ def test_the_leader_pod_deleted_the_other_takes_over_and_converges_a_scale_made_
     ]
     assert {e["responseStatus"].get("code") for e in created} == {201}
     wait_event(kubectl, ns, "ScalingUp", "my-op-redis replicas set to 3")
-    rows = events(kubectl, ns)
-    _unique(rows)
-    for reason, message in (
+    _each_told_once(
+        kubectl,
+        ns,
         ("ScalingUp", "my-op-redis replicas set to 1"),
         ("ScalingUp", "my-op-redis replicas set to 3"),
         ("SuccessfulCreate", "Created pod: my-op-redis-0"),
         ("SuccessfulCreate", "Created pod: my-op-redis-1"),
         ("SuccessfulCreate", "Created pod: my-op-redis-2"),
-    ):
-        _once(rows, reason, message)
+    )
     rolled_out(kubectl)  # the Deployment's replacement for the deleted pod
     assert holder_pod(kubectl) == successor
 
@@ -331,15 +338,14 @@ def test_a_rolling_update_to_a_new_tag_keeps_one_leader_and_loses_no_event(
     wait_ready_pods(kubectl, ns, ordinals(3))
     wait_status(kubectl, ns, 3, 3)
     wait_event(kubectl, ns, "ScalingUp", "my-op-redis replicas set to 3")
-    rows = events(kubectl, ns)
-    _unique(rows)
-    for reason, message in (
+    _each_told_once(
+        kubectl,
+        ns,
         ("ScalingUp", "my-op-redis replicas set to 2"),
         ("ScalingUp", "my-op-redis replicas set to 3"),
         ("SuccessfulCreate", "Created pod: my-op-redis-1"),
         ("SuccessfulCreate", "Created pod: my-op-redis-2"),
-    ):
-        _once(rows, reason, message)
+    )
     # One leader at a time: the writers of the namespace's objects follow one another, none
     # writing again once another has.
     writers: list[str] = []
