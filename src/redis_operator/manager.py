@@ -12,7 +12,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import kopf
 from kubernetes_asyncio import client
@@ -37,10 +37,10 @@ from redis_operator.metrics import OperatorMetrics, process_registry
 from redis_operator.monitoring import MonitoringServer
 from redis_operator.replication.commands import RedisPyCommands
 from redis_operator.settings import Settings
-from redis_operator.webhook import handler as webhook_handler
-from redis_operator.webhook.keeper import CertificateKeeper
-from redis_operator.webhook.lookup import ApiChildLookup
-from redis_operator.webhook.serving import WebhookServing
+
+if TYPE_CHECKING:
+    from redis_operator.webhook.keeper import CertificateKeeper
+    from redis_operator.webhook.serving import WebhookServing
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +177,15 @@ class Manager:
             ),
         )
         self.keeper: CertificateKeeper | None = None
-        if settings.webhook is not None and settings.webhook.certificate is not None:
-            self.keeper = CertificateKeeper(self.kube, settings.webhook.certificate)
-        self.webhook = WebhookServing(settings.webhook, self.keeper) if settings.webhook else None
+        self.webhook: WebhookServing | None = None
+        if settings.webhook is not None:
+            # The webhook's modules (and cryptography) are imported only when it is on.
+            from redis_operator.webhook.keeper import CertificateKeeper
+            from redis_operator.webhook.serving import WebhookServing
+
+            if settings.webhook.certificate is not None:
+                self.keeper = CertificateKeeper(self.kube, settings.webhook.certificate)
+            self.webhook = WebhookServing(settings.webhook, self.keeper)
         self.elector: LeaderElector | None = None
         if settings.leader_election is not None:
             election = settings.leader_election
@@ -206,6 +212,9 @@ class Manager:
     def _kopf_registry(self) -> kopf.OperatorRegistry:
         registry = kopf.OperatorRegistry()
         if self.settings.webhook is not None:
+            from redis_operator.webhook import handler as webhook_handler
+            from redis_operator.webhook.lookup import ApiChildLookup
+
             webhook = self.settings.webhook
             lookup = ApiChildLookup(self.api_client, webhook.lookup_timeout_seconds)
             webhook_handler.register(

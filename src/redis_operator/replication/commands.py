@@ -15,15 +15,13 @@ import ipaddress
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
-
-import redis.asyncio
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Protocol
 
 from redis_operator.auth import Password
 from redis_operator.replication.topology import RedisState
+
+if TYPE_CHECKING:
+    import redis.asyncio
 
 
 @dataclass(frozen=True)
@@ -95,6 +93,13 @@ class RedisPyCommands:
     async def _client(
         self, at: Endpoint, password: Password | None
     ) -> AsyncIterator[redis.asyncio.Redis]:
+        # redis-py is imported on the first command: an operator without a replicated Redis
+        # never loads it (a shorter start).
+        import redis.asyncio
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import RedisError
+
         client = redis.asyncio.Redis(
             host=at.ip,
             port=at.port,
