@@ -246,3 +246,28 @@ def test_running_pod_marked_not_ready_becomes_ready_again(kubectl: Kubectl, name
         lambda: _ready(kubectl.json("get", "pod", "web", "-n", namespace)),
         "the pod to be Ready again",
     )
+
+
+def test_node_not_ready_for_a_while_keeps_its_addresses(kubectl: Kubectl) -> None:
+    """kwok's own stage clears them when it re-initializes a node (see
+    components.NODE_ADDRESSES_AGAIN_STAGE); a lapsed lease under load is enough for that."""
+    kubectl(
+        "patch",
+        "node",
+        "kwok-node-1",
+        "--subresource=status",
+        "--type=strategic",
+        "-p",
+        json.dumps(
+            {"status": {"conditions": [{"type": "Ready", "status": "Unknown", "reason": "Test"}]}}
+        ),
+    )
+
+    def back() -> dict[str, Any] | None:
+        node: dict[str, Any] = kubectl.json("get", "node", "kwok-node-1")
+        addresses = {a["type"] for a in node["status"].get("addresses") or []}
+        return node if _ready(node) and addresses == {"InternalIP", "Hostname"} else None
+
+    node = wait_for(back, "kwok-node-1 Ready again with its addresses")
+    internal = [a for a in node["status"]["addresses"] if a["type"] == "InternalIP"]
+    assert internal[0]["address"].startswith("127.")

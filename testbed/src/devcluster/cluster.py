@@ -23,7 +23,7 @@ from devcluster import pki, realnode
 from devcluster.build import Binaries, ensure_binaries, ensure_node_binaries
 from devcluster.components import (
     AUDIT_POLICY,
-    POD_READY_AGAIN_STAGE,
+    EXTRA_STAGES,
     components,
     identity_kubeconfig,
 )
@@ -181,7 +181,7 @@ class DevCluster:
         settings = Settings(ports, binaries, nodes, owner_pid, node, qps, burst)
         settings.save(layout.settings)
         layout.audit_policy.write_text(AUDIT_POLICY)
-        layout.extra_stages.write_text(POD_READY_AGAIN_STAGE)
+        layout.extra_stages.write_text(EXTRA_STAGES)
         ca = pki.create_ca(layout.pki)
         service_ip = str(ipaddress.ip_network(settings.service_cidr)[1])
         pki.issue(

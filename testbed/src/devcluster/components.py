@@ -76,6 +76,43 @@ spec:
 """
 
 
+#: kwok's node-initialize stage re-runs whenever Ready is not True (a lease that lapsed under
+#: load is enough) and, its ``NodeName`` being empty here, writes ``addresses:`` with no item,
+#: which clears the node's addresses for good. This stage writes them back; its weight makes
+#: kwok pick it over the heartbeat stage, which matches too (kwok picks one stage by weight).
+NODE_ADDRESSES_AGAIN_STAGE = """\
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: node-addresses-again
+spec:
+  weight: 1
+  resourceRef:
+    apiGroup: v1
+    kind: Node
+  selector:
+    matchExpressions:
+    - key: '.status.addresses'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values:
+      - 'Running'
+  next:
+    statusTemplate: |
+      addresses:
+      {{ with NodeIP }}
+      - address: {{ . | Quote }}
+        type: InternalIP
+      {{ end }}
+      - address: {{ .metadata.name | Quote }}
+        type: Hostname
+"""
+
+#: Every stage the test bed adds to kwok's own, as one ``--config`` document stream.
+EXTRA_STAGES = POD_READY_AGAIN_STAGE + "---\n" + NODE_ADDRESSES_AGAIN_STAGE
+
+
 @dataclass(frozen=True)
 class Component:
     """One process of the control plane, in start order."""
