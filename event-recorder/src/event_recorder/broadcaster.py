@@ -108,6 +108,8 @@ class EventBroadcaster:
         self._queues: dict[WriteKey, deque[_Job]] = {}
         self._ready: deque[WriteKey] = deque()
         self._pending = 0
+        self._learning = 0  # learn_existing calls under way
+        self._held: list[tuple[EventDraft, int]] = []  # recorded meanwhile, with their time
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
@@ -148,22 +150,31 @@ class EventBroadcaster:
     ) -> int:
         """Learn the Events ``component`` already wrote, so repeats continue them.
 
-        Call it once at startup, before recording: after an operator restart a repeat
-        then becomes ``(x3 over 10m)`` on the same Event instead of a new Event. Give
+        Call it once at startup: after an operator restart a repeat then becomes
+        ``(x3 over 10m)`` on the same Event instead of a new Event. Events recorded while it
+        runs are held (up to ``queue_size``) and correlated once it is done, each with the
+        time it was recorded, so the caller need not wait for it before recording: the
+        listing (thousands of Events at scale) stays off the path to the first pass. Give
         ``host`` as passed to :meth:`new_recorder` to adopt Events written under any
         host (a restarted pod has a new name); ``None`` keeps each Event's own host.
         Needs ``list`` on events. Best effort: on API trouble it logs and returns 0.
         Returns the number of Events learned.
         """
-        try:
-            events = await self._sink.list_events(component, namespace)
-        except SinkError as error:
-            logger.warning("Could not list existing Events of %s: %s", component, error)
-            return 0
         with self._lock:
-            learned = self._correlator.learn(events, component=component, host=host)
-        logger.info("Learned %d existing Events of %s", learned, component)
-        return learned
+            self._learning += 1
+        try:
+            try:
+                events = await self._sink.list_events(component, namespace)
+            except SinkError as error:
+                logger.warning("Could not list existing Events of %s: %s", component, error)
+                return 0
+            with self._lock:
+                learned = self._correlator.learn(events, component=component, host=host)
+            del events
+            logger.info("Learned %d existing Events of %s", learned, component)
+            return learned
+        finally:
+            self._release_held()
 
     def new_recorder(self, component: str, host: str = "") -> EventRecorder:
         """A recorder reporting as ``component`` (the Events' From column) on ``host``.
@@ -236,19 +247,56 @@ class EventBroadcaster:
     def _submit(self, draft: EventDraft) -> None:
         try:
             with self._lock:
-                decision = None if self._closed else self._correlator.observe(draft, self._clock())
-                write = None if decision is None else decision.write
-                signal = write is not None and self._offer(write)
-            if decision is None:
-                self._metrics.dropped.labels(reason="shutdown").inc()
-                logger.warning("Event %r not recorded: the broadcaster is shut down", draft.reason)
-                return
-            self._count(draft, decision)
-            if signal:
-                self._signal()
+                if self._learning and not self._closed:
+                    self._hold(draft)
+                    return
+                outcome = self._observe(draft, self._clock())
+            self._settle([outcome])
         except Exception:  # a recorder must never break its caller
             logger.exception("Failed to record event %r", draft.reason)
             self._metrics.failed.labels(reason="unexpected").inc()
+
+    def _hold(self, draft: EventDraft) -> None:
+        """Keep a draft recorded while Events are being learned (lock held)."""
+        if len(self._held) >= self._options.queue_size:
+            self._metrics.dropped.labels(reason="queue_full").inc()
+            logger.error("Too many Events recorded while learning, dropped %r", draft.reason)
+            return
+        self._held.append((draft, self._clock()))
+
+    def _release_held(self) -> None:
+        """Correlate what was held, in order, once the last learning is done."""
+        try:
+            with self._lock:
+                self._learning -= 1
+                if self._learning:
+                    return
+                held, self._held = self._held, []
+                outcomes = [self._observe(draft, now_ns) for draft, now_ns in held]
+            self._settle(outcomes)
+        except Exception:  # the held Events are lost, the learning's caller is not broken
+            logger.exception("Failed to record the Events held while learning")
+            self._metrics.failed.labels(reason="unexpected").inc()
+
+    def _observe(self, draft: EventDraft, now_ns: int) -> tuple[EventDraft, Decision | None, bool]:
+        """Correlate and queue one draft (lock held): its decision (None once shut down) and
+        whether a worker must be woken."""
+        decision = None if self._closed else self._correlator.observe(draft, now_ns)
+        write = None if decision is None else decision.write
+        return draft, decision, write is not None and self._offer(write)
+
+    def _settle(self, outcomes: list[tuple[EventDraft, Decision | None, bool]]) -> None:
+        """Count what was observed and wake a worker if needed (lock not held)."""
+        signal = False
+        for draft, decision, wake in outcomes:
+            if decision is None:
+                self._metrics.dropped.labels(reason="shutdown").inc()
+                logger.warning("Event %r not recorded: the broadcaster is shut down", draft.reason)
+                continue
+            self._count(draft, decision)
+            signal = signal or wake
+        if signal:
+            self._signal()
 
     def _refuse(self, reason: str) -> None:
         self._metrics.refused.labels(reason=reason).inc()

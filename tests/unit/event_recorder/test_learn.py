@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from event_recorder import (
     COMBINED_PREFIX,
     EventBroadcaster,
     InMemorySink,
+    RecorderOptions,
     TransportError,
     Verb,
 )
@@ -156,3 +159,94 @@ async def test_learning_is_best_effort_when_listing_fails(
     with caplog.at_level(logging.WARNING, logger="event_recorder"):
         assert await failing.learn_existing("RedisOperator") == 0
     assert "Could not list existing Events" in caplog.text
+
+
+class SlowListing(InMemorySink):
+    """An InMemorySink whose listing waits until the test lets it answer."""
+
+    def __init__(self, events: dict[tuple[str, str], dict]) -> None:
+        super().__init__()
+        self.events = events
+        self.listing = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def list_events(self, component: str, namespace: str | None = None) -> list[dict]:
+        self.listing.set()
+        await self.answer.wait()
+        return await super().list_events(component, namespace)
+
+
+async def test_events_recorded_while_learning_continue_what_is_learned(
+    make_broadcaster: BroadcasterFactory, sink: InMemorySink, clock: FakeClock
+) -> None:
+    started = clock.now_ns
+    await run_previous_operator(make_broadcaster, "pod-a", ["replicas set to 3"] * 2)
+    (name,) = [key[1] for key in sink.events]
+    clock.advance(600)
+    slow = SlowListing(sink.events)
+    restarted = make_broadcaster(target=slow)
+    await restarted.start()
+
+    learning = asyncio.create_task(restarted.learn_existing("RedisOperator", host="pod-b"))
+    await slow.listing.wait()
+    recorded_at = clock.now_ns
+    recorder = restarted.new_recorder("RedisOperator", "pod-b")
+    recorder.event(redis(), "Normal", "ScalingUp", "replicas set to 3")
+    recorder.event(redis(), "Normal", "ScalingUp", "replicas set to 1")
+    await restarted.flush()
+    assert slow.calls == []  # held, not written before the listing answers
+    clock.advance(5)
+    slow.answer.set()
+    assert await learning == 1
+    await restarted.shutdown()
+
+    assert [(c.verb, c.name == name) for c in slow.calls] == [
+        (Verb.PATCH, True),
+        (Verb.CREATE, False),
+    ]
+    stored = slow.event("default", name)
+    assert stored["count"] == 3
+    assert stored["firstTimestamp"] == rfc3339(started)
+    assert stored["lastTimestamp"] == rfc3339(recorded_at)  # when recorded, not when released
+
+
+async def test_events_recorded_while_learning_fails_are_written_as_new(
+    make_broadcaster: BroadcasterFactory,
+) -> None:
+    class Unreachable(InMemorySink):
+        async def list_events(self, component: str, namespace: str | None = None) -> list[dict]:
+            await asyncio.sleep(0)
+            raise TransportError("connection refused")
+
+    failing = Unreachable()
+    broadcaster = make_broadcaster(target=failing)
+    await broadcaster.start()
+    learning = asyncio.create_task(broadcaster.learn_existing("RedisOperator"))
+    await asyncio.sleep(0)
+    broadcaster.new_recorder("RedisOperator", "h").event(redis(), "Normal", "ScalingUp", "m")
+    assert await learning == 0
+    await broadcaster.shutdown()
+
+    assert [c.verb for c in failing.calls] == [Verb.CREATE]
+
+
+async def test_what_is_held_while_learning_is_bounded_by_the_queue_size(
+    make_broadcaster: BroadcasterFactory, registry: CollectorRegistry
+) -> None:
+    slow = SlowListing({})
+    broadcaster = make_broadcaster(RecorderOptions(queue_size=3), target=slow)
+    await broadcaster.start()
+    learning = asyncio.create_task(broadcaster.learn_existing("RedisOperator"))
+    await slow.listing.wait()
+    recorder = broadcaster.new_recorder("RedisOperator", "h")
+    for i in range(5):
+        recorder.event(redis(), "Normal", "ScalingUp", f"replicas set to {i}")
+    slow.answer.set()
+    await learning
+    await broadcaster.shutdown()
+
+    assert len(slow.calls) == 3
+    dropped = registry.get_sample_value(
+        "event_recorder_events_dropped_total", {"reason": "queue_full"}
+    )
+    assert dropped == 2
