@@ -17,9 +17,10 @@ Run with ``python benchmarks/bench_operator.py [--redis 200] [--scale-samples 20
 a cluster of its own and removes it at the end. ``--profile FILE`` samples the operator with
 py-spy (``pip install py-spy``) while it converges and writes collapsed stacks to FILE;
 ``--keep-audit-log FILE`` keeps the apiserver's audit log (every write, timed) for a timeline;
-``--restart`` then stops the operator over the converged Redis and starts a new one, timing
-process start to ``/readyz`` and to its first full pass (a pass per Redis), its CPU until then
-and its writes (with ``--profile``, py-spy samples that start too, into ``FILE.restart``).
+``--restart [TIMES]`` then stops the operator over the converged Redis and starts a new one
+(TIMES times, one after the other), timing process start to ``/readyz`` and to its first full
+pass (a pass per Redis), its CPU until then and its writes (with ``--profile``, py-spy samples
+those starts too, into ``FILE.restart``, ``FILE.restart1``...).
 """
 
 from __future__ import annotations
@@ -405,7 +406,7 @@ async def run(
     samples: int,
     profile: str | None,
     with_teardown: bool,
-    with_restart: bool,
+    restarts: int,
 ) -> None:
     admin = await api_client(cluster.kubeconfig)
     try:
@@ -487,8 +488,8 @@ async def run(
                 f"after annotating every Redis: {steady} operator write calls "
                 f"({steady / passes if passes else 0:.2f} per pass)"
             )
-            if with_restart:
-                restart_profile = f"{profile}.restart" if profile else None
+            for attempt in range(restarts):
+                restart_profile = f"{profile}.restart{attempt or ''}" if profile else None
                 operator, pid, port = await restart(
                     cluster, operator, kubeconfig, log, count, restart_profile
                 )
@@ -516,8 +517,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--restart",
-        action="store_true",
-        help="restart the operator over the converged Redis and time its first full pass",
+        type=int,
+        nargs="?",
+        const=1,
+        default=0,
+        metavar="TIMES",
+        help="restart the operator over the converged Redis (TIMES times, default once) and "
+        "time each first full pass",
     )
     args = parser.parse_args()
     cluster = DevCluster(state_dir=Path(tempfile.mkdtemp(prefix="bench-operator-")))

@@ -53,7 +53,7 @@ def test_a_package_that_imports_nothing_at_its_top_is_left_alone(tmp_path: Path)
 
 def test_starting_the_operator_imports_no_generated_model_it_does_not_use() -> None:
     probe = (
-        "import json, sys, redis_operator.cli, redis_operator.manager; "
+        "import json, sys, redis_operator.cli, redis_operator.manager, kopf; "
         "print(json.dumps(sorted(m for m in sys.modules if '.models.' in m or '.api.' in m)))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
