@@ -12,7 +12,7 @@ import functools
 import logging
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kubernetes_asyncio import client
@@ -312,18 +312,27 @@ class Manager:
         """Whether every informer has its first listing in the store (readiness)."""
         return all(informer.synced.is_set() for informer in self.informers)
 
-    async def _work(self) -> None:
-        """Run passes once the store is full and earlier Events are learned (listed alongside
-        the store's listings; with a lease, after acquiring it: the previous leader's last
-        Events too)."""
-        learned, *_ = await asyncio.gather(
-            self._learn_events(), *(informer.synced.wait() for informer in self.informers)
-        )
-        if not learned:
-            # Nothing learned may be an API not yet reachable (the listing is best effort):
-            # once more, now that it has answered the informers.
+    async def _learn_events_once_reachable(self, synced: Awaitable[object]) -> None:
+        """Learn the earlier Events; if none, once more after the informers' listings (none
+        learned may be an API not reachable yet: the listing is best effort)."""
+        if not await self._learn_events():
+            await synced
             await self._learn_events()
-        await self.reconciler.run_workers()
+
+    async def _work(self) -> None:
+        """Run passes once the store is full. The earlier Events (with a lease, after acquiring
+        it: the previous leader's last ones too) are learned meanwhile: the broadcaster holds
+        what the passes record until it knows them, so listing thousands of Events does not
+        delay the first pass."""
+        synced = asyncio.gather(*(informer.synced.wait() for informer in self.informers))
+        learning = asyncio.create_task(
+            self._learn_events_once_reachable(synced), name="learn-events"
+        )
+        try:
+            await synced
+            await self.reconciler.run_workers()
+        finally:
+            learning.cancel()
 
     async def _elected(self) -> None:
         assert self.elector is not None

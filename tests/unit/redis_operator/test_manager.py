@@ -1,6 +1,6 @@
 """The manager's stop sequence: passes, then the Lease, then a bounded drain, then the servers;
 kopf's cleanup handler running it, with or without leader election; and the start's order
-(Events learned while the store fills)."""
+(Events learned while the store fills and the passes run)."""
 
 from __future__ import annotations
 
@@ -214,28 +214,77 @@ async def test_a_managed_certificate_is_kept_over_the_operators_client_and_serve
         await plain.api_client.close()
 
 
-async def test_events_are_learned_during_the_first_listings_and_after_them_if_none_were() -> None:
-    built = manager(Settings(metrics_address=None))
-    done: list[str] = []
-    learned = iter([0, 3])
-    asked = asyncio.Event()
+class _Steps:
+    """What the stand-ins did, in order; a test waits for a number of steps."""
+
+    def __init__(self) -> None:
+        self.done: list[str] = []
+        self._changed = asyncio.Condition()
+
+    async def add(self, step: str) -> None:
+        async with self._changed:
+            self.done.append(step)
+            self._changed.notify_all()
+
+    async def reach(self, count: int) -> None:
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: len(self.done) >= count), 10)
+
+
+async def _work_with(
+    built: Manager, learned: list[int], answer: asyncio.Event
+) -> tuple[_Steps, asyncio.Event]:
+    """Stand-ins for ``built._work()``: each learning answers ``learned`` in turn once
+    ``answer`` is set; the passes record that they ran and wait for the returned ``stop``."""
+    steps = _Steps()
+    answers = iter(learned)
+    stop = asyncio.Event()
 
     async def learn(component: str, host: str | None = None, *, namespace: str | None) -> int:
-        done.append(f"learned (store synced: {built._synced()})")
-        asked.set()
-        return next(learned)
+        await steps.add(f"learning (store synced: {built._synced()})")
+        await answer.wait()
+        return next(answers)
 
     async def workers() -> None:
-        done.append("workers")
+        await steps.add("workers")
+        await stop.wait()
 
     built.broadcaster.learn_existing = learn  # type: ignore[method-assign]
     built.reconciler.run_workers = workers  # type: ignore[method-assign]
+    return steps, stop
+
+
+async def test_passes_start_once_the_store_is_full_while_events_are_still_learned() -> None:
+    built = manager(Settings(metrics_address=None))
+    answer = asyncio.Event()
+    steps, stop = await _work_with(built, [3], answer)
     work = asyncio.create_task(built._work())
-    await asyncio.wait_for(asked.wait(), 10)
-    assert done == ["learned (store synced: False)"]
+    await steps.reach(1)
+    assert steps.done == ["learning (store synced: False)"]  # asked alongside the listings
     for informer in built.informers:
         informer.synced.set()
+    await steps.reach(2)  # the listing of Events has not answered
+    assert steps.done == ["learning (store synced: False)", "workers"]
+    answer.set()
+    stop.set()
     await work
+    await built.api_client.close()
+
+
+async def test_events_are_learned_again_after_the_listings_if_none_were() -> None:
+    built = manager(Settings(metrics_address=None))
+    answer = asyncio.Event()
+    answer.set()
+    steps, stop = await _work_with(built, [0, 3], answer)
+    work = asyncio.create_task(built._work())
+    await steps.reach(1)
+    for informer in built.informers:
+        informer.synced.set()
+    await steps.reach(3)
     # Nothing learned the first time (an API not reachable yet, or no Events): asked once more.
-    assert done == ["learned (store synced: False)", "learned (store synced: True)", "workers"]
+    assert sorted(steps.done) == sorted(
+        ["learning (store synced: False)", "learning (store synced: True)", "workers"]
+    )
+    stop.set()
+    await work
     await built.api_client.close()
