@@ -186,6 +186,7 @@ def informers(
             handlers,
             backoffs=backoffs,
             label_selector=SELECTORS.get(kind),
+            transform=handlers.store.transform(kind),
         )
         for kind in WATCHED
         for namespace in scopes
