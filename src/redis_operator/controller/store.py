@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from redis_operator.children import INSTANCE_LABEL, redis_name_of
+from redis_operator.children import INSTANCE_LABEL, auth_secret_name, redis_name_of
 from redis_operator.controller.namespaces import TerminatingNamespaces
 from redis_operator.kube.client import REDIS, SECRET
 
@@ -192,12 +192,58 @@ class PodBucket(Bucket):
         return [pod for pod in (self.get(namespace, n) for n in names) if pod is not None]
 
 
+def _password_secret(redis: Obj) -> str | None:
+    """The name of the Secret holding a Redis' password (None: auth disabled)."""
+    auth = (redis.get("spec") or {}).get("auth") or {}
+    if auth.get("disabled"):
+        return None
+    ref = auth.get("secretRef") or {}
+    return str(ref.get("name") or auth_secret_name(redis["metadata"]["name"]))
+
+
+@dataclass
+class RedisBucket(Bucket):
+    """Redis objects, indexed by the Secret holding each one's password, so a Secret's event
+    finds its users without a scan of every Redis."""
+
+    by_password: dict[Key, set[str]] = field(default_factory=dict)
+
+    def _index(self, redis: Obj | None, add: bool) -> None:
+        secret = None if redis is None else _password_secret(redis)
+        if redis is None or secret is None:
+            return
+        namespace, name = key_of(redis)
+        names = self.by_password.setdefault((namespace, secret), set())
+        if add:
+            names.add(name)
+        else:
+            names.discard(name)
+            if not names:
+                del self.by_password[(namespace, secret)]
+
+    def upsert(self, obj: Obj, *, answer: bool = False) -> Obj | None:
+        replaced = super().upsert(obj, answer=answer)
+        if replaced is not obj:
+            self._index(replaced, add=False)
+            self._index(obj, add=True)
+        return replaced
+
+    def remove(self, obj: Obj) -> Obj | None:
+        removed = super().remove(obj)
+        self._index(removed, add=False)
+        return removed
+
+    def password_users(self, namespace: str, secret: str) -> list[Key]:
+        """The Redis objects whose password the Secret ``secret`` holds, by name."""
+        return [(namespace, name) for name in sorted(self.by_password.get((namespace, secret), ()))]
+
+
 @dataclass
 class Store:
     """Redis objects, pods and Services the operator has seen, the password Secrets (those
     labelled ``children.AUTH_SECRET_LABEL``), and the namespaces being deleted."""
 
-    redis: Bucket = field(default_factory=Bucket)
+    redis: RedisBucket = field(default_factory=RedisBucket)
     pods: PodBucket = field(default_factory=lambda: PodBucket(fields=POD_FIELDS))
     services: Bucket = field(default_factory=lambda: Bucket(fields=SERVICE_FIELDS))
     secrets: Bucket = field(default_factory=Bucket)
