@@ -65,14 +65,15 @@ POD_FIELDS: Fields = {
     "metadata": None,
     "spec": {
         "containers": {"name": None, "image": None, "command": None, "ports": None},
-        "volumes": None,
+        "volumes": {"name": None, "secret": None},
     },
-    "status": {"phase": None, "conditions": None, "podIP": None},
+    "status": {"phase": None, "conditions": {"type": None, "status": None}, "podIP": None},
 }
 """What the store keeps of a pod: ownership, labels and annotations (``children``, the planner),
-what ``children.pod_matches_spec`` compares, readiness and phase, and the address the
-replicator dials. The scheduler's, kubelet's and apiserver's defaults (tolerations, the service
-account's projected volume, container statuses...) are a pod's larger part and read by nothing."""
+what ``children.pod_matches_spec`` compares (of the volumes, the Secret each mounts), readiness
+(each condition's type and status) and phase, and the address the replicator dials. The
+scheduler's, kubelet's and apiserver's defaults (tolerations, the service account's projected
+volume, container statuses, condition times...) are a pod's larger part and read by nothing."""
 
 SERVICE_FIELDS: Fields = {
     "apiVersion": None,
