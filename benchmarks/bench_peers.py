@@ -11,7 +11,8 @@ A round of an operator, in its own namespace: start it (process start to ``/read
 ``--redis`` Redis x 3 (until all pods exist, until all are Ready, its CPU meanwhile, its writes
 by kind from the audit log until they stop for ``QUIET`` seconds), its peak RSS; restart it
 over the converged Redis (start to ``/readyz``, to the first full pass, i.e. as many passes as
-Redis, its CPU until then, and its writes, which must be none); ``kubectl scale`` to a new pod
+Redis, its CPU until then, its writes, which must be none, and its peak RSS, the listings
+included); ``kubectl scale`` to a new pod
 (``--scale-samples``); scale back and delete the namespace (until it is gone; its writes
 meanwhile). A baseline
 round creates the same pods and as many Services directly and deletes its namespace.
@@ -297,6 +298,7 @@ async def operator_round(
         rewrites = restarting.read()
         restarting.close()
         figures["restart: writes"] = len(rewrites)
+        figures["restart: peak RSS (MiB)"] = peak_rss_mib(running.pid)
         if rewrites:
             print(f"{operator.name}: the restart pass wrote: {tally(rewrites)}")
 

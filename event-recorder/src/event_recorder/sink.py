@@ -72,6 +72,16 @@ class Sink(Protocol):
         """Events (core/v1 form) written by ``component``, in all namespaces or one."""
 
 
+def _listed(event: dict[str, Any]) -> dict[str, Any]:
+    """A listed Event without ``metadata.managedFields``, which the recorder never reads: half
+    of an Event as listed, and a restart lists every Event the operator wrote (thousands at
+    scale), page by page."""
+    metadata = event.get("metadata")
+    if not metadata or "managedFields" not in metadata:
+        return event
+    return event | {"metadata": {k: v for k, v in metadata.items() if k != "managedFields"}}
+
+
 def _collection(api: EventAPI, namespace: str) -> str:
     prefix = "/api/v1" if api is EventAPI.CORE_V1 else "/apis/events.k8s.io/v1"
     return f"{prefix}/namespaces/{namespace}/events"
@@ -138,8 +148,9 @@ class KubernetesSink:
             if token:
                 query.append(("continue", token))
             page = await self._call(path, "GET", None, None, query=query, result="object")
-            items.extend(page.get("items") or [])
+            items.extend(map(_listed, page.get("items") or []))
             token = (page.get("metadata") or {}).get("continue") or ""
+            del page
             if not token:
                 return items
 

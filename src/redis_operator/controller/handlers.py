@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from redis_operator.api import ChildKind
 from redis_operator.children import (
     AUTH_SECRET_LABEL,
-    auth_secret_name,
     controller_name,
     redis_name_of,
 )
@@ -92,16 +91,7 @@ class WatchHandlers:
 
     def _users_of(self, secret: Obj) -> list[Key]:
         """The Redis objects in the store whose password is in this Secret."""
-        namespace, name = key_of(secret)
-        users = []
-        for redis in self.store.redis.by_namespace.get(namespace, {}).values():
-            auth = (redis.get("spec") or {}).get("auth") or {}
-            if auth.get("disabled"):
-                continue
-            ref = auth.get("secretRef") or {}
-            if (ref.get("name") or auth_secret_name(redis["metadata"]["name"])) == name:
-                users.append(key_of(redis))
-        return users
+        return self.store.redis.password_users(*key_of(secret))
 
     def _owner_of(self, child: Obj) -> Key | None:
         """The Redis a child belongs to, or whose child name it takes."""
@@ -186,6 +176,7 @@ def informers(
             handlers,
             backoffs=backoffs,
             label_selector=SELECTORS.get(kind),
+            transform=handlers.store.transform(kind),
         )
         for kind in WATCHED
         for namespace in scopes

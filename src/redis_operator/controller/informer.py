@@ -19,7 +19,7 @@ from typing import Protocol
 
 from redis_operator.kube.client import Kind, Obj
 from redis_operator.kube.errors import ApiError, KubeError, error_text
-from redis_operator.kube.watch import BOOKMARK, GONE, Event, Listing, ListWatch
+from redis_operator.kube.watch import BOOKMARK, GONE, Event, Listing, ListWatch, Transform
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,11 @@ class Informer:
         backoffs: Sequence[float],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         label_selector: str | None = None,
+        transform: Transform | None = None,
     ) -> None:
         self.source = source
+        self.transform = transform
+        """What is kept of each listed object, page by page (the store's form)."""
         self.kind = kind
         self.namespace = namespace
         self.label_selector = label_selector
@@ -74,11 +77,12 @@ class Informer:
             try:
                 if resource_version is None:
                     listing = await self.source.list_objects(
-                        self.kind, self.namespace, self.label_selector
+                        self.kind, self.namespace, self.label_selector, self.transform
                     )
                     self.lists += 1
                     self.sink.replace(self.kind, self.namespace, listing)
                     resource_version = listing.resource_version
+                    del listing  # not held while watching: the store has what it keeps
                     self.synced.set()
                     failures = 0
                 quiet = True

@@ -54,7 +54,7 @@ from redis_operator import api
 from redis_operator.api import ChildKind
 from redis_operator.kube.client import NAMESPACE, REDIS, SECRET, WEBHOOK_CONFIGURATION, Kind, Obj
 from redis_operator.kube.errors import ApiError, TransportError
-from redis_operator.kube.watch import GONE, Event, Listing
+from redis_operator.kube.watch import GONE, Event, Listing, Transform
 
 _T = TypeVar("_T")
 
@@ -274,11 +274,17 @@ class FakeKubeApi:
     # -- the ListWatch protocol: the informers' calls ----------------------------------------
 
     async def list_objects(
-        self, kind: Kind, namespace: str | None, label_selector: str | None = None
+        self,
+        kind: Kind,
+        namespace: str | None,
+        label_selector: str | None = None,
+        transform: Transform | None = None,
     ) -> Listing:
         await asyncio.sleep(0)
         self._raise_scripted(Verb.LIST, kind, "")
         items = [o for o in self.objects(kind, namespace) if _selects(label_selector, o)]
+        if transform is not None:
+            items = [transform(o) for o in items]
         return Listing(items, str(self._revision))
 
     async def watch(

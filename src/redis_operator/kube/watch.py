@@ -10,7 +10,7 @@ apiserver's way of saying ``410 Gone`` mid-stream) raised as the :class:`ApiErro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -64,9 +64,15 @@ class Event:
         return str((self.object.get("metadata") or {}).get("resourceVersion") or "")
 
 
+Transform = Callable[[Obj], Obj]
+"""What a listing keeps of each object it lists (client-go's ``TransformFunc``): applied page by
+page, so a listing of thousands of pods is never held whole as the apiserver sent it."""
+
+
 class ListWatch(Protocol):
     """Listing and watching one kind, in one namespace or in all (``None``), optionally only
-    the objects a label selector (``key`` or ``key=value``, comma-separated) matches.
+    the objects a label selector (``key`` or ``key=value``, comma-separated) matches, each
+    listed object as ``transform`` makes it (as it came if None).
 
     Implementations raise only :class:`~redis_operator.kube.errors.KubeError`; a watch whose
     resourceVersion is too old raises an :class:`ApiError` with status :data:`GONE`, at its
@@ -74,7 +80,11 @@ class ListWatch(Protocol):
     """
 
     async def list_objects(
-        self, kind: Kind, namespace: str | None, label_selector: str | None = None
+        self,
+        kind: Kind,
+        namespace: str | None,
+        label_selector: str | None = None,
+        transform: Transform | None = None,
     ) -> Listing: ...
 
     def watch(
@@ -103,7 +113,11 @@ class JsonListWatch:
         self._client_timeout = client_timeout
 
     async def list_objects(
-        self, kind: Kind, namespace: str | None, label_selector: str | None = None
+        self,
+        kind: Kind,
+        namespace: str | None,
+        label_selector: str | None = None,
+        transform: Transform | None = None,
     ) -> Listing:
         path = collection_path(kind, namespace)
         items: list[Obj] = []
@@ -115,8 +129,10 @@ class JsonListWatch:
             if token:
                 query.append(("continue", token))
             page = await call(self._client, "GET", path, query=query)
-            items.extend(page.get("items") or [])
+            listed = page.get("items") or []
+            items.extend(listed if transform is None else map(transform, listed))
             meta = page.get("metadata") or {}
+            del page, listed
             token = meta.get("continue") or ""
             if not token:
                 return Listing(items, str(meta.get("resourceVersion") or ""))

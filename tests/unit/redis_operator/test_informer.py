@@ -13,7 +13,7 @@ from redis_operator.controller.informer import Informer
 from redis_operator.kube.client import Kind, Obj
 from redis_operator.kube.errors import ApiError, TransportError
 from redis_operator.kube.fake import FakeKubeApi, Verb
-from redis_operator.kube.watch import Event, Listing
+from redis_operator.kube.watch import Event, Listing, Transform
 
 POD = ChildKind.POD
 NS = "ns"
@@ -151,7 +151,11 @@ class Scripted:
         self.watched_from: list[str] = []
 
     async def list_objects(
-        self, kind: Kind, namespace: str | None, label_selector: str | None = None
+        self,
+        kind: Kind,
+        namespace: str | None,
+        label_selector: str | None = None,
+        transform: Transform | None = None,
     ) -> Listing:
         return Listing([], "5")
 

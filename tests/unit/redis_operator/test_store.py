@@ -73,3 +73,27 @@ def test_objects_are_kept_without_their_managed_fields() -> None:
     assert held is not None and "managedFields" not in held["metadata"]
     assert held["metadata"]["name"] == "r-0" and names(store, "r") == ["r-0"]
     assert "managedFields" in body["metadata"]  # what was handed in is left as it was
+
+
+def redis(name: str, uid: str, rv: int, auth: dict[str, Any] | None = None) -> dict[str, Any]:
+    body = pod(name, uid, rv)
+    body["spec"] = {"auth": auth} if auth is not None else {}
+    return body
+
+
+def test_redis_objects_are_found_by_the_secret_holding_their_password() -> None:
+    store = Store()
+    store.redis.upsert(redis("a", "1", 1))
+    store.redis.upsert(redis("b", "2", 1, {"secretRef": {"name": "shared"}}))
+    store.redis.upsert(redis("c", "3", 1, {"secretRef": {"name": "shared"}}))
+    store.redis.upsert(redis("d", "4", 1, {"disabled": True}))
+    assert store.redis.password_users("ns", "a-auth") == [("ns", "a")]
+    assert store.redis.password_users("ns", "shared") == [("ns", "b"), ("ns", "c")]
+    assert store.redis.password_users("ns", "d-auth") == []
+    store.redis.upsert(redis("b", "2", 2))  # back to its own generated Secret
+    store.redis.remove(redis("c", "3", 2))
+    assert store.redis.password_users("ns", "shared") == []
+    assert store.redis.password_users("ns", "b-auth") == [("ns", "b")]
+    late = redis("b", "2", 1, {"secretRef": {"name": "old"}})
+    assert store.redis.upsert(late) is late
+    assert store.redis.password_users("ns", "old") == []  # a late event changes nothing
