@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from devcluster import realnode
+from devcluster import iptables, realnode
 from devcluster.cluster import DevCluster
 from devcluster.layout import Settings
 from devcluster.supervisor import pid_alive
@@ -154,7 +154,10 @@ def _iptables(family: str, table: str, *args: str) -> None:
 
 def _leave_kubelet_chains_as_a_crash_would() -> None:
     """Before ``up``: the kubelet's chains as a crashed earlier run leaves them (``kube-proxy
-    --cleanup`` keeps them), with its jumps; teardown must remove them though ``up`` found them."""
+    --cleanup`` keeps them), with its jumps; teardown must remove them though ``up`` found them.
+    Should ``up`` fail before it wrote its state, they stay, harmless (empty), until the next
+    real node's teardown."""
+    assert not realnode.bridge_exists() and not iptables.node_chains(), "a real node runs here"
     for family in ("iptables", "ip6tables"):
         _iptables(family, "mangle", "-N", "KUBE-IPTABLES-HINT")
         for table in ("mangle", "nat", "filter"):
