@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devcluster.ports import free_port
 from tests.e2e.operator import OperatorProcess
-from tests.e2e.redis_objects import ordinals, redis, scale, wait_ready_pods
+from tests.e2e.redis_objects import ordinals, redis, scale, wait_ready_pods, wait_status
 from tests.support.kube import Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -109,7 +109,9 @@ def test_metrics_follow_create_and_scale(
     assert scraper.value("event_recorder_events_deduplicated_total") >= 3
     assert scraper.value("redis_operator_pods_recreated_total") == 0
 
-    # A pod deleted by someone else comes back, and is counted as recreated.
+    # A pod deleted by someone else comes back, and is counted as recreated: once the scale
+    # is acknowledged (before that, a missing pod may be one the change has yet to create).
+    wait_status(kubectl, namespace, replicas=3, ready=3)
     kubectl("delete", "pod", "my-op-redis-0", "-n", namespace)
     scraper.wait("redis_operator_pods_recreated_total", 1)
     scraper.wait("redis_operator_pods_created_total", 6)
