@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import deploy_base
 import redis
 
 from devcluster.cluster import DevCluster
@@ -40,7 +41,6 @@ NS = "failover"
 NAME = "bench"
 PORT = 6379
 ROLE = "myapp.tangx.in/role"
-REPO = Path(__file__).resolve().parents[1]
 
 
 def kubectl(cluster: DevCluster, *argv: str, stdin: str | None = None) -> str:
@@ -200,8 +200,7 @@ def main() -> None:
     try:
         node = Settings.load(cluster.layout.settings).node
         assert node is not None
-        kubectl(cluster, "apply", "-f", str(REPO / "deploy" / "base" / "crd.yaml"))
-        kubectl(cluster, "wait", "--for=condition=Established", "crd/redis.myapp.tangx.in")
+        deploy_base.install(cluster)
         kubectl(cluster, "create", "namespace", NS)
         operator = subprocess.Popen(
             [

@@ -43,6 +43,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import deploy_base
 from audit_log import AuditTail, tally  # siblings: the script's directory is on sys.path
 from bench_dev_cluster import rss_mib
 from kubernetes_asyncio import client, config
@@ -54,7 +55,6 @@ from redis_operator import api
 from redis_operator.children import desired_pod, desired_service
 from redis_operator.manifests import NAME, NAMESPACE
 
-REPO = Path(__file__).resolve().parents[1]
 USER = f"system:serviceaccount:{NAMESPACE}:{NAME}"
 CONCURRENCY = 16  # the operator's default --max-concurrent-writes
 
@@ -541,10 +541,7 @@ def main() -> None:
     cluster = DevCluster(state_dir=Path(tempfile.mkdtemp(prefix="bench-operator-")))
     cluster.up(nodes=2, owner_pid=os.getpid())
     try:
-        deploy = REPO / "deploy" / "base"
-        for manifest in ("namespace.yaml", "crd.yaml", "rbac.yaml"):
-            kubectl(cluster, "apply", "-f", str(deploy / manifest))
-        kubectl(cluster, "wait", "--for=condition=Established", f"crd/{api.CRD_NAME}")
+        deploy_base.install(cluster)
         asyncio.run(
             run(
                 cluster,

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import deploy_base
 import go_peer  # siblings: the script's directory is on sys.path
 from audit_log import AuditTail, tally
 from bench_operator import (
@@ -453,10 +454,7 @@ def main() -> None:
         scheduler_api_burst=int(args.scheduler_qps * 2),
     )
     try:
-        deploy = Path(__file__).resolve().parents[1] / "deploy" / "base"
-        for manifest in ("namespace.yaml", "crd.yaml", "rbac.yaml"):
-            kubectl(cluster, "apply", "-f", str(deploy / manifest))
-        kubectl(cluster, "wait", "--for=condition=Established", f"crd/{api.CRD_NAME}")
+        deploy_base.install(cluster)
         asyncio.run(run(cluster, args, peer_binary))
     finally:
         cluster.down()

@@ -28,7 +28,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench_operator import USER, api_client, create_namespace, kubectl, redis_body
+import deploy_base
+from bench_operator import USER, api_client, create_namespace, redis_body
 from kubernetes_asyncio import client
 
 from devcluster.cluster import DevCluster
@@ -36,7 +37,6 @@ from devcluster.ports import free_port
 from redis_operator import api
 from redis_operator.manifests import NAMESPACE
 
-REPO = Path(__file__).resolve().parents[1]
 BENCH_NAMESPACE = "bench"
 LEASE = "redis-operator-leader"
 SETTLE_SECONDS = 2.0  # after ready (and leading): the passes over the converged Redis are done
@@ -185,10 +185,7 @@ def main() -> None:
     cluster = DevCluster(state_dir=Path(tempfile.mkdtemp(prefix="bench-shutdown-")))
     cluster.up(nodes=1, owner_pid=os.getpid())
     try:
-        deploy = REPO / "deploy" / "base"
-        for manifest in ("namespace.yaml", "crd.yaml", "rbac.yaml"):
-            kubectl(cluster, "apply", "-f", str(deploy / manifest))
-        kubectl(cluster, "wait", "--for=condition=Established", f"crd/{api.CRD_NAME}")
+        deploy_base.install(cluster)
         asyncio.run(run(cluster, args.runs))
     finally:
         cluster.down()

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import deploy_base
 from admin_api import AdminApi, ApiFailure, Obj
 from audit_log import AuditTail, Write, tally
 from soak_checker import (
@@ -74,7 +75,6 @@ from redis_operator import api
 from redis_operator.manifests import NAME, NAMESPACE
 from redis_operator.messages import SOURCE_COMPONENT
 
-REPO = Path(__file__).resolve().parents[1]
 USER = f"system:serviceaccount:{NAMESPACE}:{NAME}"
 GROUPS = ("system:serviceaccounts", f"system:serviceaccounts:{NAMESPACE}")
 REDIS_PATH = f"/apis/{api.GROUP}/{api.VERSION}"
@@ -530,13 +530,7 @@ def main() -> None:
     results = Path(tempfile.mkdtemp(prefix="soak-results-"))
     cluster = nodes.start(Path(tempfile.mkdtemp(prefix="bench-soak-")), args.node_count)
     try:
-        deploy = REPO / "deploy" / "base"
-        kubectl = [str(cluster.kubectl_path()), f"--kubeconfig={cluster.kubeconfig}"]
-        for manifest in ("namespace.yaml", "crd.yaml", "rbac.yaml"):
-            subprocess.run([*kubectl, "apply", "-f", str(deploy / manifest)], check=True)
-        subprocess.run(
-            [*kubectl, "wait", "--for=condition=Established", f"crd/{api.CRD_NAME}"], check=True
-        )
+        deploy_base.install(cluster)
         soak = Soak(args, cluster, nodes, results)
         try:
             soak.run()

@@ -148,7 +148,7 @@ _CATALOG: dict[EventKey, _Entry] = {
     EventKey.DELETING: _Entry(
         EventType.NORMAL,
         "删除",
-        "Deleting {name}: the garbage collector removes its {pods} pods and its Service",
+        "Deleting {name} and its {pods} pods",
         "删除 {name}",
     ),
     EventKey.PRIMARY_ELECTED: _Entry(

@@ -689,10 +689,14 @@ def without_legacy_finalizer(finalizers: Sequence[str]) -> list[str] | None:
 def deletion_event(
     redis: Redis, finalizers: Sequence[str], pods: Sequence[Mapping[str, Any]]
 ) -> Event | None:
-    """The `Deleting` Event of a Redis seen being deleted: the garbage collector removes the
-    pods it owns (counted here, terminating or not) and its Service. None when it orphans
-    them instead (`kubectl delete --cascade=orphan`): they stay, and nothing is to tell."""
+    """The `Deleting` Event of a Redis seen being deleted, with the pods that go with it: the
+    more of what its last status counted and of the owned pods here (terminating or not).
+    The garbage collector may have removed pods before the watch shows the deletion, but it
+    cannot lower the status (nothing writes it while the Redis is being deleted); the pods
+    here count those a last pass created after its status. None when it orphans them instead
+    (`kubectl delete --cascade=orphan`): they stay, and nothing is to tell."""
     if ORPHAN_FINALIZER in finalizers:
         return None
     owned = sum(1 for pod in pods if is_owned_by(pod, redis.uid))
-    return Event(EventKey.DELETING, {"name": redis.name, "pods": owned})
+    counted = int(redis.status.get("replicas", 0))
+    return Event(EventKey.DELETING, {"name": redis.name, "pods": max(owned, counted)})

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -28,20 +26,14 @@ from tests.e2e.operator import (
     install_deploy,
 )
 from tests.e2e.webhook import DISALLOWED_PROBE, Register
+from tests.support.cluster import throwaway_cluster
 from tests.support.kube import Kubectl, wait_for
 
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[DevCluster]:
-    state = Path(tempfile.mkdtemp(prefix="redis-op-e2e-"))
-    cluster = DevCluster(state_dir=state)
-    try:
-        cluster.up(nodes=2, owner_pid=os.getpid())
-    except Exception as exc:  # the reason must reach every test that needed the cluster
-        cluster.down()
-        pytest.fail(f"cannot start the local control plane: {exc}", pytrace=False)
-    yield cluster
-    cluster.down()
+    with throwaway_cluster("redis-op-e2e-", nodes=2) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

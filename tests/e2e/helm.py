@@ -16,6 +16,7 @@ import yaml
 
 from devcluster import realnode
 from devcluster.build import build_helm
+from tests.support.tool import run_tool
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "redis-operator"
 RELEASE = "redis-operator"
@@ -47,19 +48,7 @@ class Helm:
         }
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [str(self.binary), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
-            )
-        return proc
+        return run_tool("helm", [str(self.binary)], args, timeout=300, env=self.env, check=check)
 
     def template(
         self, values: dict[str, Any] | None = None, namespace: str = "redis-operator-system"

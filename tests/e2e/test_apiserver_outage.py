@@ -8,8 +8,6 @@ other tests.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ import pytest
 from devcluster.cluster import DevCluster
 from tests.e2e.operator import OPERATOR_GROUPS, OPERATOR_USER, OperatorProcess, install_deploy
 from tests.e2e.redis_objects import ordinals, pods, redis, scale, wait_ready_pods, wait_status
+from tests.support.cluster import throwaway_cluster
 from tests.support.kube import AuditLog, Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -32,14 +31,8 @@ NAMESPACE_TIMEOUT = 180.0
 
 @pytest.fixture(scope="module")
 def outage_cluster() -> Iterator[DevCluster]:
-    cluster = DevCluster(state_dir=Path(tempfile.mkdtemp(prefix="redis-op-outage-")))
-    try:
-        cluster.up(nodes=1, owner_pid=os.getpid())
-    except Exception as exc:
-        cluster.down()
-        pytest.fail(f"cannot start the local control plane: {exc}", pytrace=False)
-    yield cluster
-    cluster.down()
+    with throwaway_cluster("redis-op-outage-", nodes=1) as cluster:
+        yield cluster
 
 
 def install(cluster: DevCluster) -> Kubectl:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from devcluster.cluster import DevCluster
 from redis_operator import api
 from tests.e2e.helm import RELEASE, Helm
 from tests.e2e.redis_objects import redis
+from tests.support.cluster import throwaway_cluster
 from tests.support.kube import Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -34,14 +33,8 @@ CA_BUNDLE = base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode()
 
 @pytest.fixture(scope="module")
 def helm_cluster() -> Iterator[DevCluster]:
-    cluster = DevCluster(state_dir=Path(tempfile.mkdtemp(prefix="redis-op-helm-")))
-    try:
-        cluster.up(nodes=2, owner_pid=os.getpid())
-    except Exception as exc:
-        cluster.down()
-        pytest.fail(f"cannot start the local control plane: {exc}", pytrace=False)
-    yield cluster
-    cluster.down()
+    with throwaway_cluster("redis-op-helm-", nodes=2) as cluster:
+        yield cluster
 
 
 def _objects(manifest: str) -> list[dict[str, Any]]:

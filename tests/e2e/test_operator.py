@@ -212,9 +212,7 @@ def test_deletion_is_the_garbage_collectors(
     )
     assert children_gone()
     deleting = wait_for(deleting_events, "a Deleting Event")
-    assert [e["message"] for e in deleting] == [
-        "Deleting my-op-redis: the garbage collector removes its 2 pods and its Service"
-    ]
+    assert [e["message"] for e in deleting] == ["Deleting my-op-redis and its 2 pods"]
     assert deleting[0]["type"] == "Normal" and deleting[0]["count"] == 1
 
 

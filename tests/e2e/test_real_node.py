@@ -16,7 +16,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import tempfile
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -69,6 +68,7 @@ from tests.e2e.redis_objects import (
     wait_event,
     wait_ready_pods,
 )
+from tests.support.cluster import throwaway_cluster
 from tests.support.kube import Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -87,18 +87,11 @@ class RealCluster:
 @pytest.fixture(scope="module")
 def real() -> Iterator[RealCluster]:
     ip_forward = IP_FORWARD.read_text()
-    cluster = DevCluster(state_dir=Path(tempfile.mkdtemp(prefix="redis-op-e2e-real-")))
-    try:
-        cluster.up(nodes=1, real_nodes=1, owner_pid=os.getpid())
-    except Exception as exc:  # the reason must reach every test that needed the cluster
-        cluster.down()
-        pytest.fail(f"cannot start a cluster with a real node: {exc}", pytrace=False)
-    node = Settings.load(cluster.layout.settings).node
-    assert node is not None
-    yield RealCluster(
-        cluster, Kubectl(cluster.kubectl_path(), cluster.kubeconfig), node.redis_image, ip_forward
-    )
-    cluster.down()
+    with throwaway_cluster("redis-op-e2e-real-", nodes=1, real_nodes=1) as cluster:
+        node = Settings.load(cluster.layout.settings).node
+        assert node is not None
+        kubectl = Kubectl(cluster.kubectl_path(), cluster.kubeconfig)
+        yield RealCluster(cluster, kubectl, node.redis_image, ip_forward)
 
 
 @pytest.fixture

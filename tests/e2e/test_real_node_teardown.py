@@ -2,23 +2,26 @@
 
 Checked one by one: processes (by pid), mounts, ``/kubepods`` cgroups, the bridge and veths,
 network namespaces, the Service range's route, iptables rules and chains (kube-proxy's and the
-kubelet's, both families), the kubelet's fixed paths, the sysctls kube-proxy could change.
+kubelet's, both families, a crashed earlier run's too; someone else's stay), the kubelet's fixed
+paths, the sysctls kube-proxy could change.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from devcluster import realnode
+from devcluster import iptables, realnode
 from devcluster.cluster import DevCluster
 from devcluster.layout import Settings
 from devcluster.supervisor import pid_alive
@@ -142,19 +145,40 @@ def _start(cluster: DevCluster, owner_pid: int) -> Running:
     assert realnode.bridge_exists()
     assert _service_route(), "the Service range is routed to the bridge"
     assert ":KUBE-SERVICES" in _rules(), "kube-proxy's chains"
-    _add_chain_as_a_kubelet_would()
     return running
 
 
-def _add_chain_as_a_kubelet_would() -> None:
-    """A KUBE- chain ``up`` did not find, jumped to from a built-in chain (for a source that is
-    never seen here): what a kubelet on a fresh machine adds, and teardown must remove."""
-    for args in (
-        ["-N", "KUBE-E2E-PROBE"],
-        ["-A", "KUBE-E2E-PROBE", "-j", "RETURN"],
-        ["-A", "INPUT", "-s", "192.0.2.254/32", "-j", "KUBE-E2E-PROBE"],
-    ):
-        subprocess.run(["iptables", "-w", "-t", "filter", *args], check=True)
+def _iptables(family: str, table: str, *args: str) -> None:
+    subprocess.run([family, "-w", "-t", table, *args], check=True)
+
+
+def _leave_kubelet_chains_as_a_crash_would() -> None:
+    """Before ``up``: the kubelet's chains as a crashed earlier run leaves them (``kube-proxy
+    --cleanup`` keeps them), with its jumps; teardown must remove them though ``up`` found them.
+    Should ``up`` fail before it wrote its state, they stay, harmless (empty), until the next
+    real node's teardown."""
+    assert not realnode.bridge_exists() and not iptables.node_chains(), "a real node runs here"
+    for family in ("iptables", "ip6tables"):
+        _iptables(family, "mangle", "-N", "KUBE-IPTABLES-HINT")
+        for table in ("mangle", "nat", "filter"):
+            _iptables(family, table, "-N", "KUBE-KUBELET-CANARY")
+    _iptables("iptables", "filter", "-N", "KUBE-FIREWALL")
+    for chain in ("INPUT", "OUTPUT"):
+        _iptables("iptables", "filter", "-I", chain, "-j", "KUBE-FIREWALL")
+
+
+@contextlib.contextmanager
+def _other_chain() -> Iterator[None]:
+    """A ``KUBE-`` chain neither the kubelet nor kube-proxy could make, jumped to from a
+    built-in chain (for a source never seen here): someone else's, which teardown keeps."""
+    rule = ("INPUT", "-s", "192.0.2.254/32", "-j", "KUBE-E2E-OTHER")
+    _iptables("iptables", "filter", "-N", "KUBE-E2E-OTHER")
+    _iptables("iptables", "filter", "-A", *rule)
+    try:
+        yield
+    finally:
+        _iptables("iptables", "filter", "-D", *rule)
+        _iptables("iptables", "filter", "-X", "KUBE-E2E-OTHER")
 
 
 def _left(running: Running, before: Machine) -> list[str]:
@@ -187,28 +211,32 @@ def _left(running: Running, before: Machine) -> list[str]:
 
 
 def test_down_leaves_nothing() -> None:
-    before = Machine.now()
-    cluster = _cluster()
-    try:
-        running = _start(cluster, owner_pid=os.getpid())
-    finally:
-        cluster.down()
-    assert _left(running, before) == []
+    with _other_chain():
+        before = Machine.now()
+        cluster = _cluster()
+        try:
+            _leave_kubelet_chains_as_a_crash_would()
+            running = _start(cluster, owner_pid=os.getpid())
+        finally:
+            cluster.down()
+        assert _left(running, before) == []
     assert not cluster.layout.root.exists()
 
 
 def test_a_killed_supervisor_leaves_nothing() -> None:
     """SIGKILL: no code of the supervisor runs; its janitor tears the node down."""
-    before = Machine.now()
-    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    cluster = _cluster()
-    try:
-        running = _start(cluster, owner_pid=owner.pid)
-        supervisor = running.cluster.status().processes["supervisor"]
-        assert supervisor is not None
-        os.kill(supervisor, signal.SIGKILL)
-        wait_for(lambda: _left(running, before) == [], "the janitor to tear the node down", 60)
-    finally:
-        owner.kill()
-        owner.wait()
-        cluster.down()
+    with _other_chain():
+        before = Machine.now()
+        owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        cluster = _cluster()
+        try:
+            _leave_kubelet_chains_as_a_crash_would()
+            running = _start(cluster, owner_pid=owner.pid)
+            supervisor = running.cluster.status().processes["supervisor"]
+            assert supervisor is not None
+            os.kill(supervisor, signal.SIGKILL)
+            wait_for(lambda: _left(running, before) == [], "the janitor to tear the node down", 60)
+        finally:
+            owner.kill()
+            owner.wait()
+            cluster.down()

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.tool import run_tool
+
 
 class Kubectl:
     """Runs the cluster's own kubectl with a given kubeconfig."""
@@ -21,19 +23,8 @@ class Kubectl:
     def run(
         self, *args: str, stdin: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [str(self.binary), f"--kubeconfig={self.kubeconfig}", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
-            )
-        return proc
+        command = [str(self.binary), f"--kubeconfig={self.kubeconfig}"]
+        return run_tool("kubectl", command, args, timeout=120, stdin=stdin, check=check)
 
     def __call__(self, *args: str, stdin: str | None = None) -> str:
         return self.run(*args, stdin=stdin).stdout

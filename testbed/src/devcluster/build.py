@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,9 +170,47 @@ def _mark_complete(directory: Path) -> None:
     (directory / _COMPLETE_MARKER).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
 
 
-def _kubernetes_wrapper(version: str) -> tuple[Path, Path]:
-    """The wrapper module of ``k8s.io/kubernetes`` (shared by every build from it) and the
-    module's own directory."""
+def _component(
+    name: str,
+    version: str,
+    wrapper: Callable[[], Path],
+    packages: Sequence[str],
+    ldflags: str = "-s -w",
+    *,
+    binary: str | None = None,
+    tags: Sequence[str] = (),
+    finish: Callable[[Path, Path], None] | None = None,
+) -> Path:
+    """The cache directory of ``name`` at ``version``, built unless complete: ``packages`` in
+    the work directory ``wrapper()`` writes, into one file ``binary`` or a file per package;
+    ``finish(work, target)`` adds what else the directory holds."""
+    target = component_dir(name, version)
+    if _is_complete(target):
+        return target
+    work = wrapper()
+    target.mkdir(parents=True, exist_ok=True)
+    out = target / binary if binary else target
+    _build(work, packages, version, out, ldflags, f"{name} {version}", tags=tags)
+    if finish is not None:
+        finish(work, target)
+    _mark_complete(target)
+    return target
+
+
+def _plain_wrapper(name: str, module: str, version: str) -> Callable[[], Path]:
+    """A wrapper module of ``module`` with no replaces, in the work directory of ``name``."""
+
+    def write() -> Path:
+        work = cache_root() / "work" / f"{name}-{version}"
+        _wrapper(work, module, version, [])
+        return work
+
+    return write
+
+
+def _kubernetes_wrapper(version: str) -> Path:
+    """The wrapper module of ``k8s.io/kubernetes``, shared by every build from it (and so is
+    the Go build cache)."""
     work = cache_root() / "work" / f"kubernetes-{version}"
     work.mkdir(parents=True, exist_ok=True)
     _wrapper(work, "k8s.io/kubernetes", version, [])
@@ -182,123 +220,99 @@ def _kubernetes_wrapper(version: str) -> tuple[Path, Path]:
     if not replaces:
         raise BuildError(f"no staging modules found in the go.mod of k8s.io/kubernetes@{version}")
     _wrapper(work, "k8s.io/kubernetes", version, replaces)
-    return work, Path(info["Dir"])
+    return work
 
 
 def build_kubernetes(version: str = KUBERNETES_VERSION) -> Path:
     """Build kube-apiserver, -controller-manager, -scheduler and kubectl at one release."""
-    target = component_dir("kubernetes", version)
-    if _is_complete(target):
-        return target
-    work, _ = _kubernetes_wrapper(version)
-    packages = [f"k8s.io/kubernetes/cmd/{c}" for c in KUBERNETES_COMMANDS]
-    target.mkdir(parents=True, exist_ok=True)
-    _build(work, packages, version, target, _ldflags_kubernetes(version), "kubernetes " + version)
-    _mark_complete(target)
-    return target
+    return _component(
+        "kubernetes",
+        version,
+        lambda: _kubernetes_wrapper(version),
+        [f"k8s.io/kubernetes/cmd/{c}" for c in KUBERNETES_COMMANDS],
+        _ldflags_kubernetes(version),
+    )
 
 
 def build_kubernetes_node(version: str = KUBERNETES_VERSION) -> Path:
-    """Build kubelet and kube-proxy, and copy ``pause.c`` (the sandbox image's program) along.
+    """Build kubelet and kube-proxy, and copy ``pause.c`` (the sandbox image's program) along."""
 
-    Same release and wrapper module as the control plane, so the Go build cache is shared.
-    """
-    target = component_dir("kubernetes-node", version)
-    if _is_complete(target):
-        return target
-    work, module_dir = _kubernetes_wrapper(version)
-    packages = [f"k8s.io/kubernetes/cmd/{c}" for c in KUBERNETES_NODE_COMMANDS]
-    target.mkdir(parents=True, exist_ok=True)
-    _build(work, packages, version, target, _ldflags_kubernetes(version), "kubelet " + version)
-    shutil.copyfile(module_dir / "build" / "pause" / "linux" / "pause.c", target / "pause.c")
-    _mark_complete(target)
-    return target
+    def copy_pause(work: Path, target: Path) -> None:
+        module_dir = Path(_download("k8s.io/kubernetes", version, work)["Dir"])
+        shutil.copyfile(module_dir / "build" / "pause" / "linux" / "pause.c", target / "pause.c")
+
+    return _component(
+        "kubernetes-node",
+        version,
+        lambda: _kubernetes_wrapper(version),
+        [f"k8s.io/kubernetes/cmd/{c}" for c in KUBERNETES_NODE_COMMANDS],
+        _ldflags_kubernetes(version),
+        finish=copy_pause,
+    )
 
 
 def build_containerd(version: str = CONTAINERD_VERSION) -> Path:
     """Build containerd, ctr and the runc shim (no cgo: btrfs, which needs it, is left out)."""
-    target = component_dir("containerd", version)
-    if _is_complete(target):
-        return target
     module = "github.com/containerd/containerd/v2"
-    work = cache_root() / "work" / f"containerd-{version}"
-    _wrapper(work, module, version, [])
-    packages = [f"{module}/cmd/{c}" for c in CONTAINERD_COMMANDS]
-    target.mkdir(parents=True, exist_ok=True)
-    ldflags = f"-s -w -X {module}/version.Version={version}"
-    _build(work, packages, version, target, ldflags, "containerd " + version, tags=["no_btrfs"])
-    _mark_complete(target)
-    return target
+    return _component(
+        "containerd",
+        version,
+        _plain_wrapper("containerd", module, version),
+        [f"{module}/cmd/{c}" for c in CONTAINERD_COMMANDS],
+        f"-s -w -X {module}/version.Version={version}",
+        tags=["no_btrfs"],
+    )
 
 
 def build_buildkit(version: str = BUILDKIT_VERSION) -> Path:
     """Build buildkitd and buildctl (static, no cgo), which build the operator's Dockerfile."""
-    target = component_dir("buildkit", version)
-    if _is_complete(target):
-        return target
     module = "github.com/moby/buildkit"
-    work = cache_root() / "work" / f"buildkit-{version}"
-    _wrapper(work, module, version, [])
-    packages = [f"{module}/cmd/{c}" for c in BUILDKIT_COMMANDS]
-    target.mkdir(parents=True, exist_ok=True)
-    ldflags = f"-s -w -X {module}/version.Version={version}"
-    tags = ["osusergo", "netgo", "static_build"]
-    _build(work, packages, version, target, ldflags, "buildkit " + version, tags=tags)
-    _mark_complete(target)
-    return target
+    return _component(
+        "buildkit",
+        version,
+        _plain_wrapper("buildkit", module, version),
+        [f"{module}/cmd/{c}" for c in BUILDKIT_COMMANDS],
+        f"-s -w -X {module}/version.Version={version}",
+        tags=["osusergo", "netgo", "static_build"],
+    )
 
 
 def build_helm(version: str = HELM_VERSION) -> Path:
     """Build helm (cmd/helm of ``helm.sh/helm/v4``), which installs the operator's chart."""
-    target = component_dir("helm", version)
-    if _is_complete(target):
-        return target
     module = "helm.sh/helm/v4"
-    work = cache_root() / "work" / f"helm-{version}"
-    _wrapper(work, module, version, [])
-    target.mkdir(parents=True, exist_ok=True)
     # The version variables of helm's Makefile; `helm version` reports them.
     ldflags = (
         f"-s -w -X {module}/internal/version.version={version}"
         f" -X {module}/internal/version.gitTreeState=clean"
     )
-    _build(work, [f"{module}/cmd/helm"], version, target / "helm", ldflags, "helm " + version)
-    _mark_complete(target)
-    return target
+    wrapper = _plain_wrapper("helm", module, version)
+    return _component("helm", version, wrapper, [f"{module}/cmd/helm"], ldflags, binary="helm")
 
 
 def build_etcd(version: str = ETCD_VERSION) -> Path:
     """Build etcd; its server module's root is the main package."""
-    target = component_dir("etcd", version)
-    if _is_complete(target):
-        return target
-    work = cache_root() / "work" / f"etcd-{version}"
-    _wrapper(work, "go.etcd.io/etcd/server/v3", version, [])
-    target.mkdir(parents=True, exist_ok=True)
-    _build(
-        work, ["go.etcd.io/etcd/server/v3"], version, target / "etcd", "-s -w", "etcd " + version
-    )
-    _mark_complete(target)
-    return target
+    module = "go.etcd.io/etcd/server/v3"
+    wrapper = _plain_wrapper("etcd", module, version)
+    return _component("etcd", version, wrapper, [module], binary="etcd")
 
 
 def build_kwok(version: str = KWOK_VERSION) -> Path:
     """Build kwok and collect the stage files it needs into one --config file."""
-    target = component_dir("kwok", version)
-    if _is_complete(target):
-        return target
-    work = cache_root() / "work" / f"kwok-{version}"
-    _wrapper(work, "sigs.k8s.io/kwok", version, [])
-    info = _download("sigs.k8s.io/kwok", version, work)
-    target.mkdir(parents=True, exist_ok=True)
-    _build(
-        work, ["sigs.k8s.io/kwok/cmd/kwok"], version, target / "kwok", "-s -w", "kwok " + version
+    module = "sigs.k8s.io/kwok"
+
+    def collect_stages(work: Path, target: Path) -> None:
+        module_dir = Path(_download(module, version, work)["Dir"])
+        docs = [(module_dir / stage).read_text().strip() for stage in KWOK_STAGES]
+        (target / "stages.yaml").write_text("\n---\n".join(docs) + "\n")
+
+    return _component(
+        "kwok",
+        version,
+        _plain_wrapper("kwok", module, version),
+        [f"{module}/cmd/kwok"],
+        binary="kwok",
+        finish=collect_stages,
     )
-    module_dir = Path(info["Dir"])
-    docs = [(module_dir / stage).read_text().strip() for stage in KWOK_STAGES]
-    (target / "stages.yaml").write_text("\n---\n".join(docs) + "\n")
-    _mark_complete(target)
-    return target
 
 
 @dataclass(frozen=True)

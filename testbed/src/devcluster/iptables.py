@@ -1,28 +1,67 @@
-"""The iptables chains a real node adds (the kubelet's and kube-proxy's), found and removed.
+"""The iptables chains a real node's kubelet and kube-proxy make, found and removed.
 
-``up`` records the chains there are before it starts anything; teardown removes the ``KUBE-``
-chains that appeared since (and the rules that jump to them), in both address families, so a
-real node leaves the machine's packet filter as it found it, even after a crash. Chains that
-were there before are someone else's and stay.
+A chain is the real node's when its table and name are ones the kubelet or kube-proxy
+(iptables mode) create: one real node per machine (``up`` refuses while the project's bridge
+exists, and the kubelet's fixed ``HOST_PATHS`` allow one kubelet a machine), so such a chain
+is this node's or one a crashed earlier run left. Teardown removes them in both address
+families, jumps first, whether or not they were there at ``up``; no other chain is touched.
+The test bed itself makes no chain.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
 
 FAMILIES = ("iptables", "ip6tables")
-PREFIX = "KUBE-"
 
 #: (family, table, chain)
 Chain = tuple[str, str, str]
 
+#: Fixed-name chains by table, read in Kubernetes v1.36.3: the kubelet's hint and canary
+#: (pkg/kubelet/kubelet_network_linux.go; its ``KUBE-FIREWALL``, which kube-proxy makes too),
+#: kube-proxy's top-level chains and canary (pkg/proxy/iptables/proxier.go), both families.
+FIXED_CHAINS: dict[str, frozenset[str]] = {
+    "mangle": frozenset({"KUBE-IPTABLES-HINT", "KUBE-KUBELET-CANARY", "KUBE-PROXY-CANARY"}),
+    "nat": frozenset(
+        {
+            "KUBE-KUBELET-CANARY",
+            "KUBE-PROXY-CANARY",
+            "KUBE-SERVICES",
+            "KUBE-NODEPORTS",
+            "KUBE-POSTROUTING",
+            "KUBE-MARK-MASQ",
+        }
+    ),
+    "filter": frozenset(
+        {
+            "KUBE-KUBELET-CANARY",
+            "KUBE-PROXY-CANARY",
+            "KUBE-FIREWALL",
+            "KUBE-SERVICES",
+            "KUBE-EXTERNAL-SERVICES",
+            "KUBE-FORWARD",
+            "KUBE-NODEPORTS",
+            "KUBE-PROXY-FIREWALL",
+        }
+    ),
+}
 
-def _save(family: str) -> str:
-    if shutil.which(f"{family}-save") is None:
-        return ""
-    return subprocess.run([f"{family}-save"], capture_output=True, text=True, check=False).stdout
+#: kube-proxy's per-Service and per-endpoint chains (nat only): a prefix and the first 16
+#: characters of a base32 SHA-256.
+SERVICE_CHAIN = re.compile(r"KUBE-(SVC|SVL|EXT|FW|SEP)-[A-Z2-7]{16}")
+
+#: The chains kube-proxy and the kubelet jump from: the only ones whose rules teardown deletes.
+BUILT_IN = frozenset({"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"})
+
+
+def is_node_chain(table: str, chain: str) -> bool:
+    """Whether the kubelet or kube-proxy could have made ``chain`` in ``table``."""
+    if chain in FIXED_CHAINS.get(table, frozenset()):
+        return True
+    return table == "nat" and SERVICE_CHAIN.fullmatch(chain) is not None
 
 
 def parse(family: str, saved: str) -> tuple[set[Chain], list[tuple[str, list[str]]]]:
@@ -40,15 +79,6 @@ def parse(family: str, saved: str) -> tuple[set[Chain], list[tuple[str, list[str
     return chains, rules
 
 
-def kube_chains() -> set[Chain]:
-    """Every ``KUBE-`` chain there is now, in every table of both families."""
-    found: set[Chain] = set()
-    for family in FAMILIES:
-        chains, _ = parse(family, _save(family))
-        found |= {c for c in chains if c[2].startswith(PREFIX)}
-    return found
-
-
 def _target(args: list[str]) -> str | None:
     for flag in ("-j", "--jump", "-g", "--goto"):
         if flag in args[:-1]:
@@ -56,21 +86,41 @@ def _target(args: list[str]) -> str | None:
     return None
 
 
-def remove_new(before: set[Chain]) -> None:
-    """Remove the ``KUBE-`` chains not in ``before``: first every rule jumping to one, then
-    their own rules, then the chains."""
+def node_chains_in(family: str, saved: str) -> set[Chain]:
+    """The real node's chains in one family's ``iptables-save`` output."""
+    chains, _ = parse(family, saved)
+    return {c for c in chains if is_node_chain(c[1], c[2])}
+
+
+def removal(family: str, saved: str) -> list[list[str]]:
+    """The commands that remove the real node's chains from ``saved``: first the rules of
+    built-in chains jumping to one, then their own rules (``-F``), then the chains (``-X``)."""
+    _, rules = parse(family, saved)
+    mine = sorted(node_chains_in(family, saved))
+    names = {(table, chain) for _, table, chain in mine}
+    commands = [
+        [family, "-w", "-t", table, "-D", *args]
+        for table, args in rules
+        if args[0] in BUILT_IN and (table, _target(args)) in names
+    ]
+    for verb in ("-F", "-X"):
+        commands += [[family, "-w", "-t", table, verb, chain] for _, table, chain in mine]
+    return commands
+
+
+def _save(family: str) -> str:
+    if shutil.which(f"{family}-save") is None:
+        return ""
+    return subprocess.run([f"{family}-save"], capture_output=True, text=True, check=False).stdout
+
+
+def node_chains() -> set[Chain]:
+    """The real node's chains there are now, in both families."""
+    return {c for family in FAMILIES for c in node_chains_in(family, _save(family))}
+
+
+def remove_node_chains() -> None:
+    """Remove the real node's chains and the jumps to them, in both families."""
     for family in FAMILIES:
-        chains, rules = parse(family, _save(family))
-        new = {c for c in chains if c[2].startswith(PREFIX) and c not in before}
-        if not new:
-            continue
-        names = {(table, chain) for _, table, chain in new}
-        for table, args in rules:
-            if (table, args[0]) not in names and (table, _target(args)) in names:
-                cmd = [family, "-w", "-t", table, "-D", *args]
-                subprocess.run(cmd, capture_output=True, check=False)
-        for verb in ("-F", "-X"):
-            for _, table, chain in sorted(new):
-                subprocess.run(
-                    [family, "-w", "-t", table, verb, chain], capture_output=True, check=False
-                )
+        for command in removal(family, _save(family)):
+            subprocess.run(command, capture_output=True, check=False)

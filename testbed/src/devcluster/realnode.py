@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devcluster import iptables
 from devcluster.build import NodeBinaries
 
 BRIDGE = "rodev0"
@@ -109,11 +108,6 @@ class NodeFiles:
     def created_host_paths(self) -> Path:
         """The ``HOST_PATHS`` that did not exist before ``up``: the ones teardown removes."""
         return self.root / "created-host-paths.json"
-
-    @property
-    def chains_before(self) -> Path:
-        """The ``KUBE-`` iptables chains there were before ``up``: teardown keeps those."""
-        return self.root / "iptables-chains-before.json"
 
 
 def containerd_config(files: NodeFiles, pause_image: str) -> str:
@@ -282,7 +276,6 @@ def prepare(
     files.resolv_conf.write_text("")
     new = [str(p) for p in HOST_PATHS if not p.exists()]
     files.created_host_paths.write_text(json.dumps(new))
-    files.chains_before.write_text(json.dumps(sorted(iptables.kube_chains())))
 
 
 def containerd_argv(binaries: NodeBinaries, files: NodeFiles) -> list[str]:

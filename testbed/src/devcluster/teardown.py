@@ -4,9 +4,9 @@ Processes are found by pid only: the shims by a command line naming this cluster
 (containerd's socket is in it), the containers by the ``kubepods`` cgroups the kubelet made.
 Then the mounts under the state dir and the kubelet's fixed paths are unmounted, the cgroups,
 the bridge (its veths go with the network namespaces and the Service route with the bridge),
-kube-proxy's rules (``kube-proxy --cleanup``, then every ``KUBE-`` iptables chain ``up`` did not
-find) and the fixed paths ``up`` created are removed. ``leftovers`` lists whatever is still
-there: ``down`` and the tests use it.
+kube-proxy's rules (``kube-proxy --cleanup``, then every chain the kubelet or kube-proxy could
+have made: ``iptables``) and the fixed paths ``up`` created are removed. ``leftovers`` lists
+whatever is still there: ``down`` and the tests use it.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def teardown(state_root: Path, timeout: float = 30.0) -> None:
             cgroup.rmdir()
     if bridge_exists():
         subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
-    _remove_chains(state_root, files)
+    _remove_chains(state_root)
     for path in _created_host_paths(files):
         if path.exists() and not owned_mounts(path):
             shutil.rmtree(path, ignore_errors=True)
@@ -162,23 +162,14 @@ def teardown(state_root: Path, timeout: float = 30.0) -> None:
         raise RuntimeError("a real node left: " + "; ".join(left))
 
 
-def _chains_before(files: NodeFiles) -> set[iptables.Chain] | None:
-    try:
-        return {(f, t, c) for f, t, c in json.loads(files.chains_before.read_text())}
-    except (OSError, ValueError):
-        return None
-
-
-def _remove_chains(state_root: Path, files: NodeFiles) -> None:
-    """kube-proxy's own cleanup, then whatever ``KUBE-`` chain is new (the kubelet's too)."""
+def _remove_chains(state_root: Path) -> None:
+    """kube-proxy's own cleanup, then every chain of the kubelet's or kube-proxy's left."""
     with contextlib.suppress(OSError, ValueError, KeyError):
         node = Settings.load(Layout(state_root).settings).node
         if node is not None:
             cleanup = [str(node.binaries.kube_proxy), "--cleanup", "--v=0"]
             subprocess.run(cleanup, capture_output=True, check=False, timeout=60)
-    before = _chains_before(files)
-    if before is not None:
-        iptables.remove_new(before)
+    iptables.remove_node_chains()
 
 
 def created_host_paths(state_root: Path) -> list[Path]:
@@ -206,7 +197,6 @@ def leftovers(state_root: Path, host_paths: list[Path]) -> list[str]:
         left.append(f"veths {veths}")
     if existing := [str(p) for p in host_paths if p.exists()]:
         left.append(f"paths {existing}")
-    before = _chains_before(node_files(state_root))
-    if before is not None and (new := iptables.kube_chains() - before):
-        left.append(f"iptables chains {sorted(new)[:5]}")
+    if chains := iptables.node_chains():
+        left.append(f"iptables chains {sorted(chains)[:5]}")
     return left

@@ -77,7 +77,7 @@ def test_spec_strings_in_english() -> None:
     assert render(EventKey.DELETING, en, name="r", pods=2) == (
         "Normal",
         "Deleting",
-        "Deleting r: the garbage collector removes its 2 pods and its Service",
+        "Deleting r and its 2 pods",
     )
     assert render(EventKey.FAILED_CREATE, en, kind="service", child="r", error="boom") == (
         "Warning",

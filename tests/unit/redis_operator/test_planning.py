@@ -804,6 +804,28 @@ async def test_a_redis_being_deleted_gets_an_empty_plan() -> None:
     assert dict(event.args) == {"name": NAME, "pods": 3}  # its own, not the squatter
 
 
+def test_the_deleting_count_is_the_last_status_when_the_garbage_collector_was_quicker() -> None:
+    """The pods may be gone from the store before the deletion is seen; the status that
+    counted them is never written again, so the Event does not say 0."""
+    redis = Redis.from_object({**make_redis(replicas=3), "status": {"replicas": 3}})
+    event = deletion_event(redis, ["foregroundDeletion"], [])
+    assert event is not None and dict(event.args) == {"name": NAME, "pods": 3}
+    one_left = deletion_event(redis, ["foregroundDeletion"], [desired_pod(redis, 2)])
+    assert one_left is not None and dict(one_left.args)["pods"] == 3
+
+
+def test_the_deleting_count_takes_pods_the_status_has_not_counted_yet() -> None:
+    redis = Redis.from_object({**make_redis(replicas=2), "status": {"replicas": 0}})
+    pods = [desired_pod(redis, 0), desired_pod(redis, 1)]
+    event = deletion_event(redis, ["foregroundDeletion"], pods)
+    assert event is not None and dict(event.args)["pods"] == 2
+
+
+def test_a_redis_with_no_status_and_no_pods_is_deleted_with_0_pods() -> None:
+    event = deletion_event(typed_redis(replicas=0), ["foregroundDeletion"], [])
+    assert event is not None and event.render("en").message == f"Deleting {NAME} and its 0 pods"
+
+
 def test_a_redis_orphaning_its_children_has_no_deletion_to_tell() -> None:
     redis = typed_redis(replicas=1)
     assert deletion_event(redis, ["orphan"], [desired_pod(redis, 0)]) is None
