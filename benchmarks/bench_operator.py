@@ -55,6 +55,7 @@ from redis_operator import api
 from redis_operator.children import desired_pod, desired_service
 from redis_operator.manifests import NAME, NAMESPACE
 
+REPO = Path(__file__).resolve().parents[1]
 USER = f"system:serviceaccount:{NAMESPACE}:{NAME}"
 CONCURRENCY = 16  # the operator's default --max-concurrent-writes
 
