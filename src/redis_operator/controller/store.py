@@ -16,7 +16,7 @@ read and fails if one is not kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -157,23 +157,28 @@ def _redis_names(pod: Obj) -> set[str]:
 
 
 @dataclass
-class PodBucket(Bucket):
-    """Pods, indexed by the Redis they could belong to, so a pass reads only its own."""
+class IndexedBucket(Bucket):
+    """A bucket that also files each object under the values :meth:`index_values` gives it,
+    so a lookup by value reads only its own objects instead of scanning the kind."""
 
-    by_redis: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    index: dict[Key, set[str]] = field(default_factory=dict)
 
-    def _index(self, pod: Obj | None, add: bool) -> None:
-        if pod is None:
+    def index_values(self, obj: Obj) -> Iterable[str]:
+        """The values ``obj`` is filed under, in its namespace."""
+        raise NotImplementedError
+
+    def _index(self, obj: Obj | None, add: bool) -> None:
+        if obj is None:
             return
-        namespace, name = key_of(pod)
-        for redis_name in _redis_names(pod):
-            names = self.by_redis.setdefault((namespace, redis_name), set())
+        namespace, name = key_of(obj)
+        for value in self.index_values(obj):
+            names = self.index.setdefault((namespace, value), set())
             if add:
                 names.add(name)
             else:
                 names.discard(name)
                 if not names:
-                    del self.by_redis[(namespace, redis_name)]
+                    del self.index[(namespace, value)]
 
     def upsert(self, obj: Obj, *, answer: bool = False) -> Obj | None:
         replaced = super().upsert(obj, answer=answer)
@@ -187,10 +192,22 @@ class PodBucket(Bucket):
         self._index(removed, add=False)
         return removed
 
+    def filed_under(self, namespace: str, value: str) -> list[str]:
+        """The names of the objects filed under ``value`` in ``namespace``, sorted."""
+        return sorted(self.index.get((namespace, value), ()))
+
+
+@dataclass
+class PodBucket(IndexedBucket):
+    """Pods, filed under the Redis they could belong to, so a pass reads only its own."""
+
+    def index_values(self, obj: Obj) -> Iterable[str]:
+        return _redis_names(obj)
+
     def of_redis(self, namespace: str, redis_name: str) -> list[Obj]:
         """Pods named ``<redis>-<ordinal>`` or labelled with the Redis' instance."""
-        names = sorted(self.by_redis.get((namespace, redis_name), ()))
-        return [pod for pod in (self.get(namespace, n) for n in names) if pod is not None]
+        pods = (self.get(namespace, name) for name in self.filed_under(namespace, redis_name))
+        return [pod for pod in pods if pod is not None]
 
 
 def _password_secret(redis: Obj) -> str | None:
@@ -203,40 +220,17 @@ def _password_secret(redis: Obj) -> str | None:
 
 
 @dataclass
-class RedisBucket(Bucket):
-    """Redis objects, indexed by the Secret holding each one's password, so a Secret's event
+class RedisBucket(IndexedBucket):
+    """Redis objects, filed under the Secret holding each one's password, so a Secret's event
     finds its users without a scan of every Redis."""
 
-    by_password: dict[Key, set[str]] = field(default_factory=dict)
-
-    def _index(self, redis: Obj | None, add: bool) -> None:
-        secret = None if redis is None else _password_secret(redis)
-        if redis is None or secret is None:
-            return
-        namespace, name = key_of(redis)
-        names = self.by_password.setdefault((namespace, secret), set())
-        if add:
-            names.add(name)
-        else:
-            names.discard(name)
-            if not names:
-                del self.by_password[(namespace, secret)]
-
-    def upsert(self, obj: Obj, *, answer: bool = False) -> Obj | None:
-        replaced = super().upsert(obj, answer=answer)
-        if replaced is not obj:
-            self._index(replaced, add=False)
-            self._index(obj, add=True)
-        return replaced
-
-    def remove(self, obj: Obj) -> Obj | None:
-        removed = super().remove(obj)
-        self._index(removed, add=False)
-        return removed
+    def index_values(self, obj: Obj) -> Iterable[str]:
+        secret = _password_secret(obj)
+        return () if secret is None else (secret,)
 
     def password_users(self, namespace: str, secret: str) -> list[Key]:
         """The Redis objects whose password the Secret ``secret`` holds, by name."""
-        return [(namespace, name) for name in sorted(self.by_password.get((namespace, secret), ()))]
+        return [(namespace, name) for name in self.filed_under(namespace, secret)]
 
 
 @dataclass
