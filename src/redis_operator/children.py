@@ -19,7 +19,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from redis_operator.api import API_VERSION, GROUP, KIND, Mode, Redis, RedisSpec, is_being_deleted
+from redis_operator.api import (
+    API_VERSION,
+    GROUP,
+    KIND,
+    Auth,
+    Mode,
+    Redis,
+    RedisSpec,
+    is_being_deleted,
+)
 
 CONTAINER_NAME = "redis"
 PORT_NAME = "redis"
@@ -183,11 +192,16 @@ def auth_secret_name(redis_name: str) -> str:
 
 def auth_secret(redis: Redis) -> tuple[str, str] | None:
     """The Secret and key holding the Redis' password, or None when auth is disabled."""
-    auth = redis.spec.auth
+    return secret_of_auth(redis.name, redis.spec.auth)
+
+
+def secret_of_auth(redis_name: str, auth: Auth) -> tuple[str, str] | None:
+    """The Secret and key holding the password of the Redis ``redis_name`` whose `spec.auth`
+    is ``auth``, or None when auth is disabled."""
     if auth.disabled:
         return None
     if auth.secret_name is None:
-        return auth_secret_name(redis.name), auth.key
+        return auth_secret_name(redis_name), auth.key
     return auth.secret_name, auth.key
 
 

@@ -112,6 +112,9 @@ class OperatorMetrics:
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
             return Counter(f"{PREFIX}_{name}", doc, labels, registry=self.registry)
 
+        def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
+            return Gauge(f"{PREFIX}_{name}", doc, labels, registry=self.registry)
+
         self.passes = counter("reconcile", "Reconcile passes, by outcome.", ("outcome",))
         self.pass_seconds = Histogram(
             f"{PREFIX}_reconcile_duration_seconds",
@@ -138,32 +141,28 @@ class OperatorMetrics:
         self.services_created = counter("services_created", "Services created.")
         redis_labels = ("namespace", "redis")
         pod_labels = (*redis_labels, "pod")
-        self.primary = Gauge(
-            f"{PREFIX}_replication_primary",
+        self.primary = gauge(
+            "replication_primary",
             "Replication mode: 1 on the pod that is primary, 0 on the replicas.",
             pod_labels,
-            registry=self.registry,
         )
-        self.connected_replicas = Gauge(
-            f"{PREFIX}_replication_connected_replicas",
+        self.connected_replicas = gauge(
+            "replication_connected_replicas",
             "Replication mode: replicas whose link to the primary is up.",
             redis_labels,
-            registry=self.registry,
         )
-        self.lag_bytes = Gauge(
-            f"{PREFIX}_replication_lag_bytes",
+        self.lag_bytes = gauge(
+            "replication_lag_bytes",
             "Replication mode: the primary's offset minus the replica's, per linked replica.",
             pod_labels,
-            registry=self.registry,
         )
         self.failovers = counter(
             "failovers", "Replication mode: replicas promoted (FailoverCompleted).", redis_labels
         )
         self._replication_series: dict[tuple[str, str], set[str]] = {}
-        self.queue_depth = Gauge(
-            f"{PREFIX}_workqueue_depth",
+        self.queue_depth = gauge(
+            "workqueue_depth",
             "Redis keys waiting in the work queue for a worker (not counting delayed retries).",
-            registry=self.registry,
         )
         # Every label value from the start: a series that appears only on first use breaks
         # rate() and alerts like `increase(..._errors_total[5m]) > 0`.

@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from redis_operator.children import INSTANCE_LABEL, auth_secret_name, redis_name_of
+from redis_operator.api import Auth
+from redis_operator.children import INSTANCE_LABEL, redis_name_of, secret_of_auth
 from redis_operator.controller.namespaces import TerminatingNamespaces
 from redis_operator.kube.client import REDIS, SECRET
 
@@ -211,12 +212,14 @@ class PodBucket(IndexedBucket):
 
 
 def _password_secret(redis: Obj) -> str | None:
-    """The name of the Secret holding a Redis' password (None: auth disabled)."""
-    auth = (redis.get("spec") or {}).get("auth") or {}
-    if auth.get("disabled"):
+    """The name of the Secret holding a Redis' password (None: auth disabled, or a
+    `spec.auth` the passes refuse, so nothing reads its Secret)."""
+    try:
+        auth = Auth.from_object((redis.get("spec") or {}).get("auth"))
+    except ValueError:
         return None
-    ref = auth.get("secretRef") or {}
-    return str(ref.get("name") or auth_secret_name(redis["metadata"]["name"]))
+    secret = secret_of_auth(redis["metadata"]["name"], auth)
+    return None if secret is None else secret[0]
 
 
 @dataclass
