@@ -8,7 +8,6 @@ plane cannot start, every test that needs it fails with the reason: nothing is s
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -25,9 +24,9 @@ from tests.e2e.operator import (
     assert_log_clean,
     install_deploy,
 )
-from tests.e2e.webhook import DISALLOWED_PROBE, Register
+from tests.e2e.webhook import Register, wait_refusing
 from tests.support.cluster import throwaway_cluster
-from tests.support.kube import Kubectl, wait_for
+from tests.support.kube import Kubectl
 
 
 @pytest.fixture(scope="session")
@@ -42,9 +41,17 @@ def kubectl(cluster: DevCluster) -> Kubectl:
 
 
 @pytest.fixture
-def namespace(kubectl: Kubectl) -> Iterator[str]:
+def namespace(cluster: DevCluster, kubectl: Kubectl) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
-    kubectl.create_namespace(name)
+    try:
+        kubectl.create_namespace(name)
+    except AssertionError as late:
+        # The ServiceAccount controller is kube-controller-manager's: say what it was doing.
+        raise AssertionError(
+            f"{late}\n{cluster.status()}\n"
+            f"-- supervisor --\n{cluster.log_tail('supervisor', 20)}\n"
+            f"-- kube-controller-manager --\n{cluster.log_tail('kube-controller-manager', 60)}"
+        ) from late
     yield name
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)
 
@@ -110,17 +117,7 @@ def register_webhook(kubectl: Kubectl, namespace: str) -> Iterator[Register]:
                 "matchLabels": {"kubernetes.io/metadata.name": namespace}
             }
         kubectl.apply(config)
-        # The apiserver picks configurations up from a watch: probe with a server-side dry run
-        # (sideEffects: None allows it) until the refusal shows.
-        probe = json.dumps(DISALLOWED_PROBE)
-
-        def refused() -> bool:
-            result = kubectl.run(
-                "create", "--dry-run=server", "-n", namespace, "-f", "-", stdin=probe, check=False
-            )
-            return result.returncode != 0 and "not from an allowed registry" in result.stderr
-
-        wait_for(refused, "the webhook to refuse a disallowed image", 30)
+        wait_refusing(kubectl, namespace, timeout=30)
 
     yield register
     kubectl.run("delete", "validatingwebhookconfiguration", name, "--ignore-not-found", check=False)

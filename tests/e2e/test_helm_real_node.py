@@ -29,6 +29,7 @@ from tests.e2e.in_cluster import (
 )
 from tests.e2e.operator import assert_log_clean
 from tests.e2e.redis_objects import ordinals, redis, scale, wait_event, wait_ready_pods
+from tests.e2e.webhook import wait_refusing
 from tests.support.kube import Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -77,6 +78,7 @@ def test_helm_installs_upgrades_and_uninstalls_the_running_operator(tmp_path: Pa
         wait_for(lambda: _ca_bundle(kubectl), "the operator to write the caBundle", 60)
         ns = f"t-{uuid.uuid4().hex[:10]}"
         kubectl.create_namespace(ns)
+        wait_refusing(kubectl, ns, redis(image=DISALLOWED))
         refused = kubectl.run(
             "apply", "-n", ns, "-f", "-", stdin=json.dumps(redis(image=DISALLOWED)), check=False
         )

@@ -55,6 +55,7 @@ from tests.e2e.redis_objects import (
     wait_ready_pods,
     wait_status,
 )
+from tests.e2e.webhook import wait_refusing
 from tests.support.kube import AuditLog, EventRow, Kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -270,16 +271,8 @@ def test_an_invalid_image_is_refused_by_the_webhook_through_its_service(
         "patch", DEPLOYMENT, "-n", manifests.NAMESPACE, "--type=json", "-p", json.dumps([allow])
     )
     rolled_out(kubectl)
+    wait_refusing(kubectl, ns, redis(image=DISALLOWED))
     manifest = json.dumps(redis(image=DISALLOWED))
-
-    def dry_run_refused() -> bool:
-        # The apiserver picks the configuration and its caBundle up from a watch.
-        probe = kubectl.run(
-            "create", "--dry-run=server", "-n", ns, "-f", "-", stdin=manifest, check=False
-        )
-        return probe.returncode != 0 and "not from an allowed registry" in probe.stderr
-
-    wait_for(dry_run_refused, "the webhook to refuse a disallowed image", 60)
     refused = kubectl.run("apply", "-n", ns, "-f", "-", stdin=manifest, check=False)
     assert refused.returncode != 0
     assert 'admission webhook "validate.redis.myapp.tangx.in" denied the request' in (

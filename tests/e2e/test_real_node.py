@@ -68,6 +68,7 @@ from tests.e2e.redis_objects import (
     wait_event,
     wait_ready_pods,
 )
+from tests.e2e.webhook import wait_refusing
 from tests.support.cluster import throwaway_cluster
 from tests.support.kube import Kubectl, wait_for
 
@@ -471,22 +472,13 @@ def _refused_through_the_service(real: RealCluster, ns: str) -> None:
     trusts its certificate by the caBundle the operator wrote: a Redis with an image outside
     the allow-list is refused (with failurePolicy Ignore, an unreachable or untrusted webhook
     would let it through)."""
-    probe = json.dumps(
-        {
-            "apiVersion": "myapp.tangx.in/v1",
-            "kind": "Redis",
-            "metadata": {"name": "probe"},
-            "spec": {"replicas": 1, "image": "evil.io/redis:7"},
-        }
-    )
-
-    def refused() -> str | None:
-        result = real.kubectl.run(
-            "create", "--dry-run=server", "-n", ns, "-f", "-", stdin=probe, check=False
-        )
-        return result.stderr if result.returncode != 0 else None
-
-    stderr = wait_for(refused, "the webhook to refuse through its Service", 90)
+    probe = {
+        "apiVersion": "myapp.tangx.in/v1",
+        "kind": "Redis",
+        "metadata": {"name": "probe"},
+        "spec": {"replicas": 1, "image": "evil.io/redis:7"},
+    }
+    stderr = wait_refusing(real.kubectl, ns, probe, timeout=90)
     assert 'admission webhook "validate.redis.myapp.tangx.in" denied the request' in stderr
     assert 'spec.image: "evil.io/redis:7" is not from an allowed registry' in stderr
 

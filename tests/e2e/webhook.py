@@ -16,7 +16,7 @@ from typing import Any
 
 from devcluster.ports import free_port
 from tests.e2e.operator import Start
-from tests.support.kube import wait_for
+from tests.support.kube import Kubectl, wait_for
 
 Register = Callable[[dict[str, Any]], None]
 
@@ -27,6 +27,32 @@ DISALLOWED_PROBE = {
     "metadata": {"name": "probe"},
     "spec": {"replicas": 1, "image": "evil.io/redis:7", "port": 8333},
 }
+
+
+def wait_refusing(
+    kubectl: Kubectl,
+    namespace: str,
+    manifest: dict[str, Any] = DISALLOWED_PROBE,
+    timeout: float = 60,
+) -> str:
+    """Server-side dry runs of ``manifest`` until the webhook refuses it; the refusal's stderr.
+
+    The apiserver takes a configuration and its caBundle up from a watch and reaches the
+    webhook through its Service's endpoints; until all of that has landed, failurePolicy
+    Ignore lets writes through. A dry run has no effect (the webhook declares sideEffects None).
+    """
+    body = json.dumps(manifest)
+
+    def refused() -> str | None:
+        result = kubectl.run(
+            "create", "--dry-run=server", "-n", namespace, "-f", "-", stdin=body, check=False
+        )
+        if result.returncode != 0 and "not from an allowed registry" in result.stderr:
+            return result.stderr
+        return None
+
+    stderr: str = wait_for(refused, "the webhook to refuse a disallowed image", timeout)
+    return stderr
 
 
 def listening(port: int) -> bool:

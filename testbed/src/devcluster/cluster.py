@@ -125,7 +125,7 @@ class DevCluster:
         while not self.layout.ready_marker.exists():
             if proc.poll() is not None:
                 raise ClusterError(
-                    f"the control plane failed to start:\n{self._log_tail('supervisor')}"
+                    f"the control plane failed to start:\n{self.log_tail('supervisor')}"
                 )
             if time.monotonic() > deadline:
                 self.down()
@@ -357,7 +357,8 @@ class DevCluster:
             processes=processes,
         )
 
-    def _log_tail(self, component: str, lines: int = 40) -> str:
+    def log_tail(self, component: str, lines: int = 40) -> str:
+        """The last lines of a component's log (or the supervisor's), for failure messages."""
         try:
             text = self.layout.log_file(component).read_text(errors="replace")
         except OSError:
