@@ -1,7 +1,7 @@
 """A Kubernetes operator for Redis.
 
 The generated client packages are stood in for first (``lazy_client``), before any module of
-the operator imports kopf or kubernetes_asyncio.
+the operator imports kubernetes_asyncio.
 """
 
 from redis_operator import lazy_client

@@ -46,7 +46,6 @@ def _run(args: argparse.Namespace) -> int:
             workers=args.workers,
             max_concurrent_writes=args.max_concurrent_writes,
         ),
-        liveness_endpoint=args.liveness_endpoint,
         metrics_address=args.metrics_address,
         leader_election=_leader_election(args),
         webhook=_webhook(args),
@@ -357,10 +356,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.max_concurrent_writes,
         help="bound on the pod/Service writes in flight at once, across all passes "
         "(default: %(default)s)",
-    )
-    run_cmd.add_argument(
-        "--liveness-endpoint",
-        help="serve kopf's liveness probe, e.g. http://127.0.0.1:8081/healthz",
     )
     run_cmd.add_argument(
         "--metrics-address",

@@ -1,9 +1,10 @@
 """The generated Kubernetes client packages, imported name by name on first use.
 
 ``kubernetes_asyncio.client`` imports every generated API class and model module when it is
-imported (about 1,200 modules: 0.4 s of CPU and 60 MiB of a process's memory), and kopf
-imports that package whenever it is installed, and the official client's package too (lazy
-of itself, but its top-level ``kubernetes`` imports its config loaders, 0.25 s more). The operator
+imported (about 1,200 modules: 0.4 s of CPU and 60 MiB of a process's memory), and kopf (in
+a process that runs it beside the recorder) imports that package and the official client's
+too (lazy of itself, but its top-level ``kubernetes`` imports its config loaders, 0.25 s
+more). The operator
 uses none of the models: its calls go through ``ApiClient`` and ``Configuration`` on plain
 JSON. :func:`install` puts a stand-in for each of these packages in ``sys.modules`` before
 anything imports them: the same names (read from the package's own ``__init__.py``), each

@@ -1,8 +1,8 @@
 """The operator's logging: format and levels, set once at startup by the CLI.
 
-kopf logs every handler call at INFO on ``kopf.objects``, and its webhook server (aiohttp) every
-admission request on ``aiohttp.access``; the operator's own watch handlers are plain feeders and
-admission requests are routine, so both are kept to warnings unless debugging.
+The webhook's and the monitoring endpoint's server (aiohttp) logs every request on
+``aiohttp.access``; admission requests and scrapes are routine, so that is kept to warnings
+unless debugging.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LEVELS = ("debug", "info", "warning")
 """The choices of ``--log-level``."""
 
-_QUIET_UNLESS_DEBUG = ("kopf.objects", "aiohttp.access")
+_QUIET_UNLESS_DEBUG = ("aiohttp.access",)
 
 
 def configure(level: str) -> None:

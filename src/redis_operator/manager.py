@@ -1,5 +1,5 @@
-"""The operator's manager: API client, informers, event recorder, controller, kopf, leader
-election, webhook and monitoring, started and stopped together.
+"""The operator's manager: API client, informers, event recorder, controller, leader
+election, webhook and monitoring, started together and stopped in order on SIGTERM or SIGINT.
 
 It owns the process-wide pieces and their lifecycle (controller-runtime's Manager); nothing
 here makes a decision about Redis objects.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -38,23 +39,10 @@ from redis_operator.replication.commands import RedisPyCommands
 from redis_operator.settings import Settings
 
 if TYPE_CHECKING:
-    import kopf
-
     from redis_operator.webhook.keeper import CertificateKeeper
     from redis_operator.webhook.serving import WebhookServing
 
 log = logging.getLogger(__name__)
-
-
-def _kopf_settings(settings: kopf.OperatorSettings) -> None:
-    # kopf's own Events ("Handler succeeded") would duplicate ours and write on every pass.
-    settings.posting.enabled = False
-    # kopf watches nothing (the informers do): no CRD scanning, so no RBAC on CRDs is needed.
-    settings.scanning.disabled = True
-
-
-def _import_kopf() -> None:
-    import kopf  # noqa: F401 (imported for its side effect: in sys.modules from then on)
 
 
 # -- the stop sequence ---------------------------------------------------------------------
@@ -123,7 +111,8 @@ async def run(settings: Settings) -> None:
 
     With leader election, raises
     :class:`~redis_operator.leaderelection.election.LeadershipLost` when the lease is lost (the
-    passes are cancelled at once, kopf stopped, unsent Events dropped).
+    passes are cancelled at once, unsent Events dropped); a webhook listener that fails (its
+    port taken, its certificate unreadable) stops the process with its error too.
     """
     api_client = await new_api_client(settings.kubeconfig)
     try:
@@ -133,7 +122,7 @@ async def run(settings: Settings) -> None:
 
 
 class Manager:
-    """Builds the pieces from the settings, then runs them under kopf until it stops.
+    """Builds the pieces from the settings, then runs them until told to stop.
 
     Without leader election the workers start once the store is filled; with it, every
     replica fills its store (a standby is warm and ready) and only the lease holder runs
@@ -201,61 +190,43 @@ class Manager:
         self.monitoring: MonitoringServer | None = None
         if settings.metrics_address is not None:
             self.monitoring = MonitoringServer(settings.metrics_address, self.metrics_registry)
-            # Dead workers reconcile nothing while kopf keeps the process up: let kubelet
-            # restart it.
+            # Dead workers reconcile nothing while the process stays up: let kubelet restart it.
             self.monitoring.add_liveness_check("workers", lambda: not self._workers.done())
             # Ready once the store holds a full listing; never dependent on leadership.
             self.monitoring.add_readiness_check("synced", self._synced)
-        # kopf's stop flag: set when the lease is lost (kopf stops), and once we are stopped.
+        # Set by SIGTERM/SIGINT, when the lease is lost, and when the webhook listener fails.
         self._stop = asyncio.Event()
         self._stopped = False
-        self._failed: BaseException | None = None  # why the passes ended (LeadershipLost)
+        self._failed: BaseException | None = None  # why the process stops, if not told to
+        self._webhook_failed: Exception | None = None
         self._informing: list[asyncio.Task[None]] = []
         self._workers: asyncio.Task[None]
 
-    @functools.cached_property
-    def registry(self) -> kopf.OperatorRegistry:
-        """kopf's handlers of this process: its settings, login, the webhook's validation and
-        the cleanup that runs the stop sequence (kopf is imported here, on first use)."""
-        import kopf
+    def _admit(self) -> Callable[[Any], Awaitable[dict[str, Any]]]:
+        """The webhook's judge of one AdmissionReview: the policy, and the reads behind its
+        warnings over the operator's client."""
+        from redis_operator.webhook.handler import admit
+        from redis_operator.webhook.lookup import ApiChildLookup
 
-        from redis_operator.kube.login import connection_info
+        assert self.settings.webhook is not None
+        webhook = self.settings.webhook
+        lookup = ApiChildLookup(self.api_client, webhook.lookup_timeout_seconds)
+        return functools.partial(
+            admit,
+            policy=webhook.policy,
+            lookup=lookup,
+            lookup_timeout=webhook.lookup_timeout_seconds,
+        )
 
-        registry = kopf.OperatorRegistry()
-        if self.settings.webhook is not None:
-            from redis_operator.webhook import handler as webhook_handler
-            from redis_operator.webhook.lookup import ApiChildLookup
-
-            webhook = self.settings.webhook
-            lookup = ApiChildLookup(self.api_client, webhook.lookup_timeout_seconds)
-            webhook_handler.register(
-                registry, webhook.policy, lookup, webhook.lookup_timeout_seconds
-            )
-
-        @kopf.on.startup(registry=registry)
-        def configure(settings: kopf.OperatorSettings, **_: object) -> None:
-            _kopf_settings(settings)
-            if self.webhook is not None:
-                # Served by kopf; the ValidatingWebhookConfiguration is not managed by kopf
-                # (settings.admission.managed stays None): it is deploy/'s, so no RBAC on it.
-                settings.admission.server = self.webhook
-
-        @kopf.on.login(registry=registry)
-        async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-            # The connection our client has loaded, in a pod too: there it is the Service's
-            # address from $KUBERNETES_SERVICE_HOST (kopf's own in-cluster login dials the name
-            # kubernetes.default.svc, which needs a cluster DNS).
-            return await connection_info(self.api_client.configuration)
-
-        # A failure is not retried (after kopf's backoff of a minute): the process exits.
-        @kopf.on.cleanup(registry=registry, errors=kopf.ErrorsMode.PERMANENT)
-        async def stop(**_: Any) -> None:
-            # kopf runs cleanup handlers once its watchers are stopped, then gives every task
-            # it did not find at its start 5 s to finish before cancelling it: ours are all
-            # gone by then, so an idle operator exits at once and a standby takes over.
-            await self._shut_down()
-
-        return registry
+    async def _serve_webhook(self) -> None:
+        """Serve until cancelled; a failure stops the process (its error kept for the exit)."""
+        assert self.webhook is not None
+        try:
+            await self.webhook.run(self._admit())
+        except Exception as exc:
+            log.error("the admission webhook failed: %s", exc)
+            self._webhook_failed = exc
+            self._stop.set()
 
     async def run(self) -> None:
         await self.broadcaster.start()
@@ -272,30 +243,36 @@ class Manager:
             self._workers = asyncio.create_task(self._work(), name="redis-workers")
         else:
             self._workers = asyncio.create_task(self._elected(), name="redis-workers")
+        # The webhook serves until the very end: during a rolling update the apiserver may
+        # still send this replica requests until its endpoint is gone.
+        serving = (
+            asyncio.create_task(self._serve_webhook(), name="webhook")
+            if self.webhook is not None
+            else None
+        )
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT)
         try:
+            for signum in signals:
+                loop.add_signal_handler(signum, self._stop.set)
             if self.monitoring is not None:
                 await self.monitoring.start()
-            # kopf's import (a tenth of a second of CPU and more) runs while the informers'
-            # first listings are on their way, instead of before they are asked for.
-            await asyncio.to_thread(_import_kopf)
-            import kopf
-
-            await kopf.operator(
-                registry=self.registry,
-                standalone=True,
-                clusterwide=not self.settings.namespaces,
-                namespaces=list(self.settings.namespaces),
-                liveness_endpoint=self.settings.liveness_endpoint,
-                stop_flag=self._stop,
-            )
+            await self._stop.wait()
         finally:
-            await self._shut_down()  # done already unless kopf stopped before its cleanup
+            for signum in signals:
+                loop.remove_signal_handler(signum)
+            await self._shut_down()
+            if serving is not None:
+                serving.cancel()
+                await asyncio.gather(serving, return_exceptions=True)
             if self.webhook is not None:
                 self.webhook.close()
             if self.keeper is not None:
                 self.keeper.close()
         if self._failed is not None:
-            raise self._failed  # LeadershipLost: the caller exits non-zero, a restart starts clean
+            # LeadershipLost, or the webhook's error: the caller exits non-zero, a restart
+            # starts clean.
+            raise self._failed
 
     async def _learn_events(self) -> int:
         """Continue the counts of Events written before a restart (or by the previous leader)
@@ -346,9 +323,7 @@ class Manager:
             self._stop.set()
 
     async def _shut_down(self) -> None:
-        """Stop our pieces in order (:func:`stop_in_order`), once; then raise kopf's stop flag:
-        after a signal kopf leaves its own waiter of that flag running, and would give it the
-        5 s it gives any stray task."""
+        """Stop our pieces in order (:func:`stop_in_order`), once."""
         if self._stopped:
             return
         self._stopped = True
@@ -361,5 +336,5 @@ class Manager:
             servers=[self.monitoring] if self.monitoring is not None else [],
         )
         # Without a lease a failed worker task is the liveness probe's to report, not an exit.
-        self._failed = failed if self.elector is not None else None
+        self._failed = self._webhook_failed or (failed if self.elector is not None else None)
         self._stop.set()

@@ -88,11 +88,10 @@ def _rule(
 
 
 def cluster_role() -> dict[str, Any]:
-    """Exactly what the operator (and kopf under it) calls, in every namespace it serves."""
+    """Exactly what the operator calls, in every namespace it serves."""
     rules = [
-        # kopf lists and watches Redis (as the controller's initial listing does); the
-        # controller patches away the finalizer of earlier versions, and writes status by
-        # merge patch.
+        # The informer lists and watches Redis; the controller patches away the finalizer of
+        # earlier versions, and writes status by merge patch.
         _rule(api.GROUP, [api.PLURAL], ["list", "watch", "patch"]),
         _rule(api.GROUP, [f"{api.PLURAL}/status"], ["patch"]),
         # Children carry blockOwnerDeletion: true, which the OwnerReferencesPermissionEnforcement
@@ -108,7 +107,7 @@ def cluster_role() -> dict[str, Any]:
         # The password Secrets, watched by label (children.AUTH_SECRET_LABEL: the operator never
         # holds the cluster's other Secrets); create: the generated <name>-auth, once.
         _rule("", ["secrets"], ["list", "watch", "create"]),
-        # kopf's watch of the namespaces, cluster-scoped whichever namespaces are served: one
+        # The namespaces' informer, cluster-scoped whichever namespaces are served: one
         # being deleted gets no create, status or Event (controller/namespaces.py).
         _rule("", ["namespaces"], ["list", "watch"]),
         # Events: created, then patched as they repeat; listed to resume counts after a restart.
@@ -124,9 +123,6 @@ def cluster_role() -> dict[str, Any]:
             ["get", "patch"],
             [CONFIGURATION_NAME],
         ),
-        # Nothing for kopf itself: with settings.scanning.disabled it neither watches CRDs nor
-        # scans namespaces (it uses discovery, open to every authenticated user), and in
-        # standalone mode it keeps no peering objects.
     ]
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",

@@ -151,7 +151,8 @@ class WebhookCertificateSettings:
 
     check_seconds: float = 60.0
     """Read the Secret and the configuration again this often, and the listener its PEM file
-    (default 60 s, kopf's file check): a rotation by another replica is served within that."""
+    (default 60 s, as for certificate files): a rotation by another replica is served within
+    that."""
 
 
 @dataclass(frozen=True)
@@ -211,10 +212,6 @@ class Settings:
 
     watch: WatchSettings = field(default_factory=WatchSettings)
     """The watches' timeouts and reconnection backoff (defaults: :class:`WatchSettings`)."""
-
-    liveness_endpoint: str | None = None
-    """Also serve kopf's own liveness probe here, e.g. ``http://127.0.0.1:8081/healthz``
-    (default off)."""
 
     metrics_address: str | None = DEFAULT_METRICS_ADDRESS
     """``host:port`` of /metrics, /healthz and /readyz (an empty host: all interfaces; None:

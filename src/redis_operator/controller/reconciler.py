@@ -157,8 +157,8 @@ class Reconciler:
         except KubeError as exc:
             if isinstance(exc, ApiError) and exc.status == 404:
                 # A write on the Redis itself found it gone: its DELETED watch event was missed
-                # (kopf resumes a watch without telling what vanished meanwhile, e.g. across an
-                # apiserver outage). Forget it as that event would have, or every change of its
+                # (a watch resumed after an apiserver outage does not tell what vanished
+                # meanwhile). Forget it as that event would have, or every change of its
                 # children would queue another pass for it.
                 self._forget(key)
                 self.metrics.observe_pass(Outcome.NOOP, self.clock.monotonic() - start)

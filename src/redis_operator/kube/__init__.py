@@ -2,6 +2,5 @@
 
 ``client`` creates the API client and has the one call wrapper and paginator, the
 :class:`~redis_operator.kube.client.KubeApi` protocol and its JSON implementation; ``errors``
-the one rule on what an API failure means; ``login`` hands kopf the client's connection;
-``fake`` an apiserver in memory for tests.
+the one rule on what an API failure means; ``fake`` an apiserver in memory for tests.
 """

@@ -8,13 +8,14 @@ warnings for taken child names. One module per job, imports pointing down the li
 - ``policy``: the rules, pure, and ``review()``, which applies them with one read through a
   ``ChildLookup``;
 - ``lookup``: ``ApiChildLookup``, that read over the API client;
-- ``handler``: the kopf registration and the log filter for refusals;
+- ``handler``: one AdmissionReview judged by the policy and answered (pure but for the
+  lookup);
 - ``certificates``: the operator's certificate builder (CA, serving certificate, PEM);
 - ``renewal``: the managed certificate's decisions, pure (what its Secret holds, when to
   renew, the CA rotation's order, the caBundle patch);
 - ``keeper``: the managed certificate's I/O (its Secret, the caBundle, the file served);
-- ``serving``: HTTPS on kopf's ``WebhookServer``, from certificate files, the keeper's, or
-  self-signed.
+- ``serving``: the HTTPS listener (aiohttp), from certificate files, the keeper's, or
+  self-signed, reloaded when they change.
 
 This package imports nothing itself, so that importing ``configuration`` stays cheap.
 """

@@ -1,6 +1,6 @@
 """The ValidatingWebhookConfiguration: which requests the apiserver sends to the webhook, and how.
 
-A pure builder (no kopf, TLS or HTTP here), used for ``deploy/`` (``manifests.py``) and for an
+A pure builder (no TLS or HTTP here), used for ``deploy/`` (``manifests.py``) and for an
 operator running on this machine (``--webhook-config-out``). At run time the operator only
 keeps the caBundle of deploy/'s configuration current, with the managed certificate
 (``keeper.py``); it never creates or deletes one.
@@ -14,7 +14,7 @@ from typing import Any
 
 from redis_operator import api
 
-#: kopf's handler id: the last path component of the webhook URL (kubebuilder's convention).
+#: The webhook's id: the last path component of the webhook URL (kubebuilder's convention).
 WEBHOOK_ID = f"validate-{api.GROUP.replace('.', '-')}-{api.VERSION}-{api.PLURAL}"
 WEBHOOK_PATH = f"/{WEBHOOK_ID}"
 #: The webhook's name inside the configuration (a qualified name, shown in refusals).
@@ -25,6 +25,7 @@ CONFIGURATION_NAME = "redis-operator"
 FAILURE_POLICY = "Ignore"
 #: The apiserver waits at most this long for a verdict (its default is 10, the maximum 30).
 TIMEOUT_SECONDS = 5
+#: What the apiserver sends; the handler allows anything else untouched.
 OPERATIONS = ("CREATE", "UPDATE")
 
 

@@ -1,7 +1,12 @@
-"""The webhook's kopf wiring: the validating handler, and the log filter for its refusals.
+"""One AdmissionReview in, one out: the request's fields to :func:`~.policy.review`, its
+:class:`~.policy.Verdict` back as the apiserver reads it (allowed with warnings, or a 403).
 
-kopf serves the handler once a webhook server is configured (``serving.py``); the handler turns
-a :class:`~redis_operator.webhook.policy.Verdict` into kopf's answer: warnings, or a 403.
+The HTTP around it is ``serving.py``'s. The answer's shape is ``admission.k8s.io/v1``'s: the
+request's ``uid`` echoed, ``allowed``, ``warnings`` only when there are some, and for a refusal
+a ``status`` whose ``message`` the apiserver quotes (``admission webhook "..." denied the
+request: <message>``). A request for another resource, a subresource or another operation is
+allowed untouched, and so is one the review fails on: a bug must not refuse writes (the
+configuration's failurePolicy is Ignore for the same reason).
 """
 
 from __future__ import annotations
@@ -10,91 +15,81 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import kopf
-
 from redis_operator import api
-from redis_operator.webhook.configuration import WEBHOOK_ID
-from redis_operator.webhook.policy import AdmissionPolicy, ChildLookup, review
+from redis_operator.webhook.configuration import OPERATIONS
+from redis_operator.webhook.policy import AdmissionPolicy, ChildLookup, Verdict, review
 
 log = logging.getLogger(__name__)
 
+Obj = dict[str, Any]
 
-def _plain(body: Any) -> dict[str, Any] | None:
-    """kopf's Body (a read-only mapping view) as a plain dict, or None."""
-    return None if body is None else dict(body)
-
-
-class _RefusalLogFilter(logging.Filter):
-    """Drops kopf's ERROR "Webhook '...' failed permanently" for a refusal.
-
-    A refusal is a verdict, not a fault (an ERROR per refused kubectl apply would page
-    someone); the handler logs it at INFO instead, with the requesting user.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (
-            record.levelno == logging.ERROR
-            and f"'{WEBHOOK_ID}' failed permanently" in record.getMessage()
-        )
+#: The AdmissionReview version answered when a request names none.
+REVIEW_VERSION = "admission.k8s.io/v1"
 
 
-def register(
-    registry: kopf.OperatorRegistry,
-    policy: AdmissionPolicy,
-    lookup: ChildLookup,
-    lookup_timeout: float,
-) -> None:
-    """Register the validating handler (served only once a webhook server is configured).
+class BadReview(ValueError):
+    """The body is not an AdmissionReview with a request (answered with HTTP 400)."""
 
-    Also installs, once per process, the refusal filter on kopf's ``kopf.objects`` logger.
-    """
-    kopf_objects = logging.getLogger("kopf.objects")
-    if not any(isinstance(f, _RefusalLogFilter) for f in kopf_objects.filters):
-        kopf_objects.addFilter(_RefusalLogFilter())
 
-    @kopf.on.validate(
-        api.GROUP,
-        api.VERSION,
-        api.PLURAL,
-        id=WEBHOOK_ID,
-        operations=["CREATE", "UPDATE"],
-        ignore_failures=True,
-        registry=registry,
+def request_of(body: Any) -> Obj:
+    """The ``request`` of an AdmissionReview, checked for what answering needs."""
+    request = body.get("request") if isinstance(body, Mapping) else None
+    if not isinstance(request, Mapping) or not isinstance(request.get("uid"), str):
+        raise BadReview("not an AdmissionReview with a request and its uid")
+    return dict(request)
+
+
+def is_ours(request: Obj) -> bool:
+    """Whether the request is one the policy judges: a Redis, itself, created or updated."""
+    resource = request.get("resource") or {}
+    return (
+        resource.get("group") == api.GROUP
+        and resource.get("resource") == api.PLURAL
+        and not request.get("subResource")
+        and request.get("operation") in OPERATIONS
     )
-    async def validate_redis(
-        *,
-        warnings: list[str],
-        subresource: str | None,
-        operation: str | None = None,
-        new: Any = None,
-        old: Any = None,
-        userinfo: Mapping[str, Any] | None = None,
-        dryrun: bool = False,
-        **_: Any,
-    ) -> None:
-        try:
-            verdict = await review(
-                operation,
-                _plain(new),
-                _plain(old),
-                policy,
-                lookup,
-                subresource=subresource,
-                lookup_timeout=lookup_timeout,
-            )
-        except Exception:  # a bug must not refuse writes: fail open, like failurePolicy
-            log.exception("admission: the review failed; allowing the request")
-            return
-        warnings.extend(verdict.warnings)
-        if verdict.refusal is not None:
-            meta = (new or old or {}).get("metadata") or {}
-            log.info(
-                "admission: refused %s%s of %s/%s by %s: %s",
-                operation,
-                " (dry run)" if dryrun else "",
-                meta.get("namespace"),
-                meta.get("name"),
-                (userinfo or {}).get("username"),
-                verdict.refusal,
-            )
-            raise kopf.AdmissionError(verdict.refusal, code=403)
+
+
+def response(body: Mapping[str, Any], request: Obj, verdict: Verdict) -> Obj:
+    """The AdmissionReview answering ``request`` with ``verdict``."""
+    answer: Obj = {"uid": request["uid"], "allowed": verdict.refusal is None}
+    if verdict.warnings:
+        answer["warnings"] = list(verdict.warnings)
+    if verdict.refusal is not None:
+        answer["status"] = {"code": 403, "message": verdict.refusal}
+    return {
+        "apiVersion": body.get("apiVersion") or REVIEW_VERSION,
+        "kind": "AdmissionReview",
+        "response": answer,
+    }
+
+
+async def admit(
+    body: Any, policy: AdmissionPolicy, lookup: ChildLookup, lookup_timeout: float
+) -> Obj:
+    """Judge one AdmissionReview; refusals are logged at INFO with the requesting user.
+
+    Raises :class:`BadReview` for a body that is not one.
+    """
+    request = request_of(body)
+    if not is_ours(request):
+        return response(body, request, Verdict())
+    new, old = request.get("object"), request.get("oldObject")
+    operation = request.get("operation")
+    try:
+        verdict = await review(operation, new, old, policy, lookup, lookup_timeout=lookup_timeout)
+    except Exception:  # a bug must not refuse writes: fail open, like failurePolicy
+        log.exception("admission: the review failed; allowing the request")
+        verdict = Verdict()
+    if verdict.refusal is not None:
+        meta = (new or old or {}).get("metadata") or {}
+        log.info(
+            "admission: refused %s%s of %s/%s by %s: %s",
+            operation,
+            " (dry run)" if request.get("dryRun") else "",
+            meta.get("namespace") or request.get("namespace"),
+            meta.get("name"),
+            (request.get("userInfo") or {}).get("username"),
+            verdict.refusal,
+        )
+    return response(body, request, verdict)

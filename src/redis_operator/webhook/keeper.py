@@ -4,7 +4,7 @@ Every replica runs a :class:`CertificateKeeper`: each check reads the Secret and
 configuration, does what :func:`~redis_operator.webhook.renewal.decide` says (a create, or a
 replace guarded by the Secret's resourceVersion: a 409 means another replica wrote first, and
 its Secret is read and used), patches the caBundle only when it differs, and writes the PEM the
-listener serves (kopf's ``WebhookServer`` re-reads it and restarts when it changes). At rest a
+listener serves (``serving.py`` looks at it at the same period and loads a changed one). At rest a
 check writes nothing: two GETs.
 """
 

@@ -1,4 +1,4 @@
-"""Serving the webhook over HTTPS: kopf's ``WebhookServer`` with the operator's certificate.
+"""Serving the webhook over HTTPS: an aiohttp server with the operator's certificate.
 
 In a cluster the certificate comes from files (a cert-manager Secret) or from the operator's
 own Secret (``keeper.py``, which writes the file served); for local development a self-signed
@@ -8,14 +8,17 @@ configuration for ``kubectl apply``.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
+import ssl
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
-import kopf
+from aiohttp import web
 
 from redis_operator.settings import WebhookSettings
 from redis_operator.webhook.certificates import new_ca
@@ -27,6 +30,16 @@ log = logging.getLogger(__name__)
 #: Names a self-signed certificate is valid for: the loopback addresses and name, i.e. the
 #: URL a local control plane calls (``https://127.0.0.1:<port>/...``).
 SELF_SIGNED_NAMES = ("127.0.0.1", "::1", "localhost")
+
+#: How often files given with ``--webhook-cert-file`` are looked at for a renewed certificate.
+CERT_FILE_CHECK_SECONDS = 60.0
+
+#: Largest AdmissionReview body read (the apiserver's own limit on an object is 3 MiB; a
+#: review carries the object and the old one).
+MAX_REVIEW_BYTES = 8 * 1024 * 1024
+
+Admit = Callable[[Any], Awaitable[dict[str, Any]]]
+"""Judges one decoded AdmissionReview body (``handler.admit`` with the policy bound)."""
 
 
 def _is_unspecified(address: str) -> bool:
@@ -45,25 +58,26 @@ def local_url(address: str, port: int) -> str:
 
 
 class WebhookServing:
-    """kopf's HTTPS ``WebhookServer`` on the configured address, with our certificate.
+    """The HTTPS listener of the admission webhook, on the configured address.
 
-    With ``cert_file``/``key_file`` (e.g. a cert-manager Secret mounted into the pod) kopf
-    serves those and re-reads them every 60 s, restarting the listener when they change, so
-    certificate renewal needs no restart. Without them a self-signed certificate for the
-    loopback names (``certificates.new_ca``) is generated into a private temporary directory
-    removed by :meth:`close`: that is for local development, where the configuration from
-    ``config_out`` carries it as caBundle. With a ``keeper`` (the managed certificate) it serves
-    the keeper's file, once the keeper has written it, re-read at the keeper's check period.
+    With ``cert_file``/``key_file`` (e.g. a cert-manager Secret mounted into the pod) it serves
+    those and looks at them every minute; with a ``keeper`` (the managed certificate) it serves
+    the keeper's file, once the keeper has written it, looked at every check period. A changed
+    certificate is loaded into the listener's TLS context, so the next handshake presents it:
+    renewal needs no restart and drops no connection. Without either, a self-signed
+    certificate for the loopback names (``certificates.new_ca``) is generated into a private
+    temporary directory removed by :meth:`close`: that is for local development, where the
+    configuration from ``config_out`` carries it as caBundle.
     """
 
     def __init__(self, options: WebhookSettings, keeper: CertificateKeeper | None = None) -> None:
         self.options = options
         self.keeper = keeper
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        check_seconds = 60.0  # kopf's own period
+        self.check_seconds = CERT_FILE_CHECK_SECONDS
         if keeper is not None:
             cert_file = key_file = keeper.pem_file
-            check_seconds = keeper.settings.check_seconds
+            self.check_seconds = keeper.settings.check_seconds
         elif options.cert_file is not None and options.key_file is not None:
             cert_file, key_file = options.cert_file, options.key_file
         else:
@@ -78,25 +92,77 @@ class WebhookServing:
             key_file.touch(mode=0o600)
             key_file.write_bytes(self_signed.key_pem())
         self.cert_file = cert_file
-        self.server = kopf.WebhookServer(
-            addr=options.address or None,
-            port=options.port,
-            certfile=cert_file,
-            pkeyfile=key_file,
-            file_check_interval=check_seconds,
-        )
+        self.key_file = key_file
         self.url = local_url(options.address, options.port)
+        self.listening = asyncio.Event()
+        self._loaded: bytes | None = None
+        self._refused: bytes | None = None
 
-    async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
-        """kopf's server protocol: serve, and announce each (re)start once listening."""
+    def _read(self) -> bytes:
+        return self.cert_file.read_bytes() + b"\0" + self.key_file.read_bytes()
+
+    def _load(self, context: ssl.SSLContext) -> None:
+        """Load the files into ``context`` if they changed since the last look.
+
+        The pair is tried in a context of its own first: a pair that does not load (a renewal
+        caught halfway, a key that does not match) would leave the live context half changed.
+        Such a pair is logged once and the one loaded before stays served; the files are looked
+        at again at the next check.
+        """
+        current = self._read()
+        if current in (self._loaded, self._refused):
+            return
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(self.cert_file, self.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            if self._loaded is None:
+                raise
+            log.warning("webhook: the new certificate does not load (%s); serving the old", exc)
+            self._refused = current
+            return
+        context.load_cert_chain(self.cert_file, self.key_file)
+        if self._loaded is not None:
+            log.info("webhook: serving the renewed certificate")
+        self._loaded = current
+
+    async def run(self, admit: Admit) -> None:
+        """Serve ``admit`` at :data:`WEBHOOK_PATH` until cancelled."""
         if self.keeper is not None:
             await self.keeper.ready.wait()
-        async with self.server:
-            async for client_config in self.server(fn):
-                log.info("admission webhook serving at %s%s", self.url, WEBHOOK_PATH)
-                if self.options.config_out is not None:
-                    self._write_config(self.options.config_out)
-                yield client_config
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self._load(context)
+
+        async def serve(request: web.Request) -> web.Response:
+            try:
+                body = await request.json(loads=json.loads)
+                answer = await admit(body)
+            except ValueError as exc:  # not JSON, or not an AdmissionReview (BadReview)
+                return web.json_response({"error": str(exc)}, status=400)
+            return web.json_response(answer)
+
+        app = web.Application(client_max_size=MAX_REVIEW_BYTES)
+        app.router.add_post(WEBHOOK_PATH, serve)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        try:
+            site = web.TCPSite(
+                runner, self.options.address or None, self.options.port, ssl_context=context
+            )
+            await site.start()
+            log.info("admission webhook serving at %s%s", self.url, WEBHOOK_PATH)
+            if self.options.config_out is not None:
+                self._write_config(self.options.config_out)
+            self.listening.set()
+            while True:
+                await asyncio.sleep(self.check_seconds)
+                try:
+                    self._load(context)
+                except OSError as exc:  # the files gone for a moment: keep what is served
+                    log.warning("webhook: cannot read the certificate files: %s", exc)
+        finally:
+            self.listening.clear()
+            await runner.cleanup()
 
     def _write_config(self, path: Path) -> None:
         config = local_configuration(self.url, self.cert_file.read_bytes())

@@ -1,4 +1,4 @@
-"""Logging setup: kopf's per-handler lines and aiohttp's access lines only when debugging."""
+"""Logging setup: aiohttp's access lines only when debugging."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from redis_operator import logs
 
 @pytest.mark.parametrize(("level", "quiet"), [("info", logging.WARNING), ("debug", logging.DEBUG)])
 def test_chatty_libraries_are_quiet_unless_debugging(level: str, quiet: int) -> None:
-    saved = {name: logging.getLogger(name).level for name in ("kopf.objects", "aiohttp.access")}
+    saved = {name: logging.getLogger(name).level for name in ("aiohttp.access",)}
     try:
         logs.configure(level)
-        assert logging.getLogger("kopf.objects").level == quiet
         assert logging.getLogger("aiohttp.access").level == quiet
     finally:
         for name, value in saved.items():

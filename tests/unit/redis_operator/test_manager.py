@@ -1,17 +1,19 @@
 """The manager's stop sequence: passes, then the Lease, then a bounded drain, then the servers;
-kopf's cleanup handler running it, with or without leader election; and the start's order
-(Events learned while the store fills and the passes run)."""
+SIGTERM and SIGINT running it once, a webhook that cannot listen stopping the process; and the
+start's order (Events learned while the store fills and the passes run)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
 
-import kopf
 import pytest
 from kubernetes_asyncio import client
 
 from redis_operator.controller.workqueue import ShutDown
-from redis_operator.leaderelection.election import LeaderElectionConfig, LeadershipLost
+from redis_operator.leaderelection.election import LeadershipLost
 from redis_operator.manager import Manager, stop_in_order
 from redis_operator.settings import Settings, WebhookCertificateSettings, WebhookSettings
 
@@ -160,37 +162,55 @@ def manager(settings: Settings) -> Manager:
     return Manager(settings, client.ApiClient(configuration))
 
 
-def cleanup_handlers(built: Manager) -> list[kopf.ActivityFn]:
-    activities = built.registry._activities  # kopf has no public reader of its registry
-    return [h.fn for h in activities.get_all_handlers() if h.activity == "cleanup"]
+async def _run_until_listening(built: Manager) -> asyncio.Task[None]:
+    """``built.run()`` with stand-in informers that list nothing and never sync."""
+    for informer in built.informers:
+        informer.run = asyncio.Event().wait  # type: ignore[method-assign]
+    running = asyncio.create_task(built.run())
+    await asyncio.sleep(0.05)
+    return running
 
 
-async def test_kopf_runs_the_stop_sequence_in_its_cleanup_and_is_then_told_to_stop() -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_a_signal_runs_the_stop_sequence_once_and_run_returns(signum: int) -> None:
     built = manager(Settings(metrics_address=None))
-    steps = Steps()
-    built._workers = await started(passes(steps))
-    built._informing = [await started(asyncio.create_task(asyncio.Event().wait()))]
-    (cleanup,) = cleanup_handlers(built)
+    stopped: list[str] = []
+    shut_down = built._shut_down
 
-    await cleanup()
+    async def shut_down_once_more() -> None:
+        stopped.append("stop sequence")
+        await shut_down()
 
-    assert steps.done == ["passes stopped"]
-    assert all(informer.cancelled() for informer in built._informing)
+    built._shut_down = shut_down_once_more  # type: ignore[method-assign]
+    running = await _run_until_listening(built)
+    os.kill(os.getpid(), signum)
+    await asyncio.wait_for(running, 10)
+
+    assert stopped == ["stop sequence"]
+    assert all(informer.done() for informer in built._informing)
+    assert built._workers.cancelled()
     with pytest.raises(ShutDown):
         await built.queue.get()
     with pytest.raises(RuntimeError, match="shut down"):
         await built.broadcaster.start()
-    # kopf's own waiter of its stop flag ends, instead of waiting for kopf's 5 s grace.
-    assert built._stop.is_set()
+    # The loop's handlers are gone with the run: a later SIGINT is Python's again.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     await built.api_client.close()
 
 
-async def test_with_leader_election_kopf_has_the_same_single_cleanup() -> None:
-    election = LeaderElectionConfig(namespace="ns")
-    for settings in (Settings(leader_election=election), Settings(metrics_address=None)):
-        built = manager(settings)
-        assert len(cleanup_handlers(built)) == 1
-        await built.api_client.close()
+async def test_a_webhook_that_cannot_listen_stops_the_operator_with_its_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        built = manager(
+            Settings(metrics_address=None, webhook=WebhookSettings(port=port, address="127.0.0.1"))
+        )
+        running = await _run_until_listening(built)
+        with pytest.raises(OSError):
+            await asyncio.wait_for(running, 10)
+    assert built._workers.cancelled()
+    await built.api_client.close()
 
 
 async def test_a_managed_certificate_is_kept_over_the_operators_client_and_served() -> None:
@@ -205,8 +225,8 @@ async def test_a_managed_certificate_is_kept_over_the_operators_client_and_serve
     try:
         assert built.keeper is not None and built.webhook is not None
         assert built.keeper.api is built.kube
-        assert built.webhook.server.certfile == built.keeper.pem_file
-        assert built.webhook.server.pkeyfile == built.keeper.pem_file
+        assert built.webhook.cert_file == built.keeper.pem_file
+        assert built.webhook.key_file == built.keeper.pem_file
         assert plain.keeper is None
         built.keeper.close()
     finally:

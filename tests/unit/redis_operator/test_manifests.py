@@ -62,7 +62,7 @@ def test_cluster_role_grants_exactly_what_is_used() -> None:
         for resource in rule["resources"]
         for verb in rule["verbs"]
     }
-    # No CRD access (kopf with scanning disabled uses only discovery), namespaces only watched
+    # No CRD access, namespaces only watched
     # (which are being deleted), deploy/'s webhook configuration only read and patched (its
     # caBundle), no get where nothing GETs, Secrets only listed and watched by label (and the
     # generated one created), Services deleted only when a Redis does not want a role Service

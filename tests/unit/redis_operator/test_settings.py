@@ -64,5 +64,5 @@ def test_docs_list_every_setting() -> None:
 
 
 def test_the_watch_timeout_the_apiserver_parses_is_whole_seconds() -> None:
-    # kopf sends it as ?timeoutSeconds=..., which the apiserver parses as an integer.
+    # The watch sends it as ?timeoutSeconds=..., which the apiserver parses as an integer.
     assert isinstance(settings.WatchSettings().server_timeout_seconds, int)
