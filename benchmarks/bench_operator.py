@@ -357,6 +357,7 @@ def wait_ready(port: int, step: float = 0.01) -> None:
 async def restart(
     cluster: DevCluster,
     operator: subprocess.Popen[bytes],
+    pid: int,
     kubeconfig: Path,
     log: Path,
     count: int,
@@ -364,7 +365,7 @@ async def restart(
 ) -> tuple[subprocess.Popen[bytes], int, int]:
     """Stop the operator over ``count`` converged Redis and start another; time its start to
     ``/readyz`` and to a pass per Redis, and count its writes. The new process, pid, port."""
-    operator.terminate()
+    os.kill(pid, signal.SIGTERM)  # the operator itself: under py-spy, py-spy then writes
     operator.wait(timeout=30)
     port = free_port()
     tail = AuditTail(cluster.layout.audit_log, USER)
@@ -503,7 +504,7 @@ async def run(
             for attempt in range(restarts):
                 restart_profile = f"{profile}.restart{attempt or ''}" if profile else None
                 operator, pid, port = await restart(
-                    cluster, operator, kubeconfig, log, count, restart_profile
+                    cluster, operator, pid, kubeconfig, log, count, restart_profile
                 )
             await scale_latency(cluster, admin, samples)
             if base_teardown is not None:
