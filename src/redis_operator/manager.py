@@ -289,24 +289,14 @@ class Manager:
         """Whether every informer has its first listing in the store (readiness)."""
         return all(informer.synced.is_set() for informer in self.informers)
 
-    async def _learn_events_once_reachable(self, synced: Awaitable[object]) -> None:
-        """Learn the earlier Events; if none, once more after the informers' listings (none
-        learned may be an API not reachable yet: the listing is best effort)."""
-        if not await self._learn_events():
-            await synced
-            await self._learn_events()
-
     async def _work(self) -> None:
         """Run passes once the store is full. The earlier Events (with a lease, after acquiring
-        it: the previous leader's last ones too) are learned meanwhile: the broadcaster holds
-        what the passes record until it knows them, so listing thousands of Events does not
-        delay the first pass."""
-        synced = asyncio.gather(*(informer.synced.wait() for informer in self.informers))
-        learning = asyncio.create_task(
-            self._learn_events_once_reachable(synced), name="learn-events"
-        )
+        it: the previous leader's last ones too) are learned from then on, beside the passes:
+        the broadcaster holds what the passes record until it knows them, so listing thousands
+        of Events delays neither the store's listings nor the first pass."""
+        await asyncio.gather(*(informer.synced.wait() for informer in self.informers))
+        learning = asyncio.create_task(self._learn_events(), name="learn-events")
         try:
-            await synced
             await self.reconciler.run_workers()
         finally:
             learning.cancel()

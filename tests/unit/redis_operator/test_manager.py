@@ -1,6 +1,6 @@
 """The manager's stop sequence: passes, then the Lease, then a bounded drain, then the servers;
 SIGTERM and SIGINT running it once, a webhook that cannot listen stopping the process; and the
-start's order (Events learned while the store fills and the passes run)."""
+start's order (the passes once the store is full, the earlier Events learned beside them)."""
 
 from __future__ import annotations
 
@@ -274,37 +274,35 @@ async def _work_with(
     return steps, stop
 
 
-async def test_passes_start_once_the_store_is_full_while_events_are_still_learned() -> None:
+async def test_passes_start_once_the_store_is_full_and_events_are_learned_beside_them() -> None:
     built = manager(Settings(metrics_address=None))
     answer = asyncio.Event()
     steps, stop = await _work_with(built, [3], answer)
     work = asyncio.create_task(built._work())
-    await steps.reach(1)
-    assert steps.done == ["learning (store synced: False)"]  # asked alongside the listings
+    await asyncio.sleep(0.05)
+    assert steps.done == []  # the listings have the API to themselves
     for informer in built.informers:
         informer.synced.set()
-    await steps.reach(2)  # the listing of Events has not answered
-    assert steps.done == ["learning (store synced: False)", "workers"]
+    await steps.reach(2)  # the listing of Events has not answered: the passes run anyway
+    assert sorted(steps.done) == ["learning (store synced: True)", "workers"]
     answer.set()
     stop.set()
     await work
     await built.api_client.close()
 
 
-async def test_events_are_learned_again_after_the_listings_if_none_were() -> None:
+async def test_learning_still_listing_is_cancelled_with_the_passes() -> None:
     built = manager(Settings(metrics_address=None))
-    answer = asyncio.Event()
-    answer.set()
-    steps, stop = await _work_with(built, [0, 3], answer)
-    work = asyncio.create_task(built._work())
-    await steps.reach(1)
+    answer = asyncio.Event()  # never set: the listing of Events never answers
+    steps, _ = await _work_with(built, [3], answer)
     for informer in built.informers:
         informer.synced.set()
-    await steps.reach(3)
-    # Nothing learned the first time (an API not reachable yet, or no Events): asked once more.
-    assert sorted(steps.done) == sorted(
-        ["learning (store synced: False)", "learning (store synced: True)", "workers"]
-    )
-    stop.set()
-    await work
+    work = asyncio.create_task(built._work())
+    await steps.reach(2)
+    (learning,) = [t for t in asyncio.all_tasks() if t.get_name() == "learn-events"]
+    work.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await work
+    await asyncio.gather(learning, return_exceptions=True)
+    assert learning.cancelled()
     await built.api_client.close()
