@@ -196,7 +196,6 @@ class Manager:
             self.monitoring.add_readiness_check("synced", self._synced)
         # Set by SIGTERM/SIGINT, when the lease is lost, and when the webhook listener fails.
         self._stop = asyncio.Event()
-        self._stopped = False
         self._failed: BaseException | None = None  # why the process stops, if not told to
         self._webhook_failed: Exception | None = None
         self._informing: list[asyncio.Task[None]] = []
@@ -313,10 +312,7 @@ class Manager:
             self._stop.set()
 
     async def _shut_down(self) -> None:
-        """Stop our pieces in order (:func:`stop_in_order`), once."""
-        if self._stopped:
-            return
-        self._stopped = True
+        """Stop our pieces in order (:func:`stop_in_order`)."""
         self.queue.shutdown()
         failed = await stop_in_order(
             [self._workers, *self._informing],
@@ -327,4 +323,3 @@ class Manager:
         )
         # Without a lease a failed worker task is the liveness probe's to report, not an exit.
         self._failed = self._webhook_failed or (failed if self.elector is not None else None)
-        self._stop.set()

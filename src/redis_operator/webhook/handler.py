@@ -27,7 +27,7 @@ Obj = dict[str, Any]
 REVIEW_VERSION = "admission.k8s.io/v1"
 
 
-class BadReview(ValueError):
+class BadReview(Exception):
     """The body is not an AdmissionReview with a request (answered with HTTP 400)."""
 
 

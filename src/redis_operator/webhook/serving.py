@@ -22,7 +22,8 @@ from aiohttp import web
 
 from redis_operator.settings import WebhookSettings
 from redis_operator.webhook.certificates import new_ca
-from redis_operator.webhook.configuration import WEBHOOK_PATH, local_configuration
+from redis_operator.webhook.configuration import TIMEOUT_SECONDS, WEBHOOK_PATH, local_configuration
+from redis_operator.webhook.handler import BadReview
 from redis_operator.webhook.keeper import CertificateKeeper
 
 log = logging.getLogger(__name__)
@@ -135,15 +136,15 @@ class WebhookServing:
 
         async def serve(request: web.Request) -> web.Response:
             try:
-                body = await request.json(loads=json.loads)
-                answer = await admit(body)
-            except ValueError as exc:  # not JSON, or not an AdmissionReview (BadReview)
+                answer = await admit(await request.json())
+            except (ValueError, BadReview) as exc:  # not JSON, or not an AdmissionReview
                 return web.json_response({"error": str(exc)}, status=400)
             return web.json_response(answer)
 
         app = web.Application(client_max_size=MAX_REVIEW_BYTES)
         app.router.add_post(WEBHOOK_PATH, serve)
-        runner = web.AppRunner(app, handle_signals=False)
+        # On stop, a request being judged gets as long as the apiserver would wait for it.
+        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=TIMEOUT_SECONDS)
         await runner.setup()
         try:
             site = web.TCPSite(
