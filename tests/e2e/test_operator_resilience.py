@@ -2,7 +2,7 @@
 
 Write calls are counted in the apiserver's audit log (the local control plane audits every
 create/update/patch/delete at Metadata level), filtered by the operator's user name: that
-includes Events, status, finalizers and anything kopf might write.
+includes Events, status, finalizers and anything a library under the operator might write.
 """
 
 from __future__ import annotations
