@@ -564,12 +564,22 @@ def outage(ns: str, tag: str) -> Script:
 OUTAGE_SECONDS = 3.0
 
 
+#: Restarted after the outage: while the new apiserver's authorizer warms up it refuses their
+#: lists and watches (403), and their informers' backoff then kept kube-controller-manager's
+#: ServiceAccount controller away for over a minute, so the next test's namespace had no
+#: default ServiceAccount (pods are refused without one). This cluster is shared.
+CONTROLLERS = ("kube-controller-manager", "kube-scheduler")
+
+
 def apiserver_outage(ctx: Context, label: str) -> None:
     if label == "stop-apiserver":
         ctx.cluster.stop_component("kube-apiserver")
     else:
         time.sleep(OUTAGE_SECONDS)
         ctx.cluster.start_component("kube-apiserver")
+        for component in CONTROLLERS:
+            ctx.cluster.stop_component(component)
+            ctx.cluster.start_component(component)
 
 
 def check_outage(go: Outcome, ours: Outcome) -> None:
