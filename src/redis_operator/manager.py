@@ -13,8 +13,8 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from kubernetes_asyncio import client
 
@@ -40,7 +40,7 @@ from redis_operator.settings import Settings
 
 if TYPE_CHECKING:
     from redis_operator.webhook.keeper import CertificateKeeper
-    from redis_operator.webhook.serving import WebhookServing
+    from redis_operator.webhook.serving import Admit, WebhookServing
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class Manager:
         self._informing: list[asyncio.Task[None]] = []
         self._workers: asyncio.Task[None]
 
-    def _admit(self) -> Callable[[Any], Awaitable[dict[str, Any]]]:
+    def _admit(self) -> Admit:
         """The webhook's judge of one AdmissionReview: the policy, and the reads behind its
         warnings over the operator's client."""
         from redis_operator.webhook.handler import admit

@@ -213,7 +213,12 @@ async def test_a_renewal_that_does_not_load_keeps_the_old_certificate_served(
     task = await _started(serving, admit)
     try:
         cert.write_bytes(new_ca(server_names=["127.0.0.1"]).cert_pem())  # not the key's
-        await asyncio.sleep(0.3)
+
+        for _ in range(500):  # until the listener has looked at the pair and turned it down
+            if serving._refused is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert serving._refused is not None
         der = await _served_certificate(port, first.cert_pem(), "127.0.0.1")
         assert x509.load_der_x509_certificate(der) == first.certificate
         assert not task.done()
